@@ -1,0 +1,8 @@
+// Package content defines the content-addressed Store interface every image
+// source implements, the sentinel errors they share, and the verifying reader
+// that checks each blob against its digest while it streams.
+//
+// It is the leaf under package source: source/registry, source/archive and
+// source/layout implement Store; package source parses references, picks one
+// of them and loads the image model from it.
+package content

@@ -1,0 +1,12 @@
+// Package source opens container images from wherever a user keeps them.
+//
+// A reference uses skopeo's transport syntax: docker://REF (or a bare REF) for
+// a registry, docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF]
+// and dir:DIR. Open parses the reference and returns a Store, the one small
+// read-only interface every source implements: a root descriptor plus
+// content-addressed fetches. Load walks a Store into strata's image model,
+// verifying every manifest and config against its digest.
+//
+// Optional capabilities (listing tags, for instance) are separate small
+// interfaces that a Store may also implement.
+package source
