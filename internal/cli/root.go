@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, for CI gating.
+const (
+	ExitOK       = 0
+	ExitFindings = 1 // scan found something at or above --fail-on; base check found no approved base
+	ExitError    = 2
+)
+
+// ExitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// WithExitCode makes a command's error end the process with code.
+func WithExitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// Globals are the flags every command shares and the streams it writes to.
+type Globals struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	Verbose        bool
+	Quiet          bool
+	Format         string // table | json | sarif (where supported)
+	Log            *slog.Logger
+
+	// Registry access (see source.Options).
+	Insecure      bool
+	SkipTLSVerify bool
+	CAFile        string
+	Username      string
+	PasswordStdin bool
+	Platform      string
+	AllPlatforms  bool
+}
+
+// commands is filled by init functions in this package, one file per
+// command, so commands can be added without touching this file.
+var commands []func(*Globals) *cobra.Command
+
+func register(f func(*Globals) *cobra.Command) { commands = append(commands, f) }
+
+// NewRoot builds the strata command tree writing to the given streams.
+func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &Globals{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	root := &cobra.Command{
+		Use:           "strata",
+		Short:         "Container-image forensics and registry hygiene",
+		Long:          "strata reads any container image without a daemon, shows what every layer added, changed and deleted,\nrecovers files (deleted ones too), finds secrets, proves base-image provenance and purges leaks from registries.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			level := slog.LevelWarn
+			if g.Verbose {
+				level = slog.LevelDebug
+			}
+			if g.Quiet {
+				level = slog.LevelError
+			}
+			g.Log = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log more (debug level), list skipped items")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "log errors only, no progress bars")
+	pf.BoolVar(&g.Insecure, "insecure", false, "allow plain HTTP to the registry (loopback registries)")
+	pf.BoolVar(&g.SkipTLSVerify, "tls-skip-verify", false, "do not verify the registry's TLS certificate")
+	pf.StringVar(&g.CAFile, "ca-file", "", "PEM file of extra CA certificates to trust for the registry")
+	pf.StringVar(&g.Username, "username", "", "registry user name (password from --password-stdin)")
+	pf.BoolVar(&g.PasswordStdin, "password-stdin", false, "read the registry password from standard input")
+	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
+	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
+	for _, f := range commands {
+		root.AddCommand(f(g))
+	}
+	return root
+}
+
+// Main runs strata with the process's arguments and streams and returns the
+// exit code.
+func Main(ctx context.Context, args []string) int {
+	root := NewRoot(os.Stdin, os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code == ExitError {
+			fmt.Fprintln(os.Stderr, "strata:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "strata:", err)
+	return ExitError
+}
