@@ -1,0 +1,220 @@
+package layer
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/source/content"
+)
+
+// Errors a walk can return besides content.DigestError and content.ErrSizeMismatch.
+var (
+	// ErrNotTar: the (decompressed) blob is not a tar stream.
+	ErrNotTar = errors.New("not a tar stream")
+	// ErrTooLarge: the layer decompresses to more than Options.MaxBytes (a
+	// decompression bomb, or a limit set too low).
+	ErrTooLarge = errors.New("layer exceeds the uncompressed size limit")
+	// ErrCorrupt: the compressed stream or the tar structure is broken.
+	ErrCorrupt = errors.New("corrupt layer")
+)
+
+// Options tune a walk.
+type Options struct {
+	// MaxBytes caps the uncompressed bytes read (0: no cap).
+	MaxBytes int64
+	// What names the layer in errors, e.g. "layer 3"; default "layer".
+	What string
+	// Progress, if set, is called with the number of compressed bytes read
+	// so far, at most every 1 MiB.
+	Progress func(n int64)
+}
+
+// Result is what a walk measured.
+type Result struct {
+	Compression  image.Compression
+	Digest       image.Digest // of the blob as read
+	DiffID       image.Digest // of the uncompressed tar
+	Size         int64        // blob bytes
+	Uncompressed int64
+	Entries      int
+}
+
+// Func is called once per tar entry. r reads the content of regular files
+// (nil for other types); it need not be read to the end.
+type Func func(e *Entry, r io.Reader) error
+
+// Sniff returns the compression of a blob from its first bytes.
+func Sniff(b []byte) image.Compression {
+	switch {
+	case len(b) >= 3 && b[0] == 0x1f && b[1] == 0x8b && b[2] == 8:
+		return image.Gzip
+	case len(b) >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd:
+		return image.Zstd
+	}
+	return image.Uncompressed
+}
+
+const bufSize = 256 << 10
+
+// Walk streams the blob r described by d, calling fn for every tar entry.
+// It verifies d.Digest and d.Size (when d.Size >= 0) on the raw bytes and
+// diffID (when not empty) on the uncompressed tar, in the same pass. fn may
+// return an error to stop the walk; the blob is then not verified.
+func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Digest, opts Options, fn Func) (Result, error) {
+	what := opts.What
+	if what == "" {
+		what = "layer"
+	}
+	var res Result
+	raw := &countHash{r: r, h: sha256.New(), progress: opts.Progress}
+	br := bufio.NewReaderSize(raw, bufSize)
+	magic, _ := br.Peek(4)
+	res.Compression = Sniff(magic)
+
+	var dec io.Reader
+	var closeDec func()
+	switch res.Compression {
+	case image.Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s %s: gzip header: %v", ErrCorrupt, what, d.Digest, err)
+		}
+		dec, closeDec = zr, func() { zr.Close() }
+	case image.Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return res, fmt.Errorf("%w: %s %s: zstd: %v", ErrCorrupt, what, d.Digest, err)
+		}
+		dec, closeDec = zr, zr.Close
+	default:
+		dec, closeDec = br, func() {}
+	}
+	defer closeDec()
+
+	un := &countHash{r: dec, h: sha256.New(), max: opts.MaxBytes}
+	ub := bufio.NewReaderSize(un, bufSize)
+	tr := tar.NewReader(ub)
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, walkErr(err, un, raw, what, d, res.Entries)
+		}
+		res.Entries++
+		e := newEntry(h)
+		var body io.Reader
+		if e.Type == TypeFile {
+			body = tr
+		}
+		if err := fn(e, body); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrTooLarge) || un.err != nil || raw.err != nil {
+				return res, walkErr(err, un, raw, what, d, res.Entries)
+			}
+			return res, err
+		}
+	}
+	// Drain: tar padding past the end-of-archive marker counts toward the
+	// diff_id, and the rest of the blob toward the digest.
+	if _, err := io.Copy(io.Discard, ub); err != nil {
+		return res, walkErr(err, un, raw, what, d, res.Entries)
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return res, walkErr(err, un, raw, what, d, res.Entries)
+	}
+	res.Size, res.Uncompressed = raw.n, un.n
+	res.Digest = image.FromSum(raw.h.Sum(nil))
+	res.DiffID = image.FromSum(un.h.Sum(nil))
+	if d.Size >= 0 && raw.n != d.Size {
+		return res, fmt.Errorf("%w: %s %s: read %d bytes, descriptor says %d (truncated or padded blob)", content.ErrSizeMismatch, what, d.Digest, raw.n, d.Size)
+	}
+	if d.Digest.Algorithm() == "sha256" && res.Digest != d.Digest {
+		return res, &content.DigestError{Want: d.Digest, Got: res.Digest, What: what + " blob"}
+	}
+	if diffID != "" && diffID.Algorithm() == "sha256" && res.DiffID != diffID {
+		return res, &content.DigestError{Want: diffID, Got: res.DiffID, What: what + " diff_id"}
+	}
+	return res, nil
+}
+
+func walkErr(err error, un, raw *countHash, what string, d image.Descriptor, entries int) error {
+	switch {
+	case errors.Is(err, ErrTooLarge) || errors.Is(un.err, ErrTooLarge):
+		return fmt.Errorf("%w: %s %s decompresses to more than %d bytes; raise --max-bytes if this is expected", ErrTooLarge, what, d.Digest, un.max)
+	case raw.err != nil && !errors.Is(raw.err, io.EOF):
+		return fmt.Errorf("read %s %s: %w", what, d.Digest, raw.err)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: %s %s ends early after %d compressed bytes (truncated blob): %v", content.ErrSizeMismatch, what, d.Digest, raw.n, err)
+	case errors.Is(err, tar.ErrHeader) && entries == 0:
+		return fmt.Errorf("%w: %s %s: %v", ErrNotTar, what, d.Digest, err)
+	}
+	return fmt.Errorf("%w: %s %s after %d entries: %v", ErrCorrupt, what, d.Digest, entries, err)
+}
+
+// countHash hashes and counts what is read through it and enforces an
+// optional cap.
+type countHash struct {
+	r        io.Reader
+	h        hash.Hash
+	n, max   int64
+	err      error
+	progress func(int64)
+	lastProg int64
+}
+
+func (c *countHash) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.max > 0 && int64(len(p)) > c.max-c.n+1 {
+		p = p[:c.max-c.n+1]
+	}
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.h.Write(p[:n])
+		c.n += int64(n)
+		if c.max > 0 && c.n > c.max {
+			c.err = ErrTooLarge
+			return n, c.err
+		}
+		if c.progress != nil && c.n-c.lastProg >= 1<<20 {
+			c.lastProg = c.n
+			c.progress(c.n)
+		}
+	}
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	if err == io.EOF && c.progress != nil {
+		c.progress(c.n)
+	}
+	return n, err
+}
+
+// IsTar reports whether b starts like a tar header (ustar magic or a valid
+// old-style checksum), for sniffing unknown media types.
+func IsTar(b []byte) bool {
+	if len(b) < 512 {
+		return false
+	}
+	if bytes.Equal(b[257:262], []byte("ustar")) {
+		return true
+	}
+	_, err := tar.NewReader(bytes.NewReader(b[:512])).Next()
+	return err == nil || err == io.EOF
+}
