@@ -1,0 +1,147 @@
+package inspect
+
+import (
+	"context"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/layer"
+	"github.com/stratascan/strata/overlay"
+	"github.com/stratascan/strata/source/content"
+)
+
+// LayerInfo is everything strata knows about one layer after walking it.
+type LayerInfo struct {
+	Index        int                `json:"index"`
+	Digest       image.Digest       `json:"digest"`
+	DiffID       image.Digest       `json:"diffID"`
+	MediaType    string             `json:"mediaType"`
+	Compression  image.Compression  `json:"compression"`
+	Size         int64              `json:"size"`
+	Uncompressed int64              `json:"uncompressedSize"`
+	Entries      int                `json:"entries"`
+	CreatedBy    string             `json:"createdBy,omitempty"`
+	HistoryIndex int                `json:"historyIndex"`
+	Stats        overlay.LayerStats `json:"stats"`
+}
+
+// Analysis is the walked image: every layer's entries with their states.
+type Analysis struct {
+	Image   *image.Image
+	Layers  []LayerInfo
+	Listing *overlay.Listing
+}
+
+// Analyze walks every layer of im (verifying each) and computes the overlay
+// listing and per-layer statistics. For cache images it uses the cache's
+// first chain; call AnalyzeChain for others.
+func Analyze(ctx context.Context, s content.Store, im *image.Image, opts Options) (*Analysis, error) {
+	entries, results, err := Collect(ctx, s, im, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newAnalysis(im, entries, results), nil
+}
+
+func newAnalysis(im *image.Image, entries [][]*layer.Entry, results []layer.Result) *Analysis {
+	a := &Analysis{Image: im, Listing: overlay.NewListing(entries)}
+	for i, l := range im.Layers {
+		r := results[i]
+		li := LayerInfo{Index: i, Digest: l.Descriptor.Digest, DiffID: r.DiffID, MediaType: l.Descriptor.MediaType,
+			Compression: r.Compression, Size: r.Size, Uncompressed: r.Uncompressed, Entries: r.Entries,
+			HistoryIndex: l.HistoryIndex, Stats: a.Listing.Stats[i]}
+		if l.History != nil {
+			li.CreatedBy = l.History.CreatedBy
+		}
+		a.Layers = append(a.Layers, li)
+	}
+	return a
+}
+
+// Wasted is the total of bytes hidden by later layers.
+func (a *Analysis) Wasted() int64 {
+	var n int64
+	for _, l := range a.Layers {
+		n += l.Stats.Wasted
+	}
+	return n
+}
+
+// Row is one entry of an --all-layers listing.
+type Row struct {
+	Layer    int           `json:"layer"`
+	Path     string        `json:"path"`
+	Type     layer.Type    `json:"type"`
+	Size     int64         `json:"size"`
+	Mode     string        `json:"mode"`
+	Linkname string        `json:"linkname,omitempty"`
+	State    overlay.State `json:"state"`
+	HiddenBy *int          `json:"hiddenBy"`
+	Unsafe   string        `json:"unsafe,omitempty"`
+}
+
+// Rows returns every entry of every layer with its state, layer by layer in
+// tar order. prefix limits the rows to a path and what is below it.
+func (a *Analysis) Rows(prefix string) []Row {
+	var out []Row
+	for i, es := range a.Listing.Layers {
+		for j, e := range es {
+			if !underPrefix(e.Path, prefix) {
+				continue
+			}
+			out = append(out, makeRow(i, e, a.Listing.States[i][j]))
+		}
+	}
+	return out
+}
+
+// LayerRows returns the entries of one layer.
+func (a *Analysis) LayerRows(idx int, prefix string) []Row {
+	var out []Row
+	for j, e := range a.Listing.Layers[idx] {
+		if underPrefix(e.Path, prefix) {
+			out = append(out, makeRow(idx, e, a.Listing.States[idx][j]))
+		}
+	}
+	return out
+}
+
+// FinalRows returns the final filesystem.
+func (a *Analysis) FinalRows(prefix string) []Row {
+	var out []Row
+	for _, fe := range a.Listing.Final() {
+		if underPrefix(fe.Entry.Path, prefix) {
+			out = append(out, makeRow(fe.Layer, fe.Entry, overlay.Result{State: overlay.Present, HiddenBy: -1}))
+		}
+	}
+	return out
+}
+
+func makeRow(i int, e *layer.Entry, st overlay.Result) Row {
+	r := Row{Layer: i, Path: e.Path, Type: e.Type, Size: e.Size, Mode: e.Mode.String(), Linkname: e.Linkname, State: st.State, Unsafe: e.Unsafe}
+	if st.HiddenBy >= 0 {
+		h := st.HiddenBy
+		r.HiddenBy = &h
+	}
+	return r
+}
+
+func underPrefix(p, prefix string) bool {
+	prefix = trimSlashes(prefix)
+	if prefix == "" {
+		return true
+	}
+	return p == prefix || len(p) > len(prefix) && p[:len(prefix)] == prefix && p[len(prefix)] == '/'
+}
+
+func trimSlashes(s string) string {
+	for len(s) > 0 && s[0] == '/' {
+		s = s[1:]
+	}
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	if s == "." {
+		return ""
+	}
+	return s
+}
