@@ -40,10 +40,10 @@ func stdGzip(level int) func(io.Writer) (io.WriteCloser, error) {
 func Profiles() []Profile {
 	return []Profile{
 		{Name: "go-gzip-6", Format: image.Gzip, Compressor: "Go compress/gzip level 6, zero header",
-			Builders: "classic docker push (graphdriver store), BuildKit new layers, containerd",
+			Builders:  "classic docker push (graphdriver store), BuildKit new layers, containerd",
 			newWriter: stdGzip(gzip.DefaultCompression)},
 		{Name: "go-gzip-1", Format: image.Gzip, Compressor: "Go compress/gzip level 1 (BestSpeed), zero header",
-			Builders: "go-containerregistry tools: crane append/mutate, ko, kaniko (tarball.LayerFromOpener, stream)",
+			Builders:  "go-containerregistry tools: crane append/mutate, ko, kaniko (tarball.LayerFromOpener, stream)",
 			newWriter: stdGzip(gzip.BestSpeed)},
 		{Name: "go-gzip-9", Format: image.Gzip, Compressor: "Go compress/gzip level 9 (BestCompression), zero header",
 			Builders: "crane flatten", newWriter: stdGzip(gzip.BestCompression)},
