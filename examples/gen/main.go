@@ -117,7 +117,7 @@ func write(dir string) error {
 	}
 	cfg := image.Config{Architecture: "amd64", OS: "linux", Created: &epoch,
 		Config: image.ContainerConfig{
-			Env:        []string{"PATH=/usr/bin:/bin", "APP_HOME=/app", "GITHUB_TOKEN=ghp_R8mK2vX9qL4tZ7wN1pB6cY3hJ5gF0aD8sEe"},
+			Env:        []string{"PATH=/usr/bin:/bin", "APP_HOME=/app", "GITHUB_TOKEN=ghp_R8mK2vX9qL4tZ7wN1pB6cY3hJ5gF0aD8sEeQ"},
 			Cmd:        []string{"python3", "/app/main.py"},
 			WorkingDir: "/app",
 			Labels:     map[string]string{"org.opencontainers.image.title": "leaky-app", "maintainer": "demo@example.com"},
