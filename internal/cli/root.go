@@ -47,6 +47,8 @@ type Globals struct {
 	PasswordStdin bool
 	Platform      string
 	AllPlatforms  bool
+
+	password string // read once from stdin
 }
 
 // commands is filled by init functions in this package, one file per
@@ -88,6 +90,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVar(&g.PasswordStdin, "password-stdin", false, "read the registry password from standard input")
 	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
+	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}

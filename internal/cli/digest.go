@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/provenance"
+	"github.com/stratascan/strata/provenance/infer"
+)
+
+func init() { register(newDigestCmd) }
+
+func newDigestCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "digest",
+		Short: "Layer digest forensics",
+	}
+	cmd.AddCommand(newDigestInferCmd(g))
+	return cmd
+}
+
+type inferReport struct {
+	Image      string            `json:"image"`
+	Digest     image.Digest      `json:"digest"`
+	Platform   string            `json:"platform,omitempty"`
+	Caveat     string            `json:"caveat"`
+	Versions   map[string]string `json:"compressorVersions"`
+	Profiles   []infer.Profile   `json:"profiles"`
+	Layers     []infer.Layer     `json:"layers"`
+	Against    string            `json:"against,omitempty"`
+	ServedBy   image.Digest      `json:"servedManifest,omitempty"`
+	Reproduced *int              `json:"reproduced,omitempty"`
+}
+
+func newDigestInferCmd(g *Globals) *cobra.Command {
+	var against string
+	var profiles []string
+	cmd := &cobra.Command{
+		Use:   "infer IMAGE",
+		Short: "Predict the layer digests a push of a local image would get, per builder's compressor",
+		Long: `For each layer of IMAGE (a local image: docker-archive:, oci:, oci-archive:, dir:), recompress its
+uncompressed tar the way common builders do and print the digest and size each would push:
+go-gzip-6 (classic docker push, BuildKit), go-gzip-1 (crane, ko, kaniko), go-gzip-9 (crane flatten),
+pgzip-5 (podman, buildah, skopeo), zstd-3 and zstd-1. With --against REF, fetch the manifest a
+registry serves for the same image and say which profile reproduces each layer digest.
+
+These digests depend on the compressor's exact implementation and version (the Go toolchain this
+strata was built with, the klauspost module versions); Go 1.27 changed the stdlib deflate output.
+To prove which base an image is built on use 'strata base check', which compares diff_ids.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			ps, err := infer.SelectProfiles(profiles...)
+			if err != nil {
+				return err
+			}
+			o, err := g.openImage(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			im, err := o.single()
+			if err != nil {
+				return err
+			}
+			layers, err := infer.Layers(ctx, o.store, im, infer.Options{Profiles: ps, Log: g.Log})
+			if err != nil {
+				return err
+			}
+			rep := inferReport{Image: args[0], Digest: im.Manifest.Digest, Platform: im.Platform.String(),
+				Caveat: infer.Caveat(), Versions: infer.Versions(), Profiles: ps, Layers: layers}
+			if against != "" {
+				open, _, err := g.imageOpener()
+				if err != nil {
+					return err
+				}
+				s, err := open(ctx, against)
+				if err != nil {
+					return err
+				}
+				served, err := provenance.Inspect(ctx, s, provenance.InspectOptions{Reference: against, Platform: im.Platform, Log: g.Log})
+				s.Close()
+				if err != nil {
+					return fmt.Errorf("--against %s: %w", against, err)
+				}
+				n, err := infer.Against(layers, served[0])
+				if err != nil {
+					return fmt.Errorf("--against %s: %w", against, err)
+				}
+				rep.Against, rep.ServedBy, rep.Reproduced = against, served[0].Digest, &n
+			}
+			if g.Format == "json" {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			return writeInferTable(g, rep)
+		},
+	}
+	cmd.Flags().StringVar(&against, "against", "", "registry reference of the pushed image to explain")
+	cmd.Flags().StringSliceVar(&profiles, "profile", nil, "only these profiles (default all)")
+	return cmd
+}
+
+func writeInferTable(g *Globals, rep inferReport) error {
+	fmt.Fprintf(g.Stdout, "%s %s %s\n", rep.Image, orDash(rep.Platform), rep.Digest)
+	fmt.Fprintf(g.Stdout, "NOTE: %s\n\n", rep.Caveat)
+	tw := tabwriter.NewWriter(g.Stdout, 2, 4, 2, ' ', 0)
+	head := "LAYER\tPROFILE\tDIGEST\tSIZE"
+	if rep.Against != "" {
+		head += "\tSERVED"
+	}
+	fmt.Fprintln(tw, head)
+	for _, l := range rep.Layers {
+		row := func(profile string, d image.Digest, size int64) {
+			mark := ""
+			if rep.Against != "" {
+				if d == l.Served {
+					mark = "\t<= served"
+				} else {
+					mark = "\t"
+				}
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d%s\n", l.Index, profile, d, size, mark)
+		}
+		row("stored ("+string(l.StoredCompression)+")", l.Stored.Digest, l.Stored.Size)
+		for _, c := range l.Candidates {
+			row(c.Profile, c.Digest, c.Size)
+		}
+		fmt.Fprintf(tw, "%d\tdiff_id\t%s\t\n", l.Index, l.DiffID)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.Against != "" {
+		fmt.Fprintf(g.Stdout, "\n%s (manifest %s): %d of %d layers reproduced\n", rep.Against, rep.ServedBy, *rep.Reproduced, len(rep.Layers))
+		for _, l := range rep.Layers {
+			m := l.Match
+			if m == "" {
+				m = "no profile reproduces it (another compressor or version)"
+			}
+			fmt.Fprintf(g.Stdout, "  layer %d %s: %s\n", l.Index, l.Served.Short(), m)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/inspect"
+	"github.com/stratascan/strata/report"
+)
+
+func init() { register(newInspectCmd) }
+
+type inspectImage struct {
+	Manifest    image.Descriptor    `json:"manifest"`
+	Kind        image.Kind          `json:"kind"`
+	Platform    string              `json:"platform,omitempty"`
+	Config      image.Descriptor    `json:"config"`
+	Layers      []inspect.LayerInfo `json:"layers"`
+	WastedBytes int64               `json:"wastedBytes"`
+	Walked      bool                `json:"walked"`
+}
+
+type inspectOutput struct {
+	Reference string         `json:"reference"`
+	Digest    image.Digest   `json:"digest"`
+	MediaType string         `json:"mediaType"`
+	Tree      *image.Node    `json:"tree"`
+	Images    []inspectImage `json:"images"`
+}
+
+func newInspectCmd(g *Globals) *cobra.Command {
+	var noWalk bool
+	cmd := &cobra.Command{
+		Use:   "inspect IMAGE",
+		Short: "Show the manifest tree and, per layer, its digests, sizes, build step and what it added, changed, deleted and wasted",
+		Example: `  strata inspect oci:examples/leaky:latest
+  strata inspect --all-platforms docker://registry.example/app:1.0 --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			o, err := g.openImage(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			out := inspectOutput{Reference: args[0], Digest: o.root.Descriptor.Digest, MediaType: o.root.Descriptor.MediaType, Tree: o.root}
+			for _, im := range o.images {
+				ii := inspectImage{Manifest: im.Manifest, Kind: im.Kind, Platform: im.Platform.String(), Config: im.ConfigRef}
+				if noWalk {
+					for _, l := range im.Layers {
+						li := inspect.LayerInfo{Index: l.Index, Digest: l.Descriptor.Digest, DiffID: l.DiffID, MediaType: l.Descriptor.MediaType, Size: l.Descriptor.Size, HistoryIndex: l.HistoryIndex}
+						if l.History != nil {
+							li.CreatedBy = l.History.CreatedBy
+						}
+						ii.Layers = append(ii.Layers, li)
+					}
+				} else {
+					opts, done := g.walkOptions("walking "+im.Platform.String(), im)
+					a, err := inspect.Analyze(ctx, o.store, im, opts)
+					done()
+					if err != nil {
+						return err
+					}
+					ii.Layers, ii.WastedBytes, ii.Walked = a.Layers, a.Wasted(), true
+				}
+				out.Images = append(out.Images, ii)
+			}
+			if g.Format == report.FormatJSON {
+				return report.JSON(g.Stdout, out)
+			}
+			return printInspect(g.Stdout, out)
+		},
+	}
+	cmd.Flags().BoolVar(&noWalk, "manifest-only", false, "read manifests and configs only; do not download or walk layers")
+	return cmd
+}
+
+func printInspect(w io.Writer, out inspectOutput) error {
+	fmt.Fprintf(w, "Reference:  %s\nDigest:     %s\nMedia type: %s\n\nManifest tree:\n", out.Reference, out.Digest, out.MediaType)
+	printNode(w, out.Tree, 1)
+	for _, im := range out.Images {
+		fmt.Fprintf(w, "\nImage %s  %s (%s)\n", im.Platform, im.Manifest.Digest, im.Kind)
+		rows := [][]string{}
+		for _, l := range im.Layers {
+			row := []string{strconv.Itoa(l.Index), l.Digest.Short(), l.DiffID.Short(), mediaShort(l.MediaType), report.Bytes(l.Size)}
+			if im.Walked {
+				row = append(row, report.Bytes(l.Uncompressed), strconv.Itoa(l.Stats.Added), strconv.Itoa(l.Stats.Modified), strconv.Itoa(l.Stats.Deleted), report.Bytes(l.Stats.Wasted))
+			}
+			row = append(row, report.Truncate(createdBy(l.CreatedBy), 60))
+			rows = append(rows, row)
+		}
+		headers := []string{"#", "DIGEST", "DIFF_ID", "TYPE", "SIZE"}
+		if im.Walked {
+			headers = append(headers, "UNCOMPRESSED", "ADDED", "MODIFIED", "DELETED", "WASTED")
+		}
+		headers = append(headers, "CREATED BY")
+		if err := report.Table(w, headers, rows); err != nil {
+			return err
+		}
+		if im.Walked {
+			fmt.Fprintf(w, "Wasted: %s (bytes hidden by later layers, still in the image)\n", report.Bytes(im.WastedBytes))
+		}
+	}
+	return nil
+}
+
+func printNode(w io.Writer, n *image.Node, depth int) {
+	label := string(n.Kind)
+	if label == "" {
+		label = "blob"
+	}
+	extra := ""
+	if p := n.Descriptor.Platform; p != nil {
+		extra += " " + p.String()
+	}
+	if n.Descriptor.IsAttestation() {
+		extra += " attestation for " + image.Digest(n.Descriptor.Annotations[image.AnnotationReferenceDigest]).Short()
+	}
+	if n.Warning != "" {
+		extra += " WARNING: " + n.Warning
+	}
+	fmt.Fprintf(w, "%s%s %s %s %s%s\n", strings.Repeat("  ", depth), label, n.Descriptor.Digest, mediaShort(n.Descriptor.MediaType), report.Bytes(n.Descriptor.Size), extra)
+	if n.Image != nil && n.Parsed != nil && n.Parsed.Index == nil {
+		if n.Image.ConfigRef.Digest != "" {
+			fmt.Fprintf(w, "%sconfig %s %s\n", strings.Repeat("  ", depth+1), n.Image.ConfigRef.Digest, mediaShort(n.Image.ConfigRef.MediaType))
+		}
+		fmt.Fprintf(w, "%s%d layers\n", strings.Repeat("  ", depth+1), len(n.Image.Layers))
+	}
+	for _, c := range n.Children {
+		printNode(w, c, depth+1)
+	}
+}
+
+var mediaNames = map[string]string{
+	image.MediaTypeOCIIndex: "oci-index", image.MediaTypeOCIManifest: "oci-manifest", image.MediaTypeDockerList: "docker-list",
+	image.MediaTypeDockerManifest: "docker-manifest", image.MediaTypeSchema1: "schema1", image.MediaTypeSchema1Signed: "schema1-signed",
+	image.MediaTypeOCILayerGzip: "tar+gzip", image.MediaTypeOCILayerZstd: "tar+zstd", image.MediaTypeOCILayer: "tar",
+	image.MediaTypeDockerLayerGzip: "tar.gzip", image.MediaTypeDockerLayer: "tar", image.MediaTypeDockerLayerZstd: "tar.zstd",
+	image.MediaTypeBuildKitCache: "buildkit-cacheconfig", image.MediaTypeInToto: "in-toto", image.MediaTypeOCIConfig: "oci-config",
+	image.MediaTypeDockerConfig: "docker-config",
+}
+
+func mediaShort(mt string) string {
+	if s, ok := mediaNames[mt]; ok {
+		return s
+	}
+	if mt == "" {
+		return "-"
+	}
+	return mt
+}
+
+// createdBy turns a history created_by into a Dockerfile-like instruction.
+// Build-arg values whose names look secret are masked (they are the classic
+// leak: FIELD-NOTES 6); --show-secrets keeps them.
+func createdBy(s string) string { return instruction(s, false) }
+
+func instruction(s string, reveal bool) string {
+	s = strings.TrimSuffix(strings.TrimSpace(s), " # buildkit")
+	const sh, nop = "/bin/sh -c ", "/bin/sh -c #(nop) "
+	if rest, ok := strings.CutPrefix(s, "RUN "); ok && (strings.HasPrefix(rest, "|") || strings.HasPrefix(rest, sh)) {
+		s = rest
+	}
+	switch {
+	case strings.HasPrefix(s, nop):
+		return strings.TrimSpace(s[len(nop):])
+	case strings.HasPrefix(s, "|"):
+		// build args: "|2 A=a B=b /bin/sh -c cmd" (classic and BuildKit)
+		if i := strings.Index(s, sh); i > 0 {
+			var args []string
+			for _, kv := range strings.Fields(s[strings.IndexByte(s, ' ')+1 : i]) {
+				if k, v, ok := strings.Cut(kv, "="); ok && !reveal && secretName(k) && v != "" {
+					kv = k + "=<redacted>"
+				}
+				args = append(args, kv)
+			}
+			return "RUN " + s[i+len(sh):] + "  # build args: " + strings.Join(args, " ")
+		}
+	case strings.HasPrefix(s, sh):
+		return "RUN " + s[len(sh):]
+	}
+	return s
+}
+
+// secretName reports whether a variable name suggests a credential.
+func secretName(k string) bool {
+	k = strings.ToUpper(k)
+	for _, w := range []string{"SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASS", "KEY", "CREDENTIAL", "AUTH", "PRIVATE"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}

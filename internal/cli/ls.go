@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/inspect"
+	"github.com/stratascan/strata/report"
+)
+
+func init() { register(newLsCmd) }
+
+func newLsCmd(g *Globals) *cobra.Command {
+	var layerIdx int
+	var allLayers bool
+	cmd := &cobra.Command{
+		Use:   "ls IMAGE [PATH]",
+		Short: "List the final filesystem, one layer's entries (--layer N) or every entry of every layer with its state (--all-layers)",
+		Long: `List files. By default: the filesystem a container would see. With --layer N: that layer's own entries.
+With --all-layers: every entry of every layer, each with its state: present (visible in the final image),
+overwritten (a later layer replaced it) or deleted (a later whiteout or opaque directory hid it), and the
+layer that hid it. Deleted and overwritten files are still in the image; recover them with strata cat.`,
+		Example: `  strata ls oci:examples/leaky:latest
+  strata ls --all-layers oci:examples/leaky:latest app
+  strata ls --layer 1 --format json docker-archive:image.tar`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
+				return err
+			}
+			prefix := ""
+			if len(args) == 2 {
+				prefix = args[1]
+			}
+			o, err := g.openImage(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			im, err := o.single()
+			if err != nil {
+				return err
+			}
+			if layerIdx >= len(im.Layers) {
+				return fmt.Errorf("--layer %d out of range: the image has %d layers (0-%d)", layerIdx, len(im.Layers), len(im.Layers)-1)
+			}
+			opts, done := g.walkOptions("reading layers", im)
+			a, err := inspect.Analyze(cmd.Context(), o.store, im, opts)
+			done()
+			if err != nil {
+				return err
+			}
+			var rows []inspect.Row
+			switch {
+			case allLayers:
+				rows = a.Rows(prefix)
+			case layerIdx >= 0:
+				rows = a.LayerRows(layerIdx, prefix)
+			default:
+				rows = a.FinalRows(prefix)
+			}
+			if g.Format == report.FormatJSON {
+				if rows == nil {
+					rows = []inspect.Row{}
+				}
+				return report.JSON(g.Stdout, rows)
+			}
+			table := make([][]string, 0, len(rows))
+			for _, r := range rows {
+				name := "/" + r.Path
+				if r.Linkname != "" {
+					name += " -> " + r.Linkname
+				}
+				state := string(r.State)
+				if r.HiddenBy != nil {
+					state += " by " + strconv.Itoa(*r.HiddenBy)
+				}
+				if r.Unsafe != "" {
+					state += " UNSAFE: " + r.Unsafe
+				}
+				table = append(table, []string{r.Mode, strconv.FormatInt(r.Size, 10), strconv.Itoa(r.Layer), r.Type.String(), state, name})
+			}
+			return report.Table(g.Stdout, []string{"MODE", "SIZE", "LAYER", "TYPE", "STATE", "PATH"}, table)
+		},
+	}
+	cmd.Flags().IntVar(&layerIdx, "layer", -1, "list only the entries of layer N (0 = base)")
+	cmd.Flags().BoolVar(&allLayers, "all-layers", false, "list every entry of every layer with its state")
+	return cmd
+}
