@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs strata's whole test suite. Installs what the tests need first when it
+# is missing: Debian packages via apt-get (the real registry binary, skopeo,
+# umoci), then Go modules via `go test` itself.
+#
+#   ./scripts/test.sh            # vet + every test, with the race detector
+#   ./scripts/test.sh -short     # extra args go to `go test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${need[*]} (apt-get)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The Debian package may start a registry on :5000 where systemd runs; the
+# tests start their own on free loopback ports and do not need it.
+
+go vet ./...
+go test -race -count=1 -timeout 40m "$@" ./...
