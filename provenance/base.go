@@ -62,7 +62,7 @@ type Base struct {
 
 // NewBase records im as an approved base called name, added at now.
 func NewBase(name string, im Image, now time.Time) (Base, error) {
-	b := Base{Name: name, Image: im, Added: now.UTC().Truncate(time.Second)}
+	b := Base{Name: name, Image: im, Added: now.UTC()}
 	b.ChainIDs = image.ChainIDs(im.DiffIDs)
 	return b, b.Validate()
 }

@@ -86,7 +86,7 @@ func FromTree(ctx context.Context, s content.Store, root *image.Node, opts Inspe
 			}
 			d, b, err := Schema1DiffIDs(ctx, s, m, opts.Log)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", ref, err)
+				return nil, fmt.Errorf("%s %s: %w", ref, im.Manifest.Digest, err)
 			}
 			x.DiffIDs, x.Layers = d, b
 		} else {

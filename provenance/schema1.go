@@ -3,6 +3,7 @@ package provenance
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,6 +62,11 @@ func BlobDiffID(ctx context.Context, s content.Store, desc image.Descriptor, wha
 	defer closeFn()
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
+		// A corrupt blob usually breaks the decompressor first; say that
+		// the blob does not match its digest when that is the cause.
+		if _, derr := io.Copy(io.Discard, v); derr != nil && errors.Is(derr, content.ErrDigestMismatch) {
+			return "", derr
+		}
 		return "", fmt.Errorf("%s %s: %w", what, desc.Digest, err)
 	}
 	// Drain what the decompressor left so the Verifier checks the digest.
