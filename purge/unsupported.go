@@ -1,14 +1,12 @@
 package purge
 
-import "errors"
+import (
+	"errors"
 
-// statusCoder is implemented by registry errors that carry an HTTP status.
-type statusCoder interface{ HTTPStatus() int }
+	"github.com/stratascan/strata/registry"
+)
 
-func isUnsupported(err error) bool {
-	var sc statusCoder
-	if errors.As(err, &sc) {
-		return sc.HTTPStatus() == 400 || sc.HTTPStatus() == 405
-	}
-	return false
-}
+// Compile-time check: the registry client is a Repository.
+var _ Repository = (*registry.Repo)(nil)
+
+func isUnsupported(err error) bool { return errors.Is(err, registry.ErrUnsupported) }

@@ -1,0 +1,307 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/report"
+	"github.com/stratascan/strata/purge"
+	"github.com/stratascan/strata/registry"
+)
+
+func init() { register(newPurgeCmd) }
+
+// purgeOutput is the --format json document of an applied purge.
+type purgeOutput struct {
+	Plan    *purge.Plan   `json:"plan"`
+	Result  *purge.Result `json:"result,omitempty"`
+	Verify  *purge.Report `json:"verify,omitempty"`
+	HandOff string        `json:"handOff"`
+	Journal string        `json:"journal,omitempty"`
+	Error   string        `json:"error,omitempty"`
+}
+
+func newPurgeCmd(g *Globals) *cobra.Command {
+	var (
+		yes, includeSharing, placeholder bool
+		alsoTags, leaked                 []string
+		journalPath, resumePath          string
+	)
+	cmd := &cobra.Command{
+		Use:   "purge REPO:TAG|REPO@DIGEST...",
+		Short: "Remove a leaked image from a registry so it cannot be pulled, touching nothing else",
+		Long: `Plan, apply and verify the removal of a leaked image from a registry repository.
+
+Without --yes only the plan is printed (a dry run): the tags, manifests and blobs that would be
+deleted, the blobs kept because surviving tags use them, other tags that would disappear with the
+target's digest (refused unless named by --also-tags), multi-arch indexes listing the target, and
+surviving images or BuildKit caches that contain the same leaked layer (they leak too;
+--include-sharing purges them as well).
+
+With --yes the plan is applied in a safe order (referrers and attestations, tags, indexes, child
+manifests, then blobs no survivor uses), every request journalled to --journal so --resume can
+finish an interrupted run; then every deleted object is checked to answer 404 and every surviving
+tag to be whole, a verdict is printed, and the steps only the registry operator can take
+(garbage collection, restart, hosted-registry procedures) are spelled out.
+
+Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak still pullable
+(blob deletes disabled, garbage collection or restart pending).`,
+		Example: `  strata purge registry.example/acme/search-indexer:debug-42
+  strata purge --yes --also-tags debug-latest registry.example/acme/search-indexer:debug-42
+  strata purge --resume strata-purge-registry.example-acme-search-indexer-20260102T030405Z.jsonl`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			ro, err := g.registryOptions()
+			if err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			client, err := registry.New(ro)
+			if err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			if resumePath != "" {
+				if len(args) > 0 {
+					return WithExitCode(ExitError, errors.New("--resume takes the targets from the journal: give no references"))
+				}
+				return runResume(ctx, g, client, resumePath, placeholder)
+			}
+			if len(args) == 0 {
+				return WithExitCode(ExitError, errors.New("name at least one REPO:TAG or REPO@DIGEST to purge"))
+			}
+			var leakedDigests []image.Digest
+			for _, l := range leaked {
+				d, err := image.ParseDigest(l)
+				if err != nil {
+					return WithExitCode(ExitError, fmt.Errorf("--leaked-layer: %w", err))
+				}
+				leakedDigests = append(leakedDigests, d)
+			}
+			// Group targets by repository, keeping the order given.
+			var repos []string
+			targets := map[string][]string{}
+			for _, a := range args {
+				repo, id, err := registry.ParseReference(a, g.Insecure)
+				if err != nil {
+					return WithExitCode(ExitError, err)
+				}
+				if _, ok := targets[repo]; !ok {
+					repos = append(repos, repo)
+				}
+				targets[repo] = append(targets[repo], id)
+			}
+			if len(repos) > 1 && journalPath != "" {
+				return WithExitCode(ExitError, errors.New("--journal names one journal: purge one repository at a time, or let strata name a journal per repository"))
+			}
+			failed := false
+			for _, name := range repos {
+				ok, err := purgeRepo(ctx, g, client, name, targets[name], purge.Options{
+					AlsoTags: alsoTags, IncludeSharing: includeSharing, LeakedLayers: leakedDigests,
+				}, yes, placeholder, journalPath)
+				if err != nil {
+					return WithExitCode(ExitError, err)
+				}
+				failed = failed || !ok
+			}
+			if failed {
+				return WithExitCode(ExitError, errors.New("purge did not end clean (see the verdict above)"))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&yes, "yes", false, "apply the plan (without it, only print the plan)")
+	f.StringSliceVar(&alsoTags, "also-tags", nil, "other tags to delete with the targets (tags sharing a target's digest, tags of an index listing it)")
+	f.BoolVar(&includeSharing, "include-sharing", false, "also purge surviving tags and caches that contain a leaked layer, and indexes listing a target")
+	f.BoolVar(&placeholder, "untag-via-placeholder", false, "when the registry refuses tag DELETE (distribution 2.8), point the tag at a throwaway manifest and delete that")
+	f.StringVar(&journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl)")
+	f.StringVar(&resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
+	f.StringSliceVar(&leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
+	return cmd
+}
+
+// purgeRepo plans (and with yes applies and verifies) one repository. It
+// returns false when the purge was refused or did not end clean.
+func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name string, ids []string, opts purge.Options, yes, placeholder bool, journalPath string) (bool, error) {
+	repo, err := client.Repo(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	var extra []image.Digest
+	for _, id := range ids {
+		if d, err := image.ParseDigest(id); err == nil {
+			extra = append(extra, d)
+		}
+	}
+	inv, err := purge.Take(ctx, repo, name, purge.InventoryOptions{Extra: extra, Logger: g.Log})
+	if err != nil {
+		return false, err
+	}
+	opts.Targets = ids
+	p, err := purge.NewPlan(inv, opts)
+	if err != nil {
+		return false, err
+	}
+	if !yes {
+		if g.Format == report.FormatJSON {
+			return true, purge.WriteJSON(g.Stdout, p)
+		}
+		if err := p.WriteTable(g.Stdout); err != nil {
+			return false, err
+		}
+		if p.Refused() {
+			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. This plan is REFUSED as it stands (see above).")
+		} else {
+			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. Rerun with --yes to apply this plan.")
+		}
+		return true, nil
+	}
+	if p.Refused() {
+		if g.Format == report.FormatJSON {
+			_ = purge.WriteJSON(g.Stdout, purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
+		} else {
+			_ = p.WriteTable(g.Stdout)
+		}
+		return false, p.Err()
+	}
+	if journalPath == "" {
+		journalPath = defaultJournal(name)
+	}
+	j, err := purge.CreateJournal(journalPath)
+	if err != nil {
+		return false, err
+	}
+	defer j.Close()
+	if g.Format != report.FormatJSON {
+		if err := p.WriteTable(g.Stdout); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(g.Stdout, "\nApplying (journal: %s)...\n", journalPath)
+	}
+	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log})
+	return finish(ctx, g, repo, p, res, aerr, j, journalPath)
+}
+
+func runResume(ctx context.Context, g *Globals, client *registry.Client, path string, placeholder bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	rp, err := purge.ReadJournal(f)
+	f.Close()
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	repo, err := client.Repo(ctx, rp.Plan.Repository)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	j, err := purge.AppendJournal(path)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	defer j.Close()
+	p, res, aerr := purge.Resume(ctx, repo, path, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log})
+	if p == nil {
+		return WithExitCode(ExitError, aerr)
+	}
+	if res == nil {
+		return WithExitCode(ExitError, aerr)
+	}
+	ok, err := finish(ctx, g, repo, p, res, aerr, j, path)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if !ok {
+		return WithExitCode(ExitError, errors.New("purge did not end clean (see the verdict above)"))
+	}
+	return nil
+}
+
+// finish verifies an applied purge and prints the result, verdict and
+// hand-off.
+func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Plan, res *purge.Result, aerr error, j *purge.Journal, journalPath string) (bool, error) {
+	out := purgeOutput{Plan: p, Result: res, Journal: journalPath}
+	if aerr != nil && !errors.Is(aerr, purge.ErrDeleteUnsupported) {
+		out.Error = aerr.Error()
+		out.HandOff = purge.HandOff(p, res, nil)
+		if g.Format == report.FormatJSON {
+			_ = purge.WriteJSON(g.Stdout, out)
+		} else {
+			fmt.Fprintf(g.Stdout, "\nPURGE STOPPED: %v\nResume with: strata purge --resume %s\n", aerr, journalPath)
+		}
+		return false, aerr
+	}
+	rep, err := purge.Verify(ctx, repo, p, res, purge.VerifyOptions{Logger: g.Log})
+	if err != nil {
+		return false, err
+	}
+	_ = j.Write(purge.Entry{Type: "verify", Verdict: rep.Verdict})
+	out.Verify = rep
+	out.HandOff = purge.HandOff(p, res, rep)
+	if aerr != nil {
+		out.Error = aerr.Error()
+	}
+	if g.Format == report.FormatJSON {
+		if err := purge.WriteJSON(g.Stdout, out); err != nil {
+			return false, err
+		}
+	} else {
+		writeResult(g.Stdout, res, rep)
+		fmt.Fprintln(g.Stdout)
+		fmt.Fprint(g.Stdout, out.HandOff)
+	}
+	return rep.Verdict == purge.VerdictClean, nil
+}
+
+func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
+	counts := map[string]int{}
+	for _, s := range res.Steps {
+		counts[s.Outcome]++
+	}
+	fmt.Fprintf(w, "\nSteps: %d", len(res.Steps))
+	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped} {
+		if counts[o] > 0 {
+			fmt.Fprintf(w, ", %s %d", o, counts[o])
+		}
+	}
+	fmt.Fprintln(w)
+	if res.TagDeleteUnsupported {
+		fmt.Fprintln(w, "The registry refused tag DELETE (distribution 2.8): tags were removed by deleting their manifests by digest.")
+	}
+	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d surviving tags checked (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
+	for _, pr := range rep.Problems {
+		fmt.Fprintf(w, "  PROBLEM: %s\n", pr)
+	}
+	fmt.Fprintf(w, "VERDICT: %s\n", verdictText(rep.Verdict))
+}
+
+func verdictText(v string) string {
+	switch v {
+	case purge.VerdictClean:
+		return "CLEAN — the target is no longer retrievable through the API and every surviving tag is whole (storage bytes remain until GC)"
+	case purge.VerdictPendingGC:
+		return "PENDING GC — manifests are gone but blobs stay pullable by digest until the operator's garbage collection"
+	case purge.VerdictRestartNeeded:
+		return "RESTART NEEDED — the registry serves deleted blobs from a stale descriptor cache"
+	case purge.VerdictNotPurged:
+		return "NOT PURGED — the registry refused deletes; nothing was deleted"
+	}
+	return "FAILED — see the problems above"
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func defaultJournal(repo string) string {
+	return fmt.Sprintf("strata-purge-%s-%s.jsonl", unsafeChars.ReplaceAllString(repo, "-"), time.Now().UTC().Format("20060102T150405Z"))
+}
