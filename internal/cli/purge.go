@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/purge"
 	"github.com/stratascan/strata/registry"
+	"github.com/stratascan/strata/report"
 )
 
 func init() { register(newPurgeCmd) }
