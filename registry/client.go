@@ -1,0 +1,300 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/stratascan/strata/source/content"
+)
+
+// Options configure a Client. The zero value talks HTTPS to public
+// registries with credentials from the Docker config.
+type Options struct {
+	// Insecure allows plain HTTP: https is tried first, then http (for
+	// loopback test registries). Without it a registry that only speaks
+	// HTTP is refused (ErrInsecureRefused).
+	Insecure bool
+	// SkipTLSVerify accepts any server certificate.
+	SkipTLSVerify bool
+	// CAFile names a PEM file of extra root certificates (a private CA).
+	CAFile string
+	// Username and Password are explicit credentials; when Username is empty
+	// the Keychain is asked.
+	Username, Password string
+	// Keychain resolves credentials per registry. Default
+	// authn.DefaultKeychain (~/.docker/config.json, $DOCKER_CONFIG,
+	// credential helpers, podman's auth.json).
+	Keychain authn.Keychain
+	// Transport is the base HTTP transport (tests). Default: a clone of
+	// http.DefaultTransport configured with CAFile and SkipTLSVerify.
+	Transport http.RoundTripper
+	// Logger receives retries and redirects at debug/warn level. nil = discard.
+	Logger *slog.Logger
+	// UserAgent is sent on every request (default "strata").
+	UserAgent string
+	// MaxRetries bounds retries of one request after 429, 5xx and broken
+	// connections, and resumptions of one blob stream. 0 = default (4);
+	// negative = no retries.
+	MaxRetries int
+	// RetryBaseDelay is the first backoff delay, doubled per attempt with
+	// jitter (default 250ms).
+	RetryBaseDelay time.Duration
+	// MaxRetryWait caps one wait, including a server's Retry-After
+	// (default 30s).
+	MaxRetryWait time.Duration
+	// TagPageSize, when > 0, is sent as n= on tag and catalog listings so
+	// that they are paginated in pages of that size (default: the
+	// registry's own page size).
+	TagPageSize int
+}
+
+// Client talks to registries. It is safe for concurrent use; it caches one
+// authenticated transport per registry and scope.
+type Client struct {
+	opts Options
+	base http.RoundTripper
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	rts map[string]*lazyRT
+}
+
+type lazyRT struct {
+	mu sync.Mutex
+	rt http.RoundTripper
+}
+
+const (
+	defaultMaxRetries = 4
+	defaultBaseDelay  = 250 * time.Millisecond
+	defaultMaxWait    = 30 * time.Second
+	maxManifestBytes  = 8 << 20
+)
+
+// New returns a Client. It fails only on unusable options (an unreadable
+// CAFile); no request is made until a repository is used.
+func New(opts Options) (*Client, error) {
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = defaultMaxRetries
+	} else if opts.MaxRetries < 0 {
+		opts.MaxRetries = 0
+	}
+	if opts.RetryBaseDelay <= 0 {
+		opts.RetryBaseDelay = defaultBaseDelay
+	}
+	if opts.MaxRetryWait <= 0 {
+		opts.MaxRetryWait = defaultMaxWait
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "strata"
+	}
+	if opts.Keychain == nil {
+		opts.Keychain = authn.DefaultKeychain
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	base := opts.Transport
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if opts.CAFile != "" || opts.SkipTLSVerify {
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+			if opts.SkipTLSVerify {
+				cfg.InsecureSkipVerify = true //nolint:gosec // explicit user choice
+			}
+			if opts.CAFile != "" {
+				pool, err := x509.SystemCertPool()
+				if err != nil || pool == nil {
+					pool = x509.NewCertPool()
+				}
+				pem, err := os.ReadFile(opts.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("registry: read CA file: %w", err)
+				}
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("registry: CA file %s holds no PEM certificate; pass a PEM-encoded CA certificate", opts.CAFile)
+				}
+				cfg.RootCAs = pool
+			}
+			t.TLSClientConfig = cfg
+		}
+		base = t
+	}
+	base = &guardTransport{inner: base, insecure: opts.Insecure, ua: opts.UserAgent}
+	return &Client{opts: opts, base: base, log: log, rts: map[string]*lazyRT{}}, nil
+}
+
+// guardTransport refuses plain HTTP unless Insecure and sets the User-Agent.
+type guardTransport struct {
+	inner    http.RoundTripper
+	insecure bool
+	ua       string
+}
+
+func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.insecure {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s uses http; pass --insecure (Options.Insecure) to allow plain HTTP", ErrInsecureRefused, req.URL.Host)
+	}
+	if g.ua != "" && req.Header.Get("User-Agent") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", g.ua)
+	}
+	return g.inner.RoundTrip(req)
+}
+
+func (c *Client) nameOpts() []name.Option {
+	if c.opts.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func (c *Client) authenticator(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	if c.opts.Username != "" {
+		return authn.FromConfig(authn.AuthConfig{Username: c.opts.Username, Password: c.opts.Password}), nil
+	}
+	a, err := authn.Resolve(ctx, c.opts.Keychain, res)
+	if err != nil {
+		return nil, fmt.Errorf("registry: read credentials for %s from the docker config: %w", res.RegistryStr(), err)
+	}
+	return a, nil
+}
+
+// transport returns the authenticated transport for reg with scopes,
+// creating it (ping, token exchange) on first use. Creation is retried like
+// a request; failures are not cached.
+func (c *Client) transport(ctx context.Context, reg name.Registry, res authn.Resource, scopes []string) (http.RoundTripper, error) {
+	key := reg.RegistryStr() + "\x00" + strings.Join(scopes, " ")
+	c.mu.Lock()
+	e := c.rts[key]
+	if e == nil {
+		e = &lazyRT{}
+		c.rts[key] = e
+	}
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rt != nil {
+		return e.rt, nil
+	}
+	auth, err := c.authenticator(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		rt, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+		if err == nil {
+			e.rt = rt
+			return rt, nil
+		}
+		err = convertTransportError(err, reg)
+		if ctx.Err() != nil || attempt >= c.opts.MaxRetries || !retryableSetupError(err) {
+			return nil, err
+		}
+		wait := c.backoff(attempt)
+		c.log.Warn("registry: retrying authentication", "registry", reg.RegistryStr(), "attempt", attempt+1, "wait", wait, "error", err)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// convertTransportError turns ggcr's ping/token errors into StatusErrors so
+// that errors.Is(err, ErrUnauthorized) works for a refused token exchange.
+func convertTransportError(err error, reg name.Registry) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		se := &StatusError{StatusCode: te.StatusCode, Method: http.MethodGet, URL: reg.RegistryStr()}
+		if te.Request != nil {
+			se.Method = te.Request.Method
+			se.URL = redactURL(te.Request.URL)
+		}
+		for _, d := range te.Errors {
+			se.Codes = append(se.Codes, string(d.Code))
+			if se.Message == "" {
+				se.Message = d.Message
+			}
+		}
+		se.kind = errorKind(se.Method, te.StatusCode, se.Codes)
+		return fmt.Errorf("registry %s: authenticate: %w", reg.RegistryStr(), se)
+	}
+	if errors.Is(err, ErrInsecureRefused) {
+		return fmt.Errorf("registry %s: %w", reg.RegistryStr(), ErrInsecureRefused)
+	}
+	return fmt.Errorf("registry %s: connect: %w", reg.RegistryStr(), err)
+}
+
+func retryableSetupError(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return retryableStatus(se.StatusCode)
+	}
+	return retryableNetError(err)
+}
+
+// Repo returns a handle on one repository, "host[:port]/path/name" (Docker
+// Hub short forms as docker expects: "alpine" is
+// index.docker.io/library/alpine). It pings the registry and authenticates
+// for pull; push and delete rights are requested on the first write.
+func (c *Client) Repo(ctx context.Context, repo string) (*Repo, error) {
+	repo = strings.TrimPrefix(repo, "docker://")
+	ref, err := name.NewRepository(repo, c.nameOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: repository %q: %v (want host[:port]/path/name)", content.ErrBadReference, repo, err)
+	}
+	r := &Repo{c: c, ref: ref}
+	if _, err := r.rt(ctx, false); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Catalog lists every repository of registry ("host[:port]") through
+// /v2/_catalog, following pagination. Many hosted registries disable it.
+func (c *Client) Catalog(ctx context.Context, registry string) ([]string, error) {
+	reg, err := name.NewRegistry(strings.TrimPrefix(registry, "docker://"), c.nameOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: registry %q: %v", content.ErrBadReference, registry, err)
+	}
+	rt, err := c.transport(ctx, reg, reg, []string{"registry:catalog:*"})
+	if err != nil {
+		return nil, err
+	}
+	u := "https://" + reg.RegistryStr() + "/v2/_catalog"
+	if c.opts.TagPageSize > 0 {
+		u += fmt.Sprintf("?n=%d", c.opts.TagPageSize)
+	}
+	var out []string
+	err = c.paginate(ctx, rt, u, func(body []byte) (int, string, error) {
+		var doc struct {
+			Repositories []string `json:"repositories"`
+		}
+		if err := jsonUnmarshal(body, &doc); err != nil {
+			return 0, "", fmt.Errorf("registry %s: catalog: %w", reg.RegistryStr(), err)
+		}
+		out = append(out, doc.Repositories...)
+		last := ""
+		if len(doc.Repositories) > 0 {
+			last = doc.Repositories[len(doc.Repositories)-1]
+		}
+		return len(doc.Repositories), last, nil
+	})
+	return out, err
+}
