@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"io/fs"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
@@ -117,7 +118,7 @@ func (a *Analysis) FinalRows(prefix string) []Row {
 }
 
 func makeRow(i int, e *layer.Entry, st overlay.Result) Row {
-	r := Row{Layer: i, Path: e.Path, Type: e.Type, Size: e.Size, Mode: e.Mode.String(), Linkname: e.Linkname, State: st.State, Unsafe: e.Unsafe}
+	r := Row{Layer: i, Path: e.Path, Type: e.Type, Size: e.Size, Mode: lsMode(e.Type, e.Mode), Linkname: e.Linkname, State: st.State, Unsafe: e.Unsafe}
 	if st.HiddenBy >= 0 {
 		h := st.HiddenBy
 		r.HiddenBy = &h
@@ -144,4 +145,33 @@ func trimSlashes(s string) string {
 		return ""
 	}
 	return s
+}
+
+// lsMode formats a mode the way ls -l and tar -tv do ("drwxrwxrwt").
+func lsMode(t layer.Type, m fs.FileMode) string {
+	kind := map[layer.Type]byte{layer.TypeDir: 'd', layer.TypeSymlink: 'l', layer.TypeHardlink: 'h', layer.TypeChar: 'c',
+		layer.TypeBlock: 'b', layer.TypeFIFO: 'p', layer.TypeWhiteout: 'w', layer.TypeOpaque: 'o'}[t]
+	if kind == 0 {
+		kind = '-'
+	}
+	b := []byte{kind, '-', '-', '-', '-', '-', '-', '-', '-', '-'}
+	for i, c := range "rwxrwxrwx" {
+		if m.Perm()&(1<<uint(8-i)) != 0 {
+			b[i+1] = byte(c)
+		}
+	}
+	special := func(pos int, set bool, on, off byte) {
+		if !set {
+			return
+		}
+		if b[pos] == 'x' {
+			b[pos] = on
+		} else {
+			b[pos] = off
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
 }
