@@ -50,7 +50,9 @@ var (
 	secret = fixture.Layer{Files: []fixture.File{{Path: "root/.aws/credentials", Body: []byte("[default]\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")}}, CreatedBy: "COPY credentials"}
 )
 
-func layers(ls ...fixture.Layer) []fixture.Layer { return append(append([]fixture.Layer{}, baseLayers...), ls...) }
+func layers(ls ...fixture.Layer) []fixture.Layer {
+	return append(append([]fixture.Layer{}, baseLayers...), ls...)
+}
 
 type repoFixture struct {
 	repo    *registry.Repo
