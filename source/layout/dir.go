@@ -1,0 +1,55 @@
+package layout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/stratascan/strata/image"
+)
+
+// Dir opens a skopeo dir: copy held by fsys (FIELD-NOTES 1.8): a "version"
+// file ("Directory Transport Version: 1.x"), manifest.json (an image
+// manifest, or an index with --multi-arch whose instances are
+// <hex>.manifest.json) and blobs as files named by their hex digest only.
+// The root is manifest.json.
+func Dir(ctx context.Context, fsys fs.FS, opts ...Option) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v, err := readFileLimit(fsys, "version", 4096)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: no version file, so this is not a skopeo dir: copy (an OCI layout? use oci:)", ErrNotLayout)
+		}
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	if !strings.HasPrefix(string(v), "Directory Transport Version: 1.") {
+		return nil, fmt.Errorf("%w: version file says %q; strata reads \"Directory Transport Version: 1.x\"", image.ErrUnsupported, strings.TrimSpace(string(v)))
+	}
+	raw, err := readFileLimit(fsys, "manifest.json", maxManifestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("dir: copy: read manifest.json: %w", err)
+	}
+	mt := sniffMediaType(raw)
+	if mt == "" {
+		if _, err := image.ParseManifest("", raw); err != nil {
+			return nil, fmt.Errorf("dir: copy: manifest.json: %w", err)
+		}
+		return nil, fmt.Errorf("%w: dir: copy: manifest.json has no recognisable manifest media type", image.ErrMalformed)
+	}
+	s := newStore(fsys, "dir", "", opts)
+	root := image.Descriptor{MediaType: mt, Digest: image.FromBytes(raw), Size: int64(len(raw))}
+	s.synth[root.Digest] = raw
+	s.blobPath = func(d image.Descriptor) []string {
+		h := d.Digest.Hex()
+		if image.IsManifest(d.MediaType) {
+			return []string{h + ".manifest.json", h}
+		}
+		return []string{h, h + ".manifest.json"}
+	}
+	s.rootFn = func(context.Context) (image.Descriptor, error) { return root, nil }
+	return s, nil
+}
