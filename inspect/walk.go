@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,10 +74,23 @@ func WalkLayer(ctx context.Context, s content.Store, im *image.Image, i int, opt
 	if opts.Progress != nil {
 		lo.Progress = func(n int64) { opts.Progress(i, n) }
 	}
-	if _, known := image.LayerCompression(l.Descriptor.MediaType); !known && opts.Logger != nil {
-		opts.Logger.Warn("unknown layer media type; walking it if it is a tar", "layer", i, "mediaType", l.Descriptor.MediaType, "digest", l.Descriptor.Digest)
+	_, known := image.LayerCompression(l.Descriptor.MediaType)
+	if !known {
+		opts.logger().Warn("unknown layer media type; walking it if it is a tar", "layer", i, "mediaType", l.Descriptor.MediaType, "digest", l.Descriptor.Digest)
 	}
-	return layer.Walk(ctx, rc, l.Descriptor, l.DiffID, lo, fn)
+	res, err := layer.Walk(ctx, rc, l.Descriptor, l.DiffID, lo, fn)
+	if !known && errors.Is(err, layer.ErrNotTar) {
+		opts.logger().Warn("skipped layer of unknown media type: not a tar", "layer", i, "mediaType", l.Descriptor.MediaType, "digest", l.Descriptor.Digest)
+		return layer.Result{}, nil
+	}
+	return res, err
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
 }
 
 // Collect walks the layers and keeps every entry (no content), per layer,
