@@ -253,18 +253,33 @@ func NormalizeName(s string) string {
 	return name + suffix
 }
 
-// sniffMediaType reads a manifest's own mediaType (or guesses it from its
-// shape) for blobs selected by digest.
+// sniffMediaType reads a manifest's own mediaType, or guesses it from its
+// shape (schema 1 and old OCI manifests carry none). "" = not a manifest.
 func sniffMediaType(raw []byte) string {
-	p, err := image.ParseManifest("", raw)
-	if err != nil || p.MediaType == "" {
-		var probe struct {
-			MediaType string `json:"mediaType"`
-		}
-		json.Unmarshal(raw, &probe)
-		return probe.MediaType
+	if p, err := image.ParseManifest("", raw); err == nil && p.MediaType != "" {
+		return p.MediaType
 	}
-	return p.MediaType
+	var probe struct {
+		MediaType     string          `json:"mediaType"`
+		SchemaVersion int             `json:"schemaVersion"`
+		Manifests     json.RawMessage `json:"manifests"`
+		Config        json.RawMessage `json:"config"`
+		FSLayers      json.RawMessage `json:"fsLayers"`
+	}
+	if json.Unmarshal(raw, &probe) != nil {
+		return ""
+	}
+	switch {
+	case probe.MediaType != "":
+		return probe.MediaType
+	case probe.SchemaVersion == 1 || probe.FSLayers != nil:
+		return image.MediaTypeSchema1
+	case probe.Manifests != nil:
+		return image.MediaTypeOCIIndex
+	case probe.Config != nil:
+		return image.MediaTypeOCIManifest
+	}
+	return ""
 }
 
 // fileExists reports whether name is a regular file in fsys.
