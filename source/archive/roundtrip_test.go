@@ -110,6 +110,11 @@ func openAllForms(t *testing.T, img fixture.Image, withLegacy bool) []opened {
 		fixture.DockerArchiveLegacy(t, lay, "v1", legacy, "app:1")
 		s, err = archive.OpenDockerArchive(ctx, legacy, "app:1")
 		add("docker-archive-legacy", s, err, true)
+
+		moby := filepath.Join(tmp, "moby.tar")
+		fixture.DockerArchiveMoby(t, lay, "v1", moby, "app:1")
+		s, err = archive.OpenDockerArchive(ctx, moby, "")
+		add("docker-archive-moby", s, err, true)
 	}
 	return out
 }
@@ -196,6 +201,44 @@ func TestRoundTripAllForms(t *testing.T) {
 	for _, o := range openAllForms(t, img, true) {
 		checkSameImage(t, o, want)
 	}
+}
+
+// TestDockerSaveForms: a moby legacy save with a repeated (empty) layer
+// stored once and symlinked, and a Docker 25 save by image ID (index.json
+// lists nothing, RepoTags null) both read back; the latter resolves to the
+// manifest blob Docker kept.
+func TestDockerSaveForms(t *testing.T) {
+	ctx := context.Background()
+	img := secretImage("gzip", "none", "gzip")
+	img.Layers = append(img.Layers, fixture.Layer{CreatedBy: "WORKDIR /app"}, fixture.Layer{CreatedBy: "WORKDIR /app"})
+	img.History = nil
+	want := fixture.Build(t, img)
+	if want.DiffIDs[3] != image.EmptyLayerDiffID || want.DiffIDs[4] != image.EmptyLayerDiffID {
+		t.Fatalf("empty layers: %v", want.DiffIDs[3:])
+	}
+	tmp := t.TempDir()
+	lay := filepath.Join(tmp, "l")
+	fixture.WriteLayout(t, lay, "v1", img)
+	moby, byID := filepath.Join(tmp, "moby.tar"), filepath.Join(tmp, "byid.tar")
+	fixture.DockerArchiveMoby(t, lay, "v1", moby, "app:1", "app:latest")
+	fixture.DockerArchive25(t, lay, "v1", byID)
+
+	s, err := archive.OpenDockerArchive(ctx, moby, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkSameImage(t, opened{name: "moby", store: s, uncompressed: true}, want)
+
+	s2, err := archive.OpenDockerArchive(ctx, byID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if r, _ := s2.Root(ctx); r.Digest != want.Manifest.Digest {
+		t.Fatalf("by-ID save: root %s, want the saved manifest %s", r.Digest, want.Manifest.Digest)
+	}
+	checkSameImage(t, opened{name: "docker25-by-id", store: s2}, want)
 }
 
 // TestRoundTripZstd: zstd layers survive every form except legacy

@@ -239,8 +239,47 @@ func (s *Store) findLayoutImage(l *ociLayout, e DockerEntry, ref string) (image.
 			return d, true
 		}
 	}
+	// Docker 25 saves by image ID write "manifests": null but still hold
+	// the manifest blob: find it among the small blobs.
+	want := configDigestFromName(e.Config)
+	if want == "" {
+		return image.Descriptor{}, false
+	}
+	skip := map[string]bool{e.Config: true}
+	for _, lp := range e.Layers {
+		skip[lp] = true
+	}
+	ents, err := fs.ReadDir(s.fsys, "blobs/sha256")
+	if err != nil {
+		return image.Descriptor{}, false
+	}
+	for _, ent := range ents {
+		p := "blobs/sha256/" + ent.Name()
+		if skip[p] || ent.IsDir() {
+			continue
+		}
+		if info, err := ent.Info(); err != nil || info.Size() > maxScanManifest {
+			continue
+		}
+		dg, err := image.ParseDigest("sha256:" + ent.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := readFileLimit(s.fsys, p, maxScanManifest)
+		if err != nil || image.FromBytes(raw) != dg {
+			continue
+		}
+		pm, err := image.ParseManifest("", raw)
+		if err != nil || pm.Manifest == nil || !image.IsImageManifest(pm.MediaType) || pm.Manifest.Config.Digest != want {
+			continue
+		}
+		return image.Descriptor{MediaType: pm.MediaType, Digest: dg, Size: int64(len(raw))}, true
+	}
 	return image.Descriptor{}, false
 }
+
+// maxScanManifest bounds the blobs read while looking for an unlisted manifest.
+const maxScanManifest = 256 << 10
 
 // holdsConfig reports whether the manifest or index d names the config
 // manifest.json points at.
