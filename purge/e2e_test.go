@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -384,4 +385,132 @@ func mapsEqual(a, b map[string]image.Digest) bool {
 		}
 	}
 	return true
+}
+
+// refuseBlobDelete makes blob DELETE answer as a registry with blob deletes
+// disabled would (the real registry behind it is untouched).
+type refuseBlobDelete struct{ purge.Repository }
+
+func (refuseBlobDelete) DeleteBlob(context.Context, image.Digest) error {
+	return fmt.Errorf("DELETE blob: 405 UNSUPPORTED: %w", registry.ErrUnsupported)
+}
+
+// TestVerifyPendingGCAndStaleCache: with blob deletes refused the verdict is
+// pending-gc and the hand-off says blobs stay pullable; after an
+// out-of-process GC the registry's in-memory blob descriptor cache still
+// answers 200 with an empty body (FIELD-NOTES 3.7): restart-needed; after a
+// restart: clean.
+func TestVerifyPendingGCAndStaleCache(t *testing.T) {
+	ctx := testCtx(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{BlobDescriptorCache: true})
+	f := pushIssueRepo(t, ctx, reg, "acme/app")
+	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := purge.Apply(ctx, refuseBlobDelete{f.repo}, p, purge.ApplyOptions{})
+	if err != nil || !res.BlobDeleteUnsupported {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	vo := purge.VerifyOptions{Attempts: 2, Backoff: time.Millisecond}
+	rep, err := purge.Verify(ctx, f.repo, p, res, vo)
+	if err != nil || rep.Verdict != purge.VerdictPendingGC {
+		t.Fatalf("verify before GC: %v %s %v", err, rep.Verdict, rep.Problems)
+	}
+	if h := purge.HandOff(p, res, rep); !strings.Contains(h, "PULLABLE BY DIGEST until garbage collection") {
+		t.Errorf("hand-off:\n%s", h)
+	}
+	reg.GC(t, true) // out of process: the cache is not told
+	rep, err = purge.Verify(ctx, f.repo, p, nil, vo)
+	if err != nil || rep.Verdict != purge.VerdictRestartNeeded {
+		t.Fatalf("verify after GC: %v %s %v", err, rep.Verdict, rep.Problems)
+	}
+	if h := purge.HandOff(p, res, rep); !strings.Contains(h, "RESTART the registry") {
+		t.Errorf("hand-off:\n%s", h)
+	}
+	reg.Restart(t)
+	rep, err = purge.Verify(ctx, f.repo, p, nil, vo)
+	if err != nil || rep.Verdict != purge.VerdictClean {
+		t.Fatalf("verify after restart: %v %s %v", err, rep.Verdict, rep.Problems)
+	}
+}
+
+// TestResumeRefusesWhenChanged: a purge interrupted after its probe, then a
+// new tag that uses the leaked layer: resuming must refuse (the blob is no
+// longer safe to delete) and delete nothing.
+func TestResumeRefusesWhenChanged(t *testing.T) {
+	ctx := testCtx(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{})
+	f := pushIssueRepo(t, ctx, reg, "acme/app")
+	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(t.TempDir(), "j.jsonl")
+	j, _ := purge.CreateJournal(jpath)
+	_, err = purge.Apply(ctx, &counting{Repository: f.repo, limit: 2}, p, purge.ApplyOptions{Journal: j})
+	j.Close()
+	if !errors.Is(err, errAborted) {
+		t.Fatalf("apply: %v, want the injected abort", err)
+	}
+	// Someone builds on the leaked image meanwhile.
+	reuse := fixture.Build(t, fixture.Image{Layers: layers(app11, secret, fixture.Layer{Files: []fixture.File{{Path: "x", Body: []byte("x")}}})})
+	pushBuilt(t, ctx, f.repo, reuse, "debug-43")
+	_, _, err = purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	if !errors.Is(err, purge.ErrChanged) {
+		t.Fatalf("resume: %v, want ErrChanged", err)
+	}
+	assertPullable(t, ctx, f.repo, "debug-43", image.FromBytes(reuse.ManifestBytes))
+	if _, err := purge.CreateJournal(jpath); err == nil {
+		t.Errorf("CreateJournal overwrote an existing journal")
+	}
+}
+
+// TestWhere finds a blob in every repository that serves or references it.
+func TestWhere(t *testing.T) {
+	ctx := testCtx(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{})
+	a := pushIssueRepo(t, ctx, reg, "team/a")
+	// team/b holds only v1.1.0: it shares the base layers, not the secret.
+	b := reg.Repo(t, ctx, "team/b")
+	pushBuilt(t, ctx, b, a.v11, "prod")
+	// team/c has the secret blob uploaded but no manifest uses it.
+	c := reg.Repo(t, ctx, "team/c")
+	sec := a.debug.Layers[len(a.debug.Layers)-1]
+	registrytest.PushBlob(t, ctx, c, sec.MediaType, sec.Bytes)
+	pushBuilt(t, ctx, c, a.v10, "old")
+	base := a.v11.Layers[0].Digest
+	open := func(ctx context.Context, name string) (purge.Repository, error) { return reg.Client(t).Repo(ctx, name) }
+	repos := []string{a.name, reg.Host + "/team/b", reg.Host + "/team/c"}
+	uses, err := purge.Where(ctx, open, repos, []image.Digest{a.secretL, base}, purge.InventoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, u := range uses {
+		got[string(u.Digest)+" "+u.Repository] = fmt.Sprint(u.Present, u.Tags)
+	}
+	want := map[string]string{
+		string(a.secretL) + " " + a.name:               "true [debug-42]",
+		string(a.secretL) + " " + reg.Host + "/team/c": "true []",
+		string(base) + " " + a.name:                    "true [debug-42 latest stable v1.0.0 v1.1.0]",
+		string(base) + " " + reg.Host + "/team/b":      "true [prod]",
+		string(base) + " " + reg.Host + "/team/c":      "true [old]",
+	}
+	if len(got) != len(want) {
+		t.Errorf("where: %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("where %s: %q, want %q", k, got[k], v)
+		}
+	}
 }
