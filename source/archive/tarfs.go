@@ -99,7 +99,7 @@ func NewTarFS(ctx context.Context, ra io.ReaderAt, size int64, name string) (*Ta
 		return nil, fmt.Errorf("%w: %s is xz-compressed; decompress it first (e.g. unxz -k %s)", ErrCompressed, name, name)
 	}
 	t := &TarFS{ra: ra, size: size, name: name, members: map[string]*member{}, children: map[string][]string{}}
-	sr := io.NewSectionReader(ra, 0, size)
+	sr := &scanReader{ra: ra, size: size, buf: make([]byte, 64<<10)}
 	tr := tar.NewReader(sr)
 	count := 0
 	for {
@@ -440,3 +440,59 @@ func (i info) Mode() fs.FileMode  { return i.m.mode }
 func (i info) ModTime() time.Time { return i.m.modTime }
 func (i info) IsDir() bool        { return i.m.typ == tar.TypeDir }
 func (i info) Sys() any           { return nil }
+
+// scanReader is a buffered, seekable reader over an io.ReaderAt for the
+// index scan: headers of small members come from one buffered read, and
+// seeks past large members skip their data without reading it.
+type scanReader struct {
+	ra     io.ReaderAt
+	size   int64
+	buf    []byte
+	bufOff int64 // file offset of buf[0]
+	r, w   int   // unread bytes are buf[r:w]
+}
+
+func (s *scanReader) pos() int64 { return s.bufOff + int64(s.r) }
+
+func (s *scanReader) Read(p []byte) (int, error) {
+	if s.r == s.w {
+		off := s.pos()
+		if off >= s.size {
+			return 0, io.EOF
+		}
+		n, err := s.ra.ReadAt(s.buf, off)
+		s.bufOff, s.r, s.w = off, 0, n
+		if n == 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return 0, err
+		}
+	}
+	n := copy(p, s.buf[s.r:s.w])
+	s.r += n
+	return n, nil
+}
+
+func (s *scanReader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = s.pos() + offset
+	case io.SeekEnd:
+		abs = s.size + offset
+	default:
+		return 0, errors.New("scanReader.Seek: invalid whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("scanReader.Seek: negative position")
+	}
+	if abs >= s.bufOff && abs <= s.bufOff+int64(s.w) {
+		s.r = int(abs - s.bufOff)
+	} else {
+		s.bufOff, s.r, s.w = abs, 0, 0
+	}
+	return abs, nil
+}
