@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -235,8 +236,9 @@ func convertTransportError(err error, reg name.Registry) error {
 		se.kind = errorKind(se.Method, te.StatusCode, se.Codes)
 		return fmt.Errorf("registry %s: authenticate: %w", reg.RegistryStr(), se)
 	}
-	if errors.Is(err, ErrInsecureRefused) {
-		return fmt.Errorf("registry %s: %w", reg.RegistryStr(), ErrInsecureRefused)
+	var cert *tls.CertificateVerificationError
+	if errors.As(err, &cert) {
+		return fmt.Errorf("registry %s: TLS: %w; the server's certificate is not trusted: pass the registry's CA certificate (--ca-file, Options.CAFile) or skip verification (Options.SkipTLSVerify)", reg.RegistryStr(), cert)
 	}
 	return fmt.Errorf("registry %s: connect: %w", reg.RegistryStr(), err)
 }
@@ -282,19 +284,30 @@ func (c *Client) Catalog(ctx context.Context, registry string) ([]string, error)
 		u += fmt.Sprintf("?n=%d", c.opts.TagPageSize)
 	}
 	var out []string
-	err = c.paginate(ctx, rt, u, func(body []byte) (int, string, error) {
+	err = c.paginate(ctx, rt, u, func(body []byte) ([]string, error) {
 		var doc struct {
 			Repositories []string `json:"repositories"`
 		}
 		if err := jsonUnmarshal(body, &doc); err != nil {
-			return 0, "", fmt.Errorf("registry %s: catalog: %w", reg.RegistryStr(), err)
+			return nil, fmt.Errorf("registry %s: catalog: %w", reg.RegistryStr(), err)
 		}
 		out = append(out, doc.Repositories...)
-		last := ""
-		if len(doc.Repositories) > 0 {
-			last = doc.Repositories[len(doc.Repositories)-1]
-		}
-		return len(doc.Repositories), last, nil
+		return doc.Repositories, nil
 	})
+	out = sortUnique(out)
 	return out, err
+}
+
+func sortUnique(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	sort.Strings(s)
+	out := s[:1]
+	for _, x := range s[1:] {
+		if x != out[len(out)-1] {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -233,18 +233,21 @@ func redactString(s string) string {
 }
 
 // paginate GETs u and follows Link rel="next" (resolved against the page's
-// URL, as distribution sends relative links); when a page carries no Link
-// but is full (n= was given and it holds n entries) it continues with
-// last=<last entry>. page parses one body and returns its entry count and
-// last entry. Bounded: it stops when a page adds nothing or repeats a URL.
-func (c *Client) paginate(ctx context.Context, rt http.RoundTripper, u string, page func(body []byte) (int, string, error)) error {
+// URL, as distribution v3 sends relative links). When a page carries no Link
+// but is exactly full (n= was given and it holds n entries) it continues
+// with last=<last entry>. page parses one body and returns its entries (tag
+// or repository names, used for loop control). Bounded: it stops when a
+// page holds more than n entries (the registry ignores n, as distribution
+// 2.8 does for tags) or nothing new, and fails when a Link repeats a URL.
+func (c *Client) paginate(ctx context.Context, rt http.RoundTripper, u string, page func(body []byte) ([]string, error)) error {
+	seenURL := map[string]bool{}
 	seen := map[string]bool{}
 	const maxPages = 100000
 	for i := 0; i < maxPages; i++ {
-		if seen[u] {
+		if seenURL[u] {
 			return fmt.Errorf("registry: pagination loops back to %s; the registry sent a bad Link header", redactString(u))
 		}
-		seen[u] = true
+		seenURL[u] = true
 		resp, err := c.doWith(ctx, rt, request{method: http.MethodGet, url: u, header: http.Header{"Accept": {"application/json"}}, ok: []int{http.StatusOK}})
 		if err != nil {
 			return err
@@ -254,9 +257,16 @@ func (c *Client) paginate(ctx context.Context, rt http.RoundTripper, u string, p
 		if err != nil {
 			return fmt.Errorf("GET %s: read body: %w", redactString(u), err)
 		}
-		n, last, err := page(body)
+		entries, err := page(body)
 		if err != nil {
 			return err
+		}
+		fresh := 0
+		for _, e := range entries {
+			if !seen[e] {
+				seen[e] = true
+				fresh++
+			}
 		}
 		base := resp.Request.URL
 		if next, ok := NextLink(resp.Header.Values("Link")); ok {
@@ -269,10 +279,10 @@ func (c *Client) paginate(ctx context.Context, rt http.RoundTripper, u string, p
 		}
 		q := base.Query()
 		want, _ := strconv.Atoi(q.Get("n"))
-		if want <= 0 || n < want || last == "" {
+		if want <= 0 || len(entries) != want || fresh == 0 {
 			return nil
 		}
-		q.Set("last", last)
+		q.Set("last", entries[len(entries)-1])
 		nu := *base
 		nu.RawQuery = q.Encode()
 		u = nu.String()

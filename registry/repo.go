@@ -471,7 +471,8 @@ func (r *Repo) DeleteBlob(ctx context.Context, d image.Digest) error {
 	return nil
 }
 
-// Tags lists every tag, following pagination (Link, then last=). An
+// Tags lists every tag, sorted and de-duplicated, following pagination
+// (Link, then last=; distribution 2.8 ignores n and sends all). An
 // existing repository without tags returns nil; an unknown repository an
 // error wrapping content.ErrNotFound.
 func (r *Repo) Tags(ctx context.Context) ([]string, error) {
@@ -484,24 +485,20 @@ func (r *Repo) Tags(ctx context.Context) ([]string, error) {
 		u += "?n=" + strconv.Itoa(n)
 	}
 	var tags []string
-	err = r.c.paginate(ctx, rt, u, func(body []byte) (int, string, error) {
+	err = r.c.paginate(ctx, rt, u, func(body []byte) ([]string, error) {
 		var doc struct {
 			Tags []string `json:"tags"`
 		}
 		if err := jsonUnmarshal(body, &doc); err != nil {
-			return 0, "", fmt.Errorf("tags of %s: %w", r.Name(), err)
+			return nil, fmt.Errorf("tags of %s: %w", r.Name(), err)
 		}
 		tags = append(tags, doc.Tags...)
-		last := ""
-		if len(doc.Tags) > 0 {
-			last = doc.Tags[len(doc.Tags)-1]
-		}
-		return len(doc.Tags), last, nil
+		return doc.Tags, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", r.Name(), err)
 	}
-	return tags, nil
+	return sortUnique(tags), nil
 }
 
 // ReferrersTag returns the referrers fallback tag of a subject digest:
@@ -541,13 +538,13 @@ func (r *Repo) Referrers(ctx context.Context, subject image.Digest, artifactType
 		return nil, false, err
 	}
 	var refs []image.Descriptor
-	apiErr := r.c.paginate(ctx, rt, u, func(body []byte) (int, string, error) {
+	apiErr := r.c.paginate(ctx, rt, u, func(body []byte) ([]string, error) {
 		var ix image.Index
 		if err := json.Unmarshal(body, &ix); err != nil || (ix.MediaType != "" && ix.MediaType != image.MediaTypeOCIIndex) || ix.Manifests == nil && !strings.Contains(string(body), `"manifests"`) {
-			return 0, "", errNoReferrersAPI
+			return nil, errNoReferrersAPI
 		}
 		refs = append(refs, ix.Manifests...)
-		return 0, "", nil // pages only via Link
+		return nil, nil // pages only via Link
 	})
 	if apiErr == nil {
 		return filterArtifactType(refs, artifactType), true, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,6 +56,7 @@ func NewEmbedded(t testing.TB, opts Options) *Registry {
 		}
 		e.app.Load().ServeHTTP(w, req)
 	}))
+	e.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise from clients that distrust the CA
 	r.Host = e.srv.Listener.Addr().String()
 	if err := os.WriteFile(r.ConfigPath, []byte(r.config(r.Host, false)), 0o644); err != nil {
 		t.Fatalf("registrytest: %v", err)

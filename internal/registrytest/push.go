@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/testtool"
 	"github.com/stratascan/strata/registry"
 )
@@ -114,4 +115,46 @@ func PushImage(t testing.TB, ctx context.Context, repo *registry.Repo, tag, mani
 	}
 	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": manifestType, "config": cd, "layers": lds})
 	return PushManifest(t, ctx, repo, tag, manifestType, m), lds
+}
+
+// PushFixture pushes fixture images with the strata client (no skopeo; any
+// media types, including Docker ones that skopeo 1.9 will not read from an
+// OCI layout). One image: its manifest is tagged tag. Several: an index of
+// them (a Docker manifest list when every image uses Docker media types,
+// else an OCI index), each entry with its platform, tagged tag. tag "" pushes
+// by digest only. Returns the root descriptor and the built images.
+func PushFixture(t testing.TB, ctx context.Context, repo *registry.Repo, tag string, imgs ...fixture.Image) (image.Descriptor, []*fixture.Built) {
+	t.Helper()
+	if len(imgs) == 0 {
+		t.Fatalf("registrytest: PushFixture needs at least one image")
+	}
+	var built []*fixture.Built
+	ix := image.Index{SchemaVersion: 2, MediaType: image.MediaTypeDockerList, Manifests: []image.Descriptor{}}
+	for _, img := range imgs {
+		b := fixture.Build(t, img)
+		built = append(built, b)
+		for _, l := range b.Layers {
+			PushBlob(t, ctx, repo, l.MediaType, l.Bytes)
+		}
+		PushBlob(t, ctx, repo, b.Config.MediaType, b.ConfigBytes)
+		mtag := ""
+		if len(imgs) == 1 {
+			mtag = tag
+		}
+		PushManifest(t, ctx, repo, mtag, b.Manifest.MediaType, b.ManifestBytes)
+		d := b.Manifest
+		d.Platform = img.Platform()
+		ix.Manifests = append(ix.Manifests, d)
+		if !img.DockerMediaTypes {
+			ix.MediaType = image.MediaTypeOCIIndex
+		}
+	}
+	if len(imgs) == 1 {
+		return built[0].Manifest, built
+	}
+	raw, err := json.Marshal(ix)
+	if err != nil {
+		t.Fatalf("registrytest: index: %v", err)
+	}
+	return PushManifest(t, ctx, repo, tag, ix.MediaType, raw), built
 }
