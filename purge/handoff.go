@@ -54,7 +54,7 @@ func HandOff(p *Plan, res *Result, rep *Report) string {
 	w("                (DELETE /user/packages/container/{name}/versions/{id})")
 	w("  Harbor:       delete the artifact (UI or API), then run the GC job (Administration > Clean Up, with 'delete untagged')")
 	w("  Quay:         delete the tag, then permanently delete it from the tag history (time machine) or it stays restorable")
-	w("  zot:          deletes referenced blobs are refused by design; garbage collection (gc, gcDelay) removes them")
+	w("  zot:          refuses to delete blobs still referenced (405 DENIED) by design; its GC (gc, gcDelay, retention) removes them")
 	w("  Azure ACR:    az acr repository delete --name REG --image R@D (deletes the manifest, its tags and unshared layers)")
 	if len(p.DeleteBlobs) > 0 {
 		w("")
