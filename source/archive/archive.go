@@ -10,9 +10,11 @@ import (
 
 // OpenDockerArchive opens a `docker save` tarball (legacy or Docker 25+
 // form) at path without unpacking it and selects ref (a RepoTag, "@N" or
-// ""; see layout.DockerSave). The store owns the file: Close it.
+// ""; see layout.DockerSave). A gzip- or zstd-compressed tarball is
+// decompressed once to a temporary file (OpenTarDecompressed with the
+// default limit). The store owns the file: Close it.
 func OpenDockerArchive(ctx context.Context, path, ref string, opts ...layout.Option) (content.Store, error) {
-	t, err := OpenTar(ctx, path)
+	t, err := OpenTarDecompressed(ctx, path, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("docker-archive: %w", err)
 	}
@@ -26,9 +28,10 @@ func OpenDockerArchive(ctx context.Context, path, ref string, opts ...layout.Opt
 
 // OpenOCIArchive opens an OCI image layout packed in a tarball (an
 // oci-archive:, `buildx -o type=oci`) at path and selects ref (see
-// layout.OCI). The store owns the file: Close it.
+// layout.OCI). Compressed tarballs are handled as by OpenDockerArchive. The
+// store owns the file: Close it.
 func OpenOCIArchive(ctx context.Context, path, ref string, opts ...layout.Option) (content.Store, error) {
-	t, err := OpenTar(ctx, path)
+	t, err := OpenTarDecompressed(ctx, path, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("oci-archive: %w", err)
 	}

@@ -5,6 +5,8 @@
 // forms) and OpenOCIArchive (oci-archive) return ready content.Stores.
 //
 // Member names that are absolute or contain ".." are never indexed;
-// symlinks and hard links resolve inside the archive only. Compressed
-// tarballs are refused with ErrCompressed and a hint to decompress them.
+// symlinks and hard links resolve inside the archive only. OpenTar refuses
+// compressed tarballs with ErrCompressed and a hint; OpenTarDecompressed
+// (used by OpenDockerArchive and OpenOCIArchive) decompresses gzip and zstd
+// once into a size-capped temporary file removed on Close.
 package archive
