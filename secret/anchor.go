@@ -1,0 +1,566 @@
+package secret
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Anchoring. Most rules' matches begin with one of the rule's keywords
+// (ghp_…, AKIA…, ey…, or, after an optional lead such as gitleaks'
+// "[\w.-]{0,50}?", one of key|token|secret…). For those, a keyword hit
+// runs the regex anchored at the hit (\A(?:rest)) instead of scanning a whole
+// line: the NFA then dies within a few bytes on ordinary text. The optional
+// lead is restored afterwards by extending the match start to the left.
+//
+// A rule is anchored only when its regex, after an optional leading \b or
+// \B and optional lead repeats of character classes, provably starts with
+// one of a finite set of literal prefixes each compatible with a keyword (one
+// is a prefix of the other, case-insensitively); otherwise it runs on windows.
+
+type anchorInfo struct {
+	re       *regexp.Regexp // anchored body; nil: the rule runs on windows
+	body     *regexp.Regexp // unanchored body without the lead, or nil
+	boundary int            // +1: stripped leading \b, -1: stripped \B
+	lead     [256]bool
+	leadMax  int
+	guarded  bool
+	ops      [256]bool
+	value    valueGuard
+}
+
+const maxPrefixes = 64
+
+// prefixes returns lowercased strings such that every match of re starts
+// with one of them; exact reports that re matches exactly those strings
+// (case-insensitively).
+func prefixes(re *syntax.Regexp) (ps []string, exact, ok bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return []string{strings.ToLower(string(re.Rune))}, true, true
+	case syntax.OpCharClass:
+		n := 0
+		set := map[string]bool{}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			n += int(re.Rune[i+1]-re.Rune[i]) + 1
+			if n > 8 {
+				return nil, false, false
+			}
+			for c := re.Rune[i]; c <= re.Rune[i+1]; c++ {
+				set[strings.ToLower(string(c))] = true
+			}
+		}
+		for s := range set {
+			ps = append(ps, s)
+		}
+		return ps, true, len(ps) > 0
+	case syntax.OpCapture:
+		return prefixes(re.Sub[0])
+	case syntax.OpAlternate:
+		exact = true
+		for _, sub := range re.Sub {
+			p, e, k := prefixes(sub)
+			if !k {
+				return nil, false, false
+			}
+			ps = append(ps, p...)
+			exact = exact && e
+		}
+		return ps, exact, len(ps) <= maxPrefixes
+	case syntax.OpPlus:
+		p, _, k := prefixes(re.Sub[0])
+		return p, false, k
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false, false
+		}
+		p, e, k := prefixes(re.Sub[0])
+		return p, e && re.Min == 1 && re.Max == 1, k
+	case syntax.OpConcat:
+		ps, exact = []string{""}, true
+		for _, sub := range re.Sub {
+			if !exact {
+				break
+			}
+			p, e, k := prefixes(sub)
+			if !k {
+				exact = false
+				break
+			}
+			if len(ps)*len(p) > maxPrefixes {
+				exact = false
+				break
+			}
+			var next []string
+			for _, a := range ps {
+				for _, b := range p {
+					next = append(next, a+b)
+				}
+			}
+			ps, exact = next, e
+		}
+		for _, p := range ps {
+			if p == "" {
+				return nil, false, false
+			}
+		}
+		return ps, exact, true
+	}
+	return nil, false, false
+}
+
+// anchorRule builds the anchored form of r, or nil. need (even when not
+// anchored) is a set of lowercased literals one of which every match
+// contains, or nil when unknown.
+func anchorRule(r *rule) (ai *anchorInfo, need []string) {
+	if r.re == nil {
+		return nil, nil
+	}
+	re, err := syntax.Parse(r.re.String(), syntax.Perl)
+	if err != nil {
+		return nil, nil
+	}
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	ai = &anchorInfo{}
+	unbounded := false
+	i := 0
+	for ; i < len(subs); i++ {
+		s := subs[i]
+		if i == 0 && s.Op == syntax.OpWordBoundary {
+			ai.boundary = 1
+			continue
+		}
+		if i == 0 && s.Op == syntax.OpNoWordBoundary {
+			ai.boundary = -1
+			continue
+		}
+		if ai.boundary == 0 && (s.Op == syntax.OpStar || s.Op == syntax.OpQuest || (s.Op == syntax.OpRepeat && s.Min == 0)) &&
+			len(s.Sub) == 1 && s.Sub[0].Op == syntax.OpCharClass {
+			max := s.Max
+			if s.Op == syntax.OpQuest {
+				max = 1
+			}
+			if s.Op == syntax.OpStar || max < 0 {
+				unbounded = true // cannot restore the match start
+			}
+			cc := s.Sub[0].Rune
+			for j := 0; j+1 < len(cc); j += 2 {
+				for c := cc[j]; c <= cc[j+1] && c < 256; c++ {
+					ai.lead[c] = true
+				}
+			}
+			ai.leadMax += max
+			continue
+		}
+		break
+	}
+	if i >= len(subs) {
+		return nil, nil
+	}
+	rest := subs[i:]
+	var body *syntax.Regexp
+	if len(rest) == 1 {
+		body = rest[0]
+	} else {
+		body = &syntax.Regexp{Op: syntax.OpConcat, Flags: re.Flags, Sub: rest}
+	}
+	if ai.leadMax > 0 && !unbounded && ai.boundary == 0 {
+		// unanchored body without the lead, for windowed runs: avoids an NFA
+		// thread per byte for the lazy lead
+		if bre, err := regexp.Compile(body.String()); err == nil && bre.NumSubexp() == r.re.NumSubexp() {
+			ai.body = bre
+		}
+	}
+	ps, _, ok := prefixes(body)
+	if !ok || len(ps) == 0 {
+		if ai.body != nil {
+			return ai, nil
+		}
+		return nil, nil
+	}
+	need = ps
+	notAnchored := func() (*anchorInfo, []string) {
+		if ai.body != nil {
+			return ai, need
+		}
+		return nil, need
+	}
+	if len(r.Keywords) == 0 || unbounded || (ai.boundary != 0 && ai.leadMax > 0) {
+		return notAnchored()
+	}
+	for _, p := range ps {
+		compatible := false
+		for _, k := range r.Keywords {
+			if strings.HasPrefix(p, k) || strings.HasPrefix(k, p) {
+				compatible = true
+				break
+			}
+		}
+		if !compatible {
+			return notAnchored()
+		}
+	}
+	are, err := regexp.Compile(`\A(?:` + body.String() + `)`)
+	if err != nil || are.NumSubexp() != r.re.NumSubexp() {
+		return notAnchored()
+	}
+	ai.re = are
+	ai.value, ai.ops, ai.guarded = buildGuard(body)
+	return ai, need
+}
+
+// containsAnyFold reports whether b contains one of the lowercased ASCII
+// literals in need, ignoring ASCII case.
+func containsAnyFold(b []byte, need []string) bool {
+	for _, n := range need {
+		if len(n) == 0 {
+			return true
+		}
+		c0 := n[0]
+		up := c0
+		if 'a' <= c0 && c0 <= 'z' {
+			up = c0 - ('a' - 'A')
+		}
+		for i := 0; i+len(n) <= len(b); i++ {
+			c := b[i]
+			if c != c0 && c != up {
+				continue
+			}
+			j := 1
+			for ; j < len(n); j++ {
+				if lowerASCII(b[i+j]) != n[j] {
+					break
+				}
+			}
+			if j == len(n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+}
+
+// boundaryOK checks a stripped leading \b or \B at buf[p].
+func (ai *anchorInfo) boundaryOK(buf []byte, p int) bool {
+	if ai.boundary == 0 {
+		return true
+	}
+	before := p > 0 && isWordByte(buf[p-1])
+	after := p < len(buf) && isWordByte(buf[p])
+	if ai.boundary > 0 {
+		return before != after
+	}
+	return before == after
+}
+
+// guardClass is the set of bytes a rule's "name" part may consist of in
+// gitleaks' semi-generic template: word characters, '.', '-', whitespace and
+// quotes. See buildGuard.
+var guardClass = func() (c [256]bool) {
+	for b := 0; b < 256; b++ {
+		c[b] = isWordByte(byte(b))
+	}
+	for _, b := range []byte(" \t\n\r\v\f.-'\"") {
+		c[b] = true
+	}
+	return c
+}()
+
+const guardScan = 256
+
+// buildGuard derives a cheap necessary condition from an anchored body whose
+// elements, up to some mandatory element E, only consume guardClass bytes and
+// E starts with a byte outside it (key = value: E is the operator): then the
+// first byte after the hit outside guardClass must be a first byte of E.
+func buildGuard(body *syntax.Regexp) (g valueGuard, ops [256]bool, ok bool) {
+	var elems []*syntax.Regexp
+	var flatten func(re *syntax.Regexp)
+	flatten = func(re *syntax.Regexp) {
+		switch re.Op {
+		case syntax.OpConcat:
+			for _, s := range re.Sub {
+				flatten(s)
+			}
+		case syntax.OpCapture:
+			if len(re.Sub) == 1 && re.Sub[0].Op == syntax.OpConcat {
+				flatten(re.Sub[0])
+				return
+			}
+			elems = append(elems, re)
+		default:
+			elems = append(elems, re)
+		}
+	}
+	flatten(body)
+	var within func(re *syntax.Regexp) bool
+	within = func(re *syntax.Regexp) bool {
+		switch re.Op {
+		case syntax.OpLiteral:
+			for _, r := range re.Rune {
+				if r >= 256 || !guardClass[r] {
+					return false
+				}
+				if re.Flags&syntax.FoldCase != 0 {
+					// non-ASCII fold variants (Kelvin sign, long s) are ignored
+					for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+						if f < 128 && !guardClass[f] {
+							return false
+						}
+					}
+				}
+			}
+			return true
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(re.Rune); i += 2 {
+				if re.Rune[i] >= 128 && re.Flags&syntax.FoldCase != 0 {
+					continue // case folding adds the Kelvin sign and long s to \w: ignored
+				}
+				if re.Rune[i+1] >= 256 {
+					return false
+				}
+				for c := re.Rune[i]; c <= re.Rune[i+1]; c++ {
+					if !guardClass[c] {
+						return false
+					}
+				}
+			}
+			return true
+		case syntax.OpEmptyMatch:
+			return true
+		case syntax.OpCapture, syntax.OpConcat, syntax.OpAlternate, syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
+			for _, s := range re.Sub {
+				if !within(s) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	for idx, el := range elems {
+		if within(el) {
+			continue
+		}
+		// el must be mandatory and start outside guardClass
+		ps, _, k := prefixes(el)
+		if !k || len(ps) == 0 {
+			return g, ops, false
+		}
+		for _, p := range ps {
+			b := p[0]
+			if guardClass[b] {
+				return g, ops, false
+			}
+			ops[b] = true
+			if 'a' <= b && b <= 'z' {
+				ops[b-('a'-'A')] = true
+			}
+		}
+		g = buildValueGuard(elems[idx:])
+		return g, ops, true
+	}
+	return g, ops, false
+}
+
+// valueGuard: after the operator, within skip bytes, a run of at least
+// min bytes from class must start (the value's minimum length).
+type valueGuard struct {
+	on    bool
+	skip  int
+	min   int
+	class [256]bool
+}
+
+// buildValueGuard looks at the elements from the operator on: the operator
+// and following optional elements have bounded length (skip), then a
+// mandatory element of minimum length min over class.
+func buildValueGuard(elems []*syntax.Regexp) (g valueGuard) {
+	skip := 0
+	for i, el := range elems {
+		mn, mx := lenRange(el)
+		if i == 0 || mn == 0 {
+			if mx < 0 {
+				return g
+			}
+			skip += mx
+			continue
+		}
+		if mn < 4 || !charset(el, &g.class) {
+			return valueGuard{}
+		}
+		g.on, g.skip, g.min = true, skip, mn
+		return g
+	}
+	return valueGuard{}
+}
+
+// lenRange is the minimum and maximum byte length of re's matches (max -1:
+// unbounded). Non-ASCII runes count 1 for min and 4 for max.
+func lenRange(re *syntax.Regexp) (mn, mx int) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return len(re.Rune), 4 * len(re.Rune)
+		}
+		for _, r := range re.Rune {
+			mx += utf8.RuneLen(r)
+		}
+		return len(re.Rune), mx
+	case syntax.OpCharClass:
+		if len(re.Rune) > 0 && re.Rune[len(re.Rune)-1] < 128 {
+			return 1, 1
+		}
+		return 1, 4
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1, 4
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0, 0
+	case syntax.OpCapture:
+		return lenRange(re.Sub[0])
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			a, b := lenRange(s)
+			mn += a
+			if mx >= 0 {
+				if b < 0 {
+					mx = -1
+				} else {
+					mx += b
+				}
+			}
+		}
+		return mn, mx
+	case syntax.OpAlternate:
+		mn = -1
+		for _, s := range re.Sub {
+			a, b := lenRange(s)
+			if mn < 0 || a < mn {
+				mn = a
+			}
+			if mx >= 0 && (b < 0 || b > mx) {
+				mx = b
+			}
+		}
+		return max(mn, 0), mx
+	case syntax.OpStar:
+		return 0, -1
+	case syntax.OpPlus:
+		a, _ := lenRange(re.Sub[0])
+		return a, -1
+	case syntax.OpQuest:
+		_, b := lenRange(re.Sub[0])
+		return 0, b
+	case syntax.OpRepeat:
+		a, b := lenRange(re.Sub[0])
+		mn = a * re.Min
+		if re.Max < 0 || b < 0 {
+			return mn, -1
+		}
+		return mn, b * re.Max
+	}
+	return 0, -1
+}
+
+// charset adds every byte re's matches can contain to c (all bytes >= 0x80
+// when re can match a non-ASCII rune); false if re has constructs it does
+// not understand.
+func charset(re *syntax.Regexp, c *[256]bool) bool {
+	addRune := func(r rune) {
+		if r >= 128 {
+			for b := 128; b < 256; b++ {
+				c[b] = true
+			}
+			return
+		}
+		c[r] = true
+		if re.Flags&syntax.FoldCase != 0 {
+			c[unicode.ToLower(r)] = true
+			c[unicode.ToUpper(r)] = true
+		}
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			addRune(r)
+		}
+		return true
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			for r := lo; r <= hi && r < 128; r++ {
+				addRune(r)
+			}
+			if hi >= 128 {
+				addRune(128)
+			}
+		}
+		return true
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		for b := range c {
+			c[b] = true
+		}
+		return true
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	case syntax.OpCapture, syntax.OpConcat, syntax.OpAlternate, syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
+		for _, s := range re.Sub {
+			if !charset(s, c) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// guardOK checks the guard at hit p.
+func (ai *anchorInfo) guardOK(buf []byte, p, end int) bool {
+	if !ai.guarded {
+		return true
+	}
+	lim := min(end, p+guardScan)
+	for i := p; i < lim; i++ {
+		c := buf[i]
+		if !guardClass[c] {
+			if !ai.ops[c] {
+				return false
+			}
+			return ai.value.check(buf, i, end)
+		}
+	}
+	return lim < end || lim == p+guardScan // ran out of scan budget: let the regex decide
+}
+
+// check looks for the value after the operator at buf[o].
+func (g *valueGuard) check(buf []byte, o, end int) bool {
+	if !g.on {
+		return true
+	}
+	run := 0
+	lim := min(end, o+g.skip+g.min)
+	for i := o + 1; i < lim; i++ {
+		if g.class[buf[i]] {
+			run++
+			if run >= g.min {
+				return true
+			}
+		} else {
+			if i-o >= g.skip {
+				return false // no run can start late enough and still be long enough
+			}
+			run = 0
+		}
+	}
+	return false
+}

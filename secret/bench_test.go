@@ -1,0 +1,61 @@
+package secret
+
+import (
+	"bytes"
+	"context"
+	"testing"
+)
+
+func benchEngine(b *testing.B) *Engine {
+	b.Helper()
+	e, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkScanText measures text throughput on ~8 MB of Debian-like text,
+// as files of a few KB to a few hundred KB.
+func BenchmarkScanText(b *testing.B) {
+	e := benchEngine(b)
+	data := genText(8<<20, 1)
+	var files [][]byte
+	for off, i := 0, 0; off < len(data); i++ {
+		sz := []int{2 << 10, 9 << 10, 40 << 10, 300 << 10}[i%4]
+		end := min(len(data), off+sz)
+		files = append(files, data[off:end])
+		off = end
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	n := 0
+	for range b.N {
+		for _, f := range files {
+			if _, err := e.ScanFile(context.Background(), "usr/share/doc/x/README", int64(len(f)), bytes.NewReader(f), func(Match) { n++ }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if n > 0 {
+		b.Logf("%d findings in generated text", n/b.N)
+	}
+}
+
+// BenchmarkScanBinary measures binary files (skipped): near memcpy speed.
+func BenchmarkScanBinary(b *testing.B) {
+	e := benchEngine(b)
+	data := make([]byte, 8<<20)
+	copy(data, "\x7fELF\x02\x01\x01")
+	for i := 8; i < len(data); i++ {
+		data[i] = byte(i * 2654435761 >> 13)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		st, err := e.ScanFile(context.Background(), "usr/bin/x", int64(len(data)), bytes.NewReader(data), nil)
+		if err != nil || !st.Skipped {
+			b.Fatal(err, st)
+		}
+	}
+}

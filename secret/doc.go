@@ -1,0 +1,67 @@
+// Package secret is strata's secret-detection engine.
+//
+// # Rules
+//
+// The effective ruleset is, in this order (a later rule with the same ID
+// replaces an earlier one):
+//
+//  1. gitleaks' default rules, loaded from its Go module
+//     (github.com/zricethezav/gitleaks/v8/config.DefaultConfig) and translated
+//     exactly as gitleaks does, with its allowlists and stopwords; severity
+//     "high" unless mapped otherwise (see gitleaksSeverity);
+//  2. strata's own rules (rules/strata.toml, embedded): private keys of every
+//     PEM/OpenSSH/PGP kind, AWS credentials, .npmrc, .pypirc, .netrc,
+//     .git-credentials, Docker/Podman auth files, kubeconfig keys and tokens,
+//     .env files and the image's Env, keystores by name, Terraform state,
+//     htpasswd and shadow hashes;
+//  3. Options.RulesFiles (same TOML format; a rule may carry
+//     severity = "critical"|"high"|"medium"|"low"; [extend] is rejected);
+//  4. Options.Patterns, as rules custom-pattern-1, -2, ... whose keyword is
+//     the regex's literal prefix (three bytes or more), if any.
+//
+// RulesetHash covers all of that plus every option that changes results, for
+// use in cache keys.
+//
+// # How a file is scanned
+//
+// ScanFile sniffs the first 8 KiB: gzip, zip (jar, war) and tar content is
+// opened (to Options.MaxArchiveDepth levels, Options.MaxArchiveBytes of
+// decompressed data per top-level file) and its members are scanned under
+// names "outer!member" ("a.tar.gz!dir/b.zip!c/d.txt"). Binary content (a NUL
+// in the first 8 KiB, or a known magic: ELF, PE, Mach-O, images, PDF,
+// compressed formats, ...) is skipped unless Options.ScanBinaries. Path-only
+// rules (keystores) apply by name to every file, their fingerprint being the
+// sha256 of the file content.
+//
+// Text streams through a 1 MiB buffer that keeps 4 KiB of history and holds
+// back 16 KiB, so a secret across a chunk boundary is found exactly once.
+// One case-insensitive Aho-Corasick pass (a dense DFA over byte classes)
+// finds every rule keyword; each hit runs only its rules, each on a bounded
+// window: the hit's line (plus the next line for rules that can match a line
+// break), clipped to 4 KiB either side, or [hit-4 KiB, hit+12 KiB] for rules
+// that match long multi-line runs (private keys). Overlapping windows of one
+// rule are merged, and a rule's matches never overlap. Rules without keywords
+// run on every line, still bounded by the buffer. Then entropy thresholds,
+// gitleaks allowlists (secret/match/line targets, stopwords, AND/OR), the
+// "gitleaks:allow"/"strata:allow" line markers, gitleaks' generic-rule
+// precedence, and the ignore file (Options.IgnoreFile: fingerprint:sha256:…,
+// rule:ID, path:GLOB with "**") apply.
+//
+// Go's regexp runs in linear time, so each window costs a bounded amount;
+// Options.FileTimeout bounds a whole file (archives included) and
+// Options.MaxFileBytes the bytes scanned per file; both are reported in
+// FileStats rather than as errors.
+//
+// # Secrets and redaction
+//
+// Match.Secret is the exact secret (the rule's secret group, or the first
+// non-empty group, or the whole match). Match.Redacted is the match with
+// every occurrence of the secret replaced by "<redacted:N chars>" and line
+// breaks escaped; it never contains the secret. Match.Fingerprint is
+// "sha256:"+hex(sha256(Secret)), stable across images.
+//
+// ScanText scans in-memory text under a location such as "config:env" (Env
+// entries joined with "\n"), "config:label", "config:history[N]" or
+// "attestation:…"; rules with a path regex apply when it matches the
+// location (dotenv-secret matches "config:env").
+package secret

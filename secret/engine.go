@@ -1,0 +1,224 @@
+package secret
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// engineVersion is part of RulesetHash: bump it whenever a change to the
+// matching logic can change what is found, so cached results are not reused.
+const engineVersion = "strata-secret-engine/1"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxFileBytes    int64 = 256 << 20
+	DefaultFileTimeout           = 10 * time.Second
+	DefaultMaxArchiveDepth       = 2
+	DefaultMaxArchiveBytes int64 = 1 << 30
+)
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	RulesFiles      []string      // extra rules in gitleaks' TOML format (plus "severity")
+	Patterns        []string      // one-off regexes, rules custom-pattern-1, -2, ...
+	IgnoreFile      string        // fingerprint:/rule:/path: lines
+	ScanBinaries    bool          // scan the content of binary files too
+	MaxFileBytes    int64         // per-file cap on bytes scanned (default 256 MiB)
+	FileTimeout     time.Duration // per-file bound on scanning time (default 10 s)
+	MaxArchiveDepth int           // nesting depth of archives to open (default 2; negative: none)
+	MaxArchiveBytes int64         // decompressed bytes read from one top-level archive (default 1 GiB)
+	Logger          *slog.Logger  // nil: discard
+}
+
+// Match is one finding.
+type Match struct {
+	RuleID, Description, Severity string
+	// Path is the file path (archive members as outer.zip!inner/file) or the
+	// location given to ScanText.
+	Path string
+	// Line is the 1-based line of the start of the match; 0 for findings
+	// about a whole file (path-only rules such as keystores).
+	Line int
+	// Secret is the exact secret value (the rule's secret group or the whole
+	// match; for path-only rules, empty). Print it only on explicit request.
+	Secret string
+	// Redacted is the match with every occurrence of the secret replaced by
+	// "<redacted:N chars>"; it never contains the secret.
+	Redacted string
+	// Fingerprint is "sha256:"+hex(sha256(Secret)); for path-only rules the
+	// sha256 of the file content.
+	Fingerprint string
+	// Entropy is the Shannon entropy of Secret in bits per character.
+	Entropy float64
+}
+
+// FileStats says what ScanFile did with one file.
+type FileStats struct {
+	Bytes          int64  // bytes of content scanned (archive members included)
+	Binary         bool   // the content looked binary
+	Skipped        bool   // the content was not scanned
+	SkipReason     string // why it was skipped, or (with Skipped false) why it was only partly scanned
+	TimedOut       bool   // FileTimeout hit: the rest of the file was not scanned
+	ArchiveMembers int    // archive members opened (recursively)
+}
+
+// Engine is a compiled ruleset. It is safe for concurrent use.
+type Engine struct {
+	opts        Options
+	log         *slog.Logger
+	rules       []*rule
+	pf          *prefilter
+	kwRules     [][]int32 // keyword id -> rule indexes
+	keywordless []int32   // content rules without keywords
+	pathOnly    []int32   // rules with a path and no regex
+	ignore      *ignoreList
+	hash        string
+	pool        sync.Pool
+}
+
+// New compiles the default gitleaks rules, strata's own rules and the rules
+// and patterns in opts.
+func New(opts Options) (*Engine, error) {
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.FileTimeout <= 0 {
+		opts.FileTimeout = DefaultFileTimeout
+	}
+	if opts.MaxArchiveDepth == 0 {
+		opts.MaxArchiveDepth = DefaultMaxArchiveDepth
+	}
+	if opts.MaxArchiveDepth < 0 {
+		opts.MaxArchiveDepth = 0
+	}
+	if opts.MaxArchiveBytes <= 0 {
+		opts.MaxArchiveBytes = DefaultMaxArchiveBytes
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rules, err := loadRules(opts)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, log: log, rules: rules}
+	if opts.IgnoreFile != "" {
+		f, err := os.Open(opts.IgnoreFile)
+		if err != nil {
+			return nil, fmt.Errorf("open ignore file: %w", err)
+		}
+		il, err := parseIgnore(f, opts.IgnoreFile)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		e.ignore = il
+	}
+	kwID := map[string]int32{}
+	var kws []string
+	for i, r := range rules {
+		switch {
+		case r.re == nil:
+			e.pathOnly = append(e.pathOnly, int32(i))
+		case len(r.Keywords) == 0:
+			e.keywordless = append(e.keywordless, int32(i))
+		default:
+			seen := map[string]bool{}
+			for _, k := range r.Keywords {
+				if k == "" || seen[k] {
+					continue
+				}
+				seen[k] = true
+				id, ok := kwID[k]
+				if !ok {
+					id = int32(len(kws))
+					kwID[k] = id
+					kws = append(kws, k)
+					e.kwRules = append(e.kwRules, nil)
+				}
+				e.kwRules[id] = append(e.kwRules[id], int32(i))
+			}
+		}
+	}
+	e.pf = newPrefilter(kws)
+	ign := ""
+	if e.ignore != nil {
+		ign = e.ignore.text
+	}
+	e.hash = hashRules(rules, "binaries="+strconv.FormatBool(opts.ScanBinaries),
+		"maxfile="+strconv.FormatInt(opts.MaxFileBytes, 10),
+		"archdepth="+strconv.Itoa(opts.MaxArchiveDepth),
+		"archbytes="+strconv.FormatInt(opts.MaxArchiveBytes, 10),
+		"ignore="+ign)
+	e.pool.New = func() any { return e.newFileScan() }
+	log.Debug("secret rules loaded", "rules", len(rules), "keywords", len(kws), "ruleset", e.hash)
+	return e, nil
+}
+
+// RulesetHash is a sha256 over the effective rules and every option that
+// changes what is found (binary scanning, size and archive limits, ignore
+// file); use it in cache keys.
+func (e *Engine) RulesetHash() string { return e.hash }
+
+// Rules lists the effective rules in load order.
+func (e *Engine) Rules() []RuleInfo {
+	out := make([]RuleInfo, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = r.RuleInfo
+		out[i].Keywords = append([]string(nil), r.Keywords...)
+	}
+	return out
+}
+
+// ScanText scans an in-memory text (config Env joined with newlines, a
+// label, a history entry, an attestation) under a location name such as
+// "config:env" or "config:history[3]". Rules with a path regex apply when it
+// matches the location; path-only rules never do.
+func (e *Engine) ScanText(ctx context.Context, location string, text string, emit func(Match)) {
+	fs := e.getFileScan()
+	defer e.pool.Put(fs)
+	fs.begin(ctx, location, emit, false)
+	buf := fs.buf[:0]
+	if len(text) > cap(buf) {
+		buf = make([]byte, 0, len(text))
+	}
+	buf = append(buf, text...)
+	fs.scanBuffer(buf, 0, len(buf))
+	fs.finish()
+}
+
+// ScanFile scans one file's content read from r (size is the expected size,
+// or -1 when unknown). Findings go to emit, in order of position within each
+// archive member. Binary files are skipped unless Options.ScanBinaries, but
+// path-only rules and archive recursion still apply. ScanFile may return
+// before reading r to its end (binary files, limits, timeouts): a caller that
+// needs the stream drained (to verify a digest) must drain it itself.
+//
+// The error is non-nil only when reading r fails or ctx is cancelled; limits
+// and timeouts are reported in FileStats.
+func (e *Engine) ScanFile(ctx context.Context, path string, size int64, r io.Reader, emit func(Match)) (FileStats, error) {
+	var st FileStats
+	budget := e.opts.MaxArchiveBytes
+	fctx, cancel := context.WithTimeout(ctx, e.opts.FileTimeout)
+	defer cancel()
+	err := e.scanFile(fctx, path, size, r, emit, 0, &budget, &st)
+	if err != nil && fctx.Err() != nil && ctx.Err() == nil {
+		// our own per-file deadline, not the caller's cancellation
+		st.TimedOut = true
+		if st.SkipReason == "" {
+			st.SkipReason = fmt.Sprintf("timed out after %s", e.opts.FileTimeout)
+		}
+		return st, nil
+	}
+	if err != nil && ctx.Err() != nil {
+		return st, ctx.Err()
+	}
+	return st, err
+}

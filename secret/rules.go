@@ -1,0 +1,439 @@
+package secret
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/spf13/viper"
+	glconfig "github.com/zricethezav/gitleaks/v8/config"
+)
+
+//go:embed rules/strata.toml
+var strataRulesTOML string
+
+// ErrBadRules is wrapped by every error about a rules file or pattern that
+// cannot be used.
+var ErrBadRules = errors.New("invalid secret rules")
+
+// Severity levels, highest first.
+const (
+	SeverityCritical = "critical"
+	SeverityHigh     = "high"
+	SeverityMedium   = "medium"
+	SeverityLow      = "low"
+)
+
+// SeverityRank orders severities: critical 4, high 3, medium 2, low 1, other 0.
+func SeverityRank(s string) int {
+	switch strings.ToLower(s) {
+	case SeverityCritical:
+		return 4
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityLow:
+		return 1
+	}
+	return 0
+}
+
+// gitleaksSeverity maps some gitleaks rule IDs away from the default "high".
+var gitleaksSeverity = map[string]string{
+	"aws-access-token":                   SeverityCritical,
+	"gcp-api-key":                        SeverityHigh,
+	"github-pat":                         SeverityCritical,
+	"github-fine-grained-pat":            SeverityCritical,
+	"github-oauth":                       SeverityCritical,
+	"github-app-token":                   SeverityCritical,
+	"github-refresh-token":               SeverityCritical,
+	"gitlab-pat":                         SeverityCritical,
+	"gitlab-runner-authentication-token": SeverityHigh,
+	"stripe-access-token":                SeverityCritical,
+	"age-secret-key":                     SeverityCritical,
+	"generic-api-key":                    SeverityMedium,
+	"jwt":                                SeverityMedium,
+	"jwt-base64":                         SeverityMedium,
+	"kubernetes-secret-yaml":             SeverityMedium,
+	"hashicorp-tf-password":              SeverityMedium,
+	"curl-auth-header":                   SeverityMedium,
+	"curl-auth-user":                     SeverityMedium,
+}
+
+// extraAllowlists are strata's additions to gitleaks rules' allowlists, for
+// false positives common in container images.
+var extraAllowlists = map[string][]*glconfig.Allowlist{
+	"generic-api-key": {
+		mustAllowlist(&glconfig.Allowlist{
+			Description: "OpenPGP key IDs and fingerprints (ENV GPG_KEY=... in official images), checksums and hash pins",
+			RegexTarget: "match",
+			Regexes: []*regexp.Regexp{regexp.MustCompile(
+				`(?i)(?:gpg|pgp|gnupg)[_.-]?keys?\b|keys?[_.-]?(?:fingerprint|fpr|grip|hash|checksum|digest)|fingerprint|checksum|(?:sha|md)(?:1|5|224|256|384|512)(?:sum)?["']?\s*[:=]`)},
+		}),
+		mustAllowlist(&glconfig.Allowlist{
+			Description: "Values that are file names, identifiers, word/word phrases or key=value references",
+			Regexes: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)^[\w.-]+\.(?:xml|json|ya?ml|pem|crt|cer|csr|key|pub|txt|md|conf|cfg|ini|bin|der|p12|html?|c|h|cc|cpp|py|sh|js|ts|go|rb|java|so|gz|tar|zip|log|out|res|tmpl)$`),
+				regexp.MustCompile(`^[a-z][a-z0-9]*(?:[/_.-][a-z0-9]+){2,}$`),
+				regexp.MustCompile(`^[A-Za-z]+(?:/[A-Za-z]+)+$`),
+				regexp.MustCompile(`(?i)^(?:uuid|id|name|file|path|type)=`),
+			},
+		}),
+	},
+}
+
+// docPaths are documentation trees: examples there are the main source of
+// false positives for the low-confidence rules in docRules (formats with a
+// distinctive prefix, private keys and strata's own rules still apply).
+var docPaths = regexp.MustCompile(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
+
+var docRules = []string{"generic-api-key", "jwt", "jwt-base64", "curl-auth-header", "curl-auth-user", "kubernetes-secret-yaml"}
+
+func init() {
+	for _, id := range docRules {
+		extraAllowlists[id] = append(extraAllowlists[id], mustAllowlist(&glconfig.Allowlist{
+			Description: "documentation examples",
+			Paths:       []*regexp.Regexp{docPaths},
+		}))
+	}
+}
+
+func mustAllowlist(a *glconfig.Allowlist) *glconfig.Allowlist {
+	if err := a.Validate(); err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// RuleInfo describes one effective rule.
+type RuleInfo struct {
+	ID          string
+	Description string
+	Severity    string
+	Source      string // "gitleaks", "strata", a rules file path, or "pattern"
+	Keywords    []string
+	Regex       string
+	Path        string
+	Entropy     float64
+	SecretGroup int
+}
+
+// ruleSet is one source's rules plus the allowlists that apply to all of them.
+type rule struct {
+	RuleInfo
+	re          *regexp.Regexp
+	path        *regexp.Regexp
+	allow       []*glconfig.Allowlist // the rule's own allowlists
+	global      []*glconfig.Allowlist // the allowlists global to its source
+	generic     bool                  // a lower-priority catch-all rule (gitleaks' "generic" dedupe)
+	wide        bool                  // can match far across lines: window not bounded by the line
+	multiline   bool                  // can match a newline: window includes the next line
+	keywordless bool                  // content rule with no keywords: runs on every line
+	anchor      *anchorInfo           // non-nil: run anchored at keyword hits
+	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
+}
+
+// loadTOML parses rules in gitleaks' TOML format. source names them in
+// messages and RuleInfo.Source. defaultSeverity applies to rules without a
+// "severity" key (which strata adds to the gitleaks format).
+func loadTOML(text, source, defaultSeverity string, sevOverride map[string]string) (rules []*rule, err error) {
+	defer func() {
+		// gitleaks' Translate compiles with MustCompile and panics on a bad regex.
+		if p := recover(); p != nil {
+			rules = nil
+			err = fmt.Errorf("%w: %s: %v", ErrBadRules, source, p)
+		}
+	}()
+	v := viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(strings.NewReader(text)); err != nil {
+		return nil, fmt.Errorf("%w: %s: parse TOML: %v", ErrBadRules, source, err)
+	}
+	var vc glconfig.ViperConfig
+	if err := v.Unmarshal(&vc); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadRules, source, err)
+	}
+	if vc.Extend.Path != "" || vc.Extend.URL != "" || vc.Extend.UseDefault || len(vc.Extend.DisabledRules) > 0 {
+		return nil, fmt.Errorf("%w: %s: [extend] is not supported (strata always loads the default gitleaks rules; remove the [extend] table)", ErrBadRules, source)
+	}
+	// strata's extension: a per-rule "severity" key.
+	var sev struct {
+		Rules []struct {
+			ID       string
+			Severity string
+		}
+	}
+	_ = v.Unmarshal(&sev)
+	sevByID := map[string]string{}
+	for _, r := range sev.Rules {
+		if r.Severity == "" {
+			continue
+		}
+		s := strings.ToLower(r.Severity)
+		if SeverityRank(s) == 0 {
+			return nil, fmt.Errorf("%w: %s: rule %q: severity %q is not one of critical, high, medium, low", ErrBadRules, source, r.ID, r.Severity)
+		}
+		sevByID[r.ID] = s
+	}
+	cfg, err := vc.Translate()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadRules, source, err)
+	}
+	for _, gr := range cfg.GetOrderedRules() {
+		if gr.SkipReport {
+			continue
+		}
+		r := &rule{
+			RuleInfo: RuleInfo{
+				ID:          gr.RuleID,
+				Description: gr.Description,
+				Source:      source,
+				Keywords:    gr.Keywords,
+				Entropy:     gr.Entropy,
+				SecretGroup: gr.SecretGroup,
+			},
+			re:     gr.Regex,
+			path:   gr.Path,
+			allow:  gr.Allowlists,
+			global: cfg.Allowlists,
+		}
+		r.Severity = defaultSeverity
+		if s, ok := sevOverride[r.ID]; ok {
+			r.Severity = s
+		}
+		if s, ok := sevByID[r.ID]; ok {
+			r.Severity = s
+		}
+		if r.re != nil {
+			r.Regex = r.re.String()
+		}
+		if r.path != nil {
+			r.Path = r.path.String()
+		}
+		r.generic = strings.Contains(strings.ToLower(r.ID), "generic")
+		if err := r.classify(); err != nil {
+			return nil, fmt.Errorf("%w: %s: rule %q: %v", ErrBadRules, source, r.ID, err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// classify decides how wide a window the rule's regex needs.
+func (r *rule) classify() error {
+	if r.re == nil {
+		return nil
+	}
+	r.keywordless = len(r.Keywords) == 0
+	re, err := syntax.Parse(r.re.String(), syntax.Perl)
+	if err != nil {
+		return err
+	}
+	nl, wide := newlineReach(re)
+	r.multiline = nl
+	r.wide = wide
+	r.anchor, r.need = anchorRule(r)
+	for _, n := range r.need {
+		for i := 0; i < len(n); i++ {
+			if n[i] >= 128 {
+				r.need = nil // only ASCII literals are searched for
+			}
+		}
+	}
+	return nil
+}
+
+// newlineReach reports whether re can match a newline at all, and whether
+// it can match an unbounded (or long) run of characters that include
+// newlines, i.e. needs a window that is not bounded by the line.
+func newlineReach(re *syntax.Regexp) (canNL, wide bool) {
+	matchesNL := func(re *syntax.Regexp) bool {
+		switch re.Op {
+		case syntax.OpAnyChar:
+			return true
+		case syntax.OpLiteral:
+			for _, c := range re.Rune {
+				if c == '\n' {
+					return true
+				}
+			}
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(re.Rune); i += 2 {
+				if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var walk func(re *syntax.Regexp, rep int)
+	walk = func(re *syntax.Regexp, rep int) {
+		if matchesNL(re) {
+			canNL = true
+			if rep < 0 || rep > 8 {
+				wide = true
+			}
+		}
+		for _, sub := range re.Sub {
+			n := rep
+			switch re.Op {
+			case syntax.OpStar, syntax.OpPlus:
+				n = -1
+			case syntax.OpRepeat:
+				if re.Max < 0 || rep < 0 {
+					n = -1
+				} else if rep == 0 {
+					n = re.Max
+				} else {
+					n = rep * re.Max
+				}
+			}
+			walk(sub, n)
+		}
+	}
+	walk(re, 0)
+	return canNL, wide
+}
+
+// patternRule builds the one-off rule of --pattern.
+func patternRule(n int, expr string) (*rule, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --pattern %q: %v", ErrBadRules, expr, err)
+	}
+	r := &rule{
+		RuleInfo: RuleInfo{
+			ID:          fmt.Sprintf("custom-pattern-%d", n),
+			Description: "Matched the custom pattern " + expr,
+			Severity:    SeverityHigh,
+			Source:      "pattern",
+			Regex:       expr,
+		},
+		re: re,
+	}
+	if prefix, _ := re.LiteralPrefix(); len(prefix) >= 3 {
+		r.Keywords = []string{strings.ToLower(prefix)}
+	}
+	if err := r.classify(); err != nil {
+		return nil, fmt.Errorf("%w: --pattern %q: %v", ErrBadRules, expr, err)
+	}
+	return r, nil
+}
+
+var builtinOnce = sync.OnceValues(func() ([]*rule, error) {
+	gl, err := loadTOML(glconfig.DefaultConfig, "gitleaks", SeverityHigh, gitleaksSeverity)
+	if err != nil {
+		return nil, fmt.Errorf("load gitleaks default rules: %w", err)
+	}
+	for _, r := range gl {
+		r.allow = append(r.allow, extraAllowlists[r.ID]...)
+	}
+	own, err := loadTOML(strataRulesTOML, "strata", SeverityHigh, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load strata rules: %w", err)
+	}
+	return append(gl, own...), nil
+})
+
+// builtinRules are gitleaks' default rules then strata's, parsed once per
+// process; rules are never modified after loading, so engines share them.
+func builtinRules() ([]*rule, error) { return builtinOnce() }
+
+// loadRules assembles the effective ruleset: gitleaks' defaults, strata's own
+// rules (which replace gitleaks rules of the same ID), rules files, patterns.
+func loadRules(opts Options) ([]*rule, error) {
+	var all []*rule
+	add := func(rs []*rule) {
+		for _, r := range rs {
+			replaced := false
+			for i, old := range all {
+				if old.ID == r.ID {
+					all[i] = r
+					replaced = true
+					break
+				}
+			}
+			if !replaced {
+				all = append(all, r)
+			}
+		}
+	}
+	builtin, err := builtinRules()
+	if err != nil {
+		return nil, err
+	}
+	add(builtin)
+	for _, f := range opts.RulesFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read rules file: %w", err)
+		}
+		rs, err := loadTOML(string(b), f, SeverityHigh, nil)
+		if err != nil {
+			return nil, err
+		}
+		add(rs)
+	}
+	for i, p := range opts.Patterns {
+		r, err := patternRule(i+1, p)
+		if err != nil {
+			return nil, err
+		}
+		add([]*rule{r})
+	}
+	return all, nil
+}
+
+// hashRules returns a stable sha256 over everything in the rules that
+// decides what is found.
+func hashRules(rules []*rule, extra ...string) string {
+	type al struct {
+		Cond, Target   string
+		Paths, Regexes []string
+		Stop, Commits  []string
+	}
+	conv := func(as []*glconfig.Allowlist) []al {
+		var out []al
+		for _, a := range as {
+			x := al{Cond: a.MatchCondition.String(), Target: a.RegexTarget, Commits: a.Commits}
+			for _, p := range a.Paths {
+				x.Paths = append(x.Paths, p.String())
+			}
+			for _, p := range a.Regexes {
+				x.Regexes = append(x.Regexes, p.String())
+			}
+			x.Stop = append([]string(nil), a.StopWords...)
+			sort.Strings(x.Stop)
+			out = append(out, x)
+		}
+		return out
+	}
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode(engineVersion)
+	for _, r := range rules {
+		kw := append([]string(nil), r.Keywords...)
+		sort.Strings(kw)
+		_ = enc.Encode(struct {
+			ID, Severity, Regex, Path string
+			Entropy                   float64
+			Group                     int
+			Keywords                  []string
+			Allow, Global             []al
+		}{r.ID, r.Severity, r.Regex, r.Path, r.Entropy, r.SecretGroup, kw, conv(r.allow), conv(r.global)})
+	}
+	for _, x := range extra {
+		_ = enc.Encode(x)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
