@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -193,6 +194,13 @@ func doStep(ctx context.Context, repo Repository, s Step, planned map[image.Dige
 			return "", err
 		}
 		if cur.Digest != s.Digest {
+			// A placeholder of ours left by an interrupted run: finish it.
+			if isPlaceholder(ctx, repo, cur.Digest, s.Ref) {
+				if err := repo.DeleteManifest(ctx, string(cur.Digest)); err != nil && !isNotFound(err) {
+					return "", fmt.Errorf("deleting placeholder %s of tag %s: %w", cur.Digest, s.Ref, err)
+				}
+				return OutcomePlaceholder, nil
+			}
 			return OutcomeChanged, nil
 		}
 		err = repo.DeleteManifest(ctx, s.Ref)
@@ -255,9 +263,9 @@ func untagViaPlaceholder(ctx context.Context, repo Repository, tag string) error
 		"architecture": "none", "os": "none",
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{}},
 		"config": map[string]any{"Labels": map[string]string{
-			"io.strata.purge.placeholder": tag,
-			"io.strata.purge.nonce":       hex.EncodeToString(nonce[:]),
-			"io.strata.purge.date":        time.Now().UTC().Format(time.RFC3339),
+			placeholderLabel:        tag,
+			"io.strata.purge.nonce": hex.EncodeToString(nonce[:]),
+			"io.strata.purge.date":  time.Now().UTC().Format(time.RFC3339),
 		}},
 	})
 	cd := image.FromBytes(cfg)
@@ -279,6 +287,35 @@ func untagViaPlaceholder(ctx context.Context, repo Repository, tag string) error
 	}
 	return nil
 }
+
+// isPlaceholder reports whether d is a placeholder manifest strata pushed
+// for tag (untagViaPlaceholder): no layers, a config labelled with the tag.
+func isPlaceholder(ctx context.Context, repo Repository, d image.Digest, tag string) bool {
+	desc, raw, err := repo.GetManifest(ctx, string(d))
+	if err != nil {
+		return false
+	}
+	p, err := image.ParseManifest(desc.MediaType, raw)
+	if err != nil || p.Manifest == nil || len(p.Manifest.Layers) != 0 || p.Manifest.Config.Size > 4096 {
+		return false
+	}
+	rc, err := repo.GetBlob(ctx, p.Manifest.Config)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	var cfg struct {
+		Config struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"config"`
+	}
+	if json.NewDecoder(io.LimitReader(rc, 4096)).Decode(&cfg) != nil {
+		return false
+	}
+	return cfg.Config.Labels[placeholderLabel] == tag
+}
+
+const placeholderLabel = "io.strata.purge.placeholder"
 
 // Resume finishes the purge a journal describes: it re-inventories the
 // repository, refuses if the registry changed in a way that makes the
@@ -332,7 +369,7 @@ func Recheck(ctx context.Context, repo Repository, p *Plan, done map[int]string,
 		}
 		switch s.Op {
 		case "delete-tag":
-			if cur, ok := inv.Tags[s.Ref]; ok && cur != s.Digest && !doomed[cur] {
+			if cur, ok := inv.Tags[s.Ref]; ok && cur != s.Digest && !doomed[cur] && !isPlaceholder(ctx, repo, cur, s.Ref) {
 				problems = append(problems, fmt.Sprintf("tag %s now points at %s, not the planned %s", s.Ref, cur, s.Digest))
 			}
 		case "delete-blob":

@@ -514,3 +514,43 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeAfterPlaceholder: on distribution 2.8 (tag DELETE 400) with
+// --untag-via-placeholder, a crash right after the placeholder was pushed
+// leaves the tag on it; resume recognises strata's placeholder, deletes it
+// and finishes clean.
+func TestResumeAfterPlaceholder(t *testing.T) {
+	ctx := testCtx(t)
+	reg := registrytest.StartDebian(t, registrytest.Options{})
+	f := pushIssueRepo(t, ctx, reg, "acme/app")
+	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(t.TempDir(), "j.jsonl")
+	j, _ := purge.CreateJournal(jpath)
+	// probe x2, HEAD tag, DELETE tag (400), PUT config, PUT placeholder | cut
+	_, err = purge.Apply(ctx, &counting{Repository: f.repo, limit: 6}, p, purge.ApplyOptions{Journal: j, UntagViaPlaceholder: true})
+	j.Close()
+	if !errors.Is(err, errAborted) {
+		t.Fatalf("apply: %v, want the injected abort", err)
+	}
+	if d, err := f.repo.HeadManifest(ctx, "debug-42"); err != nil || d.Digest == f.tags["debug-42"] {
+		t.Fatalf("debug-42 should point at the placeholder now: %v %v", d.Digest, err)
+	}
+	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if res.Steps[0].Outcome != purge.OutcomePlaceholder {
+		t.Errorf("resumed tag step: %+v", res.Steps[0])
+	}
+	rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
+	if err != nil || rep.Verdict != purge.VerdictClean {
+		t.Fatalf("verify: %v %s %v", err, rep.Verdict, rep.Problems)
+	}
+}

@@ -222,6 +222,28 @@ func TestPlan(t *testing.T) {
 				}
 			}},
 	}, {
+		name: "BuildKit index with attestation: attestations deleted first",
+		setup: func() *Inventory {
+			b, _ := base()
+			amd := b.img("amd", "cfg-amd", "base1", "amd-secret")
+			att := b.img("att", "empty-config", "provenance")
+			b.inv.Manifests[att].Kind = image.KindAttestation
+			b.tag("bk", b.index("bk", Child{Digest: amd, Platform: "linux/amd64"}, Child{Digest: att, Platform: "unknown/unknown", AttestationFor: amd}))
+			return b.done()
+		},
+		opts: Options{Targets: []string{"bk"}},
+		want: want{tags: []string{"bk"}, manifests: []string{"att", "bk", "amd"},
+			blobs: []string{"amd-secret", "cfg-amd", "empty-config", "provenance"}, kept: []string{"base1"}, leaked: []string{"amd-secret"},
+			extraCheck: func(t *testing.T, p *Plan) {
+				if p.DeleteManifests[0].Role != "attestation" || p.DeleteManifests[1].Digest != dg("bk") {
+					t.Errorf("order %+v: want attestation, then the index, then the image", p.DeleteManifests)
+				}
+				steps := p.Steps()
+				if steps[0].Op != "delete-manifest" || steps[1].Op != "delete-tag" || steps[len(steps)-1].Op != "delete-blob" {
+					t.Errorf("steps %+v", steps)
+				}
+			}},
+	}, {
 		name: "signature under the fallback tag and cosign tag",
 		setup: func() *Inventory {
 			b, d := base()
