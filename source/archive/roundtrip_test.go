@@ -723,3 +723,55 @@ func writeTarMap(t *testing.T, p string, m map[string][]byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentReads: one store serves parallel layer reads (run with
+// -race): Root is computed once, members are independent section readers.
+func TestConcurrentReads(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	lay := filepath.Join(tmp, "l")
+	img := secretImage("gzip", "none", "zstd")
+	want := fixture.Build(t, img)
+	fixture.WriteLayout(t, lay, "v1", img)
+	moby := filepath.Join(tmp, "moby.tar")
+	fixture.DockerArchiveMoby(t, lay, "v1", moby, "app:1")
+	s, err := archive.OpenDockerArchive(ctx, moby, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			node, err := source.Load(ctx, s, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i, l := range node.Image.Layers {
+				rc, err := s.Open(ctx, l.Descriptor)
+				if err != nil {
+					errs <- err
+					return
+				}
+				h := sha256.New()
+				_, err = io.Copy(h, content.Verify(rc, l.Descriptor, "layer"))
+				rc.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if image.FromSum(h.Sum(nil)) != want.DiffIDs[i] {
+					errs <- errors.New("layer bytes differ")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

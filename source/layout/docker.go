@@ -349,7 +349,9 @@ func (s *Store) synthesise(ctx context.Context, e DockerEntry) (image.Descriptor
 	default:
 		return image.Descriptor{}, fmt.Errorf("docker save tarball: read config %q: %w", e.Config, err)
 	}
+	s.mu.Lock()
 	s.paths[cfgDesc.Digest] = cfgPath
+	s.mu.Unlock()
 
 	m := image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeDockerManifest, Config: cfgDesc, Layers: []image.Descriptor{}}
 	for i, lp := range e.Layers {

@@ -59,7 +59,8 @@ type Store struct {
 	opts   []Option
 
 	// root, or a function computing it on first use.
-	rootOnce sync.Once
+	rootMu   sync.Mutex
+	rootDone bool
 	rootFn   func(ctx context.Context) (image.Descriptor, error)
 	root     image.Descriptor
 	rootErr  error
@@ -87,12 +88,21 @@ func newStore(fsys fs.FS, kind, ref string, opts []Option) *Store {
 }
 
 // Root returns the descriptor the reference resolved to.
+// A legacy docker-archive computes it on the first call (hashing
+// compressed layer files once); a cancelled context is not remembered.
 func (s *Store) Root(ctx context.Context) (image.Descriptor, error) {
-	s.rootOnce.Do(func() {
-		if s.rootFn != nil {
-			s.root, s.rootErr = s.rootFn(ctx)
+	s.rootMu.Lock()
+	defer s.rootMu.Unlock()
+	if !s.rootDone {
+		if s.rootFn == nil {
+			return image.Descriptor{}, errors.New("layout: store not opened through OCI, DockerSave or Dir")
 		}
-	})
+		d, err := s.rootFn(ctx)
+		if err != nil && ctx.Err() != nil {
+			return image.Descriptor{}, err
+		}
+		s.root, s.rootErr, s.rootDone = d, err, true
+	}
 	return s.root, s.rootErr
 }
 
