@@ -376,3 +376,38 @@ func FuzzOCIIndexJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestAttestedIndex: an index with BuildKit attestation manifests loads
+// from a layout; Select skips the attestations, the in-toto blob opens.
+func TestAttestedIndex(t *testing.T) {
+	dir := t.TempDir()
+	_, built := fixture.WriteIndexAttested(t, dir, "att", nil, small("amd"), small("arm"))
+	s, err := layout.OpenOCIDir(ctx, dir, "att")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := source.Load(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var att *image.Image
+	for _, im := range node.Images() {
+		if im.Kind == image.KindAttestation {
+			att = im
+		}
+	}
+	if att == nil || att.AttestationFor == "" {
+		t.Fatal("no attestation image")
+	}
+	all, err := source.Select(node, nil, true)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("select all: %d %v", len(all), err)
+	}
+	if all[0].ConfigRef.Digest != built[0].Config.Digest {
+		t.Fatal("wrong image")
+	}
+	b, err := content.ReadAll(ctx, s, att.Layers[0].Descriptor, "in-toto", 1<<20)
+	if err != nil || !strings.Contains(string(b), "slsa.dev/provenance") {
+		t.Fatalf("in-toto: %v", err)
+	}
+}
