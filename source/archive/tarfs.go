@@ -214,6 +214,14 @@ func (t *TarFS) Close() error {
 // resolve follows symlinks (and hard links) to a member. With follow false
 // the last element's own symlink is not followed (Lstat).
 func (t *TarFS) resolve(op, name string, follow bool) (*member, error) {
+	budget := maxLinkHops
+	return t.resolveBudget(op, name, follow, &budget)
+}
+
+// resolveBudget is resolve with a link budget shared by the nested
+// resolutions of parent directories, so no archive can make a lookup
+// expensive.
+func (t *TarFS) resolveBudget(op, name string, follow bool, budget *int) (*member, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
@@ -221,11 +229,11 @@ func (t *TarFS) resolve(op, name string, follow bool) (*member, error) {
 		return &member{name: ".", typ: tar.TypeDir, mode: fs.ModeDir | 0o755, synth: true}, nil
 	}
 	cur := name
-	for hops := 0; hops <= maxLinkHops; hops++ {
+	for ; *budget >= 0; *budget-- {
 		m, ok := t.members[cur]
 		if !ok {
 			// A symlinked parent directory: resolve the parents.
-			if p, rest, ok := t.resolveParent(cur); ok && p != cur {
+			if p, rest, ok := t.resolveParent(cur, budget); ok && p != cur {
 				cur = path.Join(p, rest)
 				continue
 			}
@@ -233,8 +241,8 @@ func (t *TarFS) resolve(op, name string, follow bool) (*member, error) {
 		}
 		switch m.typ {
 		case tar.TypeSymlink:
-			if !follow && cur == name {
-				return m, nil
+			if !follow {
+				return m, nil // Lstat: the final element itself
 			}
 			target := m.linkname
 			if !strings.HasPrefix(target, "/") {
@@ -260,14 +268,14 @@ func (t *TarFS) resolve(op, name string, follow bool) (*member, error) {
 
 // resolveParent finds the deepest existing ancestor of p that is a symlink
 // and substitutes its target; returns ok false when there is none.
-func (t *TarFS) resolveParent(p string) (string, string, bool) {
+func (t *TarFS) resolveParent(p string, budget *int) (string, string, bool) {
 	dir, rest := path.Dir(p), path.Base(p)
 	for dir != "." {
 		if m, ok := t.members[dir]; ok {
 			if m.typ != tar.TypeSymlink {
 				return "", "", false
 			}
-			r, err := t.resolve("open", dir, true)
+			r, err := t.resolveBudget("open", dir, true, budget)
 			if err != nil || r.name == dir {
 				return "", "", false
 			}

@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/source/archive"
@@ -156,4 +158,31 @@ func FuzzTarIndex(f *testing.F) {
 		}
 		fs.WalkDir(tfs, ".", func(string, fs.DirEntry, error) error { return nil })
 	})
+}
+
+// TestTarFSLinkBombs: chains of symlinked directories cannot make a lookup
+// expensive, and Lstat does not follow the final symlink.
+func TestTarFSLinkBombs(t *testing.T) {
+	var files []fixture.File
+	files = append(files, fixture.File{Path: "d0/f", Body: []byte("x")})
+	for i := 1; i < 30; i++ {
+		// dN -> dN-1/../dN-1 style loops through parents.
+		files = append(files, fixture.File{Path: fmt.Sprintf("d%d", i), Type: tar.TypeSymlink, Linkname: fmt.Sprintf("d%d/../d%d", i-1, i-1)})
+	}
+	files = append(files, fixture.File{Path: "a", Type: tar.TypeSymlink, Linkname: "a/a/a/a/a/a/a/a/a"})
+	tfs := openTar(t, writeTar(t, files))
+	for _, name := range []string{"d29/f", "a/a/a/a/a/a/a/x", "d29/d29/d29/f"} {
+		start := time.Now()
+		tfs.Open(name)
+		if el := time.Since(start); el > 100*time.Millisecond {
+			t.Fatalf("%s: %v", name, el)
+		}
+	}
+	if b, err := tfs.ReadFile("d3/f"); err != nil || string(b) != "x" {
+		t.Fatalf("d3/f: %q %v", b, err)
+	}
+	st, err := tfs.Lstat("d3")
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("Lstat followed the link: %v %v", st, err)
+	}
 }
