@@ -775,3 +775,38 @@ func TestConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiImageDocker25: `docker save a b` in the Docker 25+ form:
+// selection by containerd name, short tag and @N maps to the right
+// index.json entry; no reference is ambiguous.
+func TestMultiImageDocker25(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	lay := filepath.Join(tmp, "l")
+	a, b := secretImage(), secretImage()
+	b.Layers, b.History, b.Labels = b.Layers[:1], nil, map[string]string{"b": "1"}
+	wa, wb := fixture.Build(t, a), fixture.Build(t, b)
+	fixture.WriteLayout(t, lay, "a", a)
+	fixture.WriteLayout(t, lay, "b", b)
+	out := filepath.Join(tmp, "d25.tar")
+	fixture.DockerArchive25Multi(t, lay, out,
+		fixture.Saved{Tag: "a", RepoTags: []string{"alpha:1", "alpha:latest"}},
+		fixture.Saved{Tag: "b", RepoTags: []string{"ghcr.io/org/beta:2"}})
+	for ref, want := range map[string]*fixture.Built{
+		"alpha": wa, "alpha:1": wa, "docker.io/library/alpha:latest": wa, "@0": wa,
+		"ghcr.io/org/beta:2": wb, "@1": wb,
+	} {
+		s, err := archive.OpenDockerArchive(ctx, out, ref)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if r, _ := s.Root(ctx); r.Digest != want.Manifest.Digest {
+			t.Errorf("%s: root %s, want %s", ref, r.Digest, want.Manifest.Digest)
+		}
+		checkSameImage(t, opened{name: ref, store: s}, want)
+		s.Close()
+	}
+	if _, err := archive.OpenDockerArchive(ctx, out, ""); !errors.Is(err, content.ErrAmbiguous) {
+		t.Fatalf("no ref: %v", err)
+	}
+}
