@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"os"
 	"path/filepath"
@@ -179,18 +180,39 @@ func TestSameListingFromEverySource(t *testing.T) {
 	fixture.DirCopy(t, layoutDir, "v1", dirCopy)
 	refs["dir"] = []string{"dir:" + dirCopy}
 
-	reg := registrytest.NewEmbedded(t, registrytest.Options{Auth: true, TLS: true})
-	args := append([]string{"copy", "oci:" + layoutDir + ":v1", "docker://" + reg.Host + "/team/app:v1"}, reg.SkopeoArgs(false)...)
-	fixture.Skopeo(t, args...)
-	refs["registry (TLS, basic auth)"] = []string{"docker://" + reg.Host + "/team/app:v1", reg.Host + "/team/app:v1"}
-
+	type regCase struct {
+		reg             *registrytest.Registry
+		user            string
+		pass            string
+		viaDockerConfig bool
+	}
+	regs := map[string]regCase{}
+	emb := registrytest.NewEmbedded(t, registrytest.Options{Auth: true, TLS: true})
+	regs["registry v3 (TLS, basic auth)"] = regCase{reg: emb, user: emb.Username, pass: emb.Password}
+	deb := registrytest.StartDebian(t, registrytest.Options{Auth: true, TLS: true})
+	regs["registry 2.8 Debian (TLS, basic auth)"] = regCase{reg: deb, user: deb.Username, pass: deb.Password}
+	tok := registrytest.NewEmbedded(t, registrytest.Options{Token: true})
+	regs["registry v3 (bearer token, pull-only user, docker config)"] = regCase{reg: tok, user: tok.ReaderUsername, pass: tok.ReaderPassword, viaDockerConfig: true}
+	for name, rc := range regs {
+		registrytest.PushLayout(t, context.Background(), rc.reg, layoutDir, "v1", "team/app:v1")
+		refs[name] = []string{"docker://" + rc.reg.Host + "/team/app:v1", rc.reg.Host + "/team/app:v1"}
+	}
+	reg := emb
 	for name, rs := range refs {
 		for _, r := range rs {
 			a := []string{"ls", "--all-layers", "--format", "json", r}
 			stdin := ""
-			if strings.Contains(name, "registry") {
-				a = append(a, "--ca-file", reg.CAFile, "--username", reg.Username, "--password-stdin")
-				stdin = reg.Password + "\n"
+			if rc, ok := regs[name]; ok {
+				a = append(a, "--ca-file", rc.reg.CAFile)
+				if rc.viaDockerConfig {
+					cfgDir := t.TempDir()
+					auth := base64.StdEncoding.EncodeToString([]byte(rc.user + ":" + rc.pass))
+					os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+rc.reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+					t.Setenv("DOCKER_CONFIG", cfgDir)
+				} else {
+					a = append(a, "--username", rc.user, "--password-stdin")
+					stdin = rc.pass + "\n"
+				}
 			}
 			got, errs, code := run(t, stdin, a...)
 			if code != 0 {
@@ -202,6 +224,7 @@ func TestSameListingFromEverySource(t *testing.T) {
 			}
 		}
 	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	// Without credentials the registry refuses, with a clear message.
 	_, errs, code = run(t, "", "ls", "--ca-file", reg.CAFile, "docker://"+reg.Host+"/team/app:v1")
 	if code != ExitError || !strings.Contains(strings.ToLower(errs), "auth") {
