@@ -222,3 +222,28 @@ func (e *Engine) ScanFile(ctx context.Context, path string, size int64, r io.Rea
 	}
 	return st, err
 }
+
+// SniffLen is how many leading bytes Wants needs.
+const SniffLen = sniffLen
+
+// Wants reports whether ScanFile would read past head, the first SniffLen
+// bytes (or all, if shorter) of a file at path: false for binary content
+// it would skip when no path-only rule (keystores) applies. A pipeline can
+// then skip such files without copying them.
+func (e *Engine) Wants(path string, head []byte) bool {
+	k, _ := sniff(head)
+	if k != kindBinary || e.opts.ScanBinaries {
+		return true
+	}
+	for _, ri := range e.pathOnly {
+		rl := e.rules[ri]
+		if rl.path.MatchString(path) && !pathAllowed(rl, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Ignored reports whether the ignore file suppresses m; ScanFile and
+// ScanText already drop ignored findings, this is for results kept elsewhere.
+func (e *Engine) Ignored(m Match) bool { return e.ignore.ignored(&m) }

@@ -1,0 +1,370 @@
+package scan
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/overlay"
+	"github.com/stratascan/strata/secret"
+	"github.com/stratascan/strata/source"
+)
+
+var (
+	engOnce sync.Once
+	eng     *secret.Engine
+	engErr  error
+)
+
+func engine(t testing.TB) *secret.Engine {
+	t.Helper()
+	engOnce.Do(func() { eng, engErr = secret.New(secret.Options{}) })
+	if engErr != nil {
+		t.Fatal(engErr)
+	}
+	return eng
+}
+
+func rnd(seed uint64, n int) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	r := mrand.New(mrand.NewPCG(seed, 3))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alnum[r.IntN(len(alnum))]
+	}
+	return string(b)
+}
+
+func ghp(seed uint64) string { return "ghp_" + rnd(seed, 36) }
+
+func fp(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+func zipOf(t testing.TB, name string, body []byte) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.Create(name)
+	w.Write(body)
+	zw.Close()
+	return b.Bytes()
+}
+
+// open loads the layout at dir:tag and selects images.
+func open(t testing.TB, dir, tag string, all bool) Target {
+	t.Helper()
+	ref := "oci:" + dir + ":" + tag
+	st, err := source.Open(context.Background(), ref, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root, err := source.Load(context.Background(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := source.Select(root, nil, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Target{Ref: ref, Store: st, Root: root, Images: imgs}
+}
+
+func find(fs []Finding, fingerprint string) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Fingerprint == fingerprint {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func layerIdx(f Finding) int {
+	if f.Layer == nil {
+		return -1
+	}
+	return *f.Layer
+}
+
+func hidden(f Finding) int {
+	if f.HiddenBy == nil {
+		return -1
+	}
+	return *f.HiddenBy
+}
+
+// TestHiddenSecrets builds one image that hides secrets in each way the
+// issue lists and checks state, layer, hiddenBy, path and fingerprint.
+func TestHiddenSecrets(t *testing.T) {
+	s := map[string]string{
+		"rm":     ghp(1),
+		"empty":  ghp(2),
+		"opaque": ghp(3),
+		"zip":    ghp(4),
+		"env":    "Xk3Lm9Qp2RsT",
+		"arg":    ghp(6),
+		"zstd":   ghp(7),
+		"live":   ghp(8),
+	}
+	img := fixture.Image{
+		Layers: []fixture.Layer{
+			{CreatedBy: "COPY creds /", Files: []fixture.File{
+				{Path: "root/.config/gh/hosts.yml", Body: []byte("github.com:\n  oauth_token: " + s["rm"] + "\n")},
+				{Path: "app/.env", Body: []byte("GITHUB_TOKEN=" + s["empty"] + "\n")},
+				{Path: "opt/secrets/", Type: tar.TypeDir},
+				{Path: "opt/secrets/token.txt", Body: []byte("token " + s["opaque"] + "\n")},
+				{Path: "app/bundle.zip", Body: zipOf(t, "conf/app.properties", []byte("gh.token="+s["zip"]+"\n"))},
+				{Path: "app/live.txt", Body: []byte(s["live"] + "\n")},
+			}},
+			{CreatedBy: "RUN rm -rf /root/.config/gh/hosts.yml && : > /app/.env", Files: []fixture.File{
+				{Path: "root/.config/gh/.wh.hosts.yml"},
+				{Path: "app/.env", Body: nil},
+				{Path: "opt/secrets/", Type: tar.TypeDir},
+				{Path: "opt/secrets/.wh..wh..opq"},
+			}},
+			{CreatedBy: "RUN |1 GH_TOKEN=" + s["arg"] + " /bin/sh -c make", Compression: "zstd", Files: []fixture.File{
+				{Path: "srv/zstd.txt", Body: []byte("x\ny\ntoken: " + s["zstd"] + "\n")},
+			}},
+		},
+		Env: []string{"PATH=/usr/bin", "DB_PASSWORD=" + s["env"]},
+	}
+	dir := t.TempDir()
+	fixture.WriteLayout(t, dir, "latest", img)
+	res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		key, path     string
+		layer, hidden int
+		state         overlay.State
+		line          int
+	}{
+		{"rm", "root/.config/gh/hosts.yml", 0, 1, overlay.Deleted, 2},
+		{"empty", "app/.env", 0, 1, overlay.Overwritten, 1},
+		{"opaque", "opt/secrets/token.txt", 0, 1, overlay.Deleted, 1},
+		{"zip", "app/bundle.zip!conf/app.properties", 0, -1, overlay.Present, 1},
+		{"live", "app/live.txt", 0, -1, overlay.Present, 1},
+		{"zstd", "srv/zstd.txt", 2, -1, overlay.Present, 3},
+		{"env", "config:env", -1, -1, overlay.Present, 2},
+		{"arg", "config:history[2]", -1, -1, overlay.Present, 1},
+	}
+	for _, w := range want {
+		fs := find(res.Findings, fp(s[w.key]))
+		if len(fs) == 0 {
+			t.Errorf("%s: not found; findings: %s", w.key, dump(res.Findings))
+			continue
+		}
+		f := fs[0]
+		if f.Path != w.path || layerIdx(f) != w.layer || hidden(f) != w.hidden || f.State != w.state || f.Line != w.line {
+			t.Errorf("%s: got path=%s layer=%d hiddenBy=%d state=%s line=%d; want %s %d %d %s %d",
+				w.key, f.Path, layerIdx(f), hidden(f), f.State, f.Line, w.path, w.layer, w.hidden, w.state, w.line)
+		}
+		if f.Secret != "" || strings.Contains(f.Redacted, s[w.key]) {
+			t.Errorf("%s: secret leaked into the finding: %+v", w.key, f)
+		}
+		if f.Remediation == "" || f.Severity == "" || f.Manifest == "" || f.Platform != "linux/amd64" {
+			t.Errorf("%s: incomplete finding %+v", w.key, f)
+		}
+		if w.layer >= 0 && (f.LayerDigest == "" || f.DiffID == "") {
+			t.Errorf("%s: no layer digests", w.key)
+		}
+	}
+	if f := find(res.Findings, fp(s["rm"])); len(f) > 0 && f[0].CreatedBy != "COPY creds /" {
+		t.Errorf("createdBy = %q", f[0].CreatedBy)
+	}
+	if f := find(res.Findings, fp(s["empty"])); len(f) > 0 && !strings.Contains(f[0].Remediation, "still stored in layer 0") {
+		t.Errorf("remediation %q", f[0].Remediation)
+	}
+	c := res.Coverage
+	if c.Layers != 3 || c.Images != 1 || c.Files < 7 || c.ArchiveMembers != 1 || c.ConfigTexts < 4 {
+		t.Errorf("coverage %+v", c)
+	}
+}
+
+func dump(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "\n  %s %s:%d layer=%d state=%s %s", f.Rule, f.Path, f.Line, layerIdx(f), f.State, f.Redacted)
+	}
+	return b.String()
+}
+
+// TestMultiPlatformAndShared: a secret in one platform of an index is found
+// with that platform; layers shared by platforms and tags are walked once.
+func TestMultiPlatformAndShared(t *testing.T) {
+	dir := t.TempDir()
+	base := fixture.Layer{Files: []fixture.File{{Path: "etc/os-release", Body: []byte("ID=debian\n")}}}
+	amd := fixture.Image{Layers: []fixture.Layer{base, {Files: []fixture.File{{Path: "app/a.txt", Body: []byte("nothing\n")}}}}}
+	arm := fixture.Image{Arch: "arm64", Layers: []fixture.Layer{base, {Files: []fixture.File{{Path: "app/a.txt", Body: []byte("t=" + ghp(20) + "\n")}}}}}
+	fixture.WriteIndex(t, dir, "multi", amd, arm)
+	fixture.WriteLayout(t, dir, "other", fixture.Image{Layers: []fixture.Layer{base}})
+	targets := []Target{open(t, dir, "multi", true), open(t, dir, "other", false)}
+	res, err := Run(context.Background(), targets, Options{Engine: engine(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := find(res.Findings, fp(ghp(20)))
+	if len(fs) != 1 || fs[0].Platform != "linux/arm64" || layerIdx(fs[0]) != 1 {
+		t.Errorf("findings %s", dump(res.Findings))
+	}
+	if res.Coverage.Layers != 3 || res.Coverage.LayerRefs != 5 || res.Coverage.Images != 3 {
+		t.Errorf("coverage %+v: want 3 distinct layers of 5", res.Coverage)
+	}
+}
+
+// TestBuildKitCache: every layer of a cache image, in both forms, is scanned.
+func TestBuildKitCache(t *testing.T) {
+	for _, form := range []string{"index", "manifest"} {
+		t.Run(form, func(t *testing.T) {
+			dir := t.TempDir()
+			layers := []fixture.Layer{
+				{Files: []fixture.File{{Path: "etc/hostname", Body: []byte("x\n")}}},
+				{Files: []fixture.File{{Path: "root/.npmrc", Body: []byte("//registry.npmjs.org/:_authToken=" + ghp(30) + "\n")}}},
+				{Files: []fixture.File{{Path: "root/.wh..npmrc"}}},
+			}
+			fixture.WriteCacheLayout(t, dir, "cache", form, layers)
+			res, err := Run(context.Background(), []Target{open(t, dir, "cache", true)}, Options{Engine: engine(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := find(res.Findings, fp(ghp(30)))
+			if len(fs) == 0 {
+				t.Fatalf("not found: %s", dump(res.Findings))
+			}
+			if fs[0].Kind != image.KindCache || layerIdx(fs[0]) != 1 || fs[0].State != overlay.Deleted || hidden(fs[0]) != 2 {
+				t.Errorf("finding %+v", fs[0])
+			}
+		})
+	}
+}
+
+// TestCache: a rescan is answered from the cache with the same findings,
+// and the database holds no secret value.
+func TestCache(t *testing.T) {
+	dir := t.TempDir()
+	secretVal := ghp(40)
+	fixture.WriteLayout(t, dir, "latest", fixture.Image{Layers: []fixture.Layer{
+		{Files: []fixture.File{{Path: "a/token", Body: []byte("tok " + secretVal + "\n")}, {Path: "a/x.bin", Body: []byte("\x7fELF\x00\x01")}}},
+		{Files: []fixture.File{{Path: "a/.wh.token"}}},
+	}})
+	cdir := t.TempDir()
+	cache, err := OpenCache(context.Background(), cdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	opts := Options{Engine: engine(t), Cache: cache}
+	first, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Coverage.LayersFromCache != 0 || second.Coverage.LayersFromCache != 2 {
+		t.Errorf("from cache: first %d, second %d", first.Coverage.LayersFromCache, second.Coverage.LayersFromCache)
+	}
+	j1, _ := json.Marshal(first.Findings)
+	j2, _ := json.Marshal(second.Findings)
+	if !bytes.Equal(j1, j2) || len(first.Findings) != 1 || first.Findings[0].State != overlay.Deleted {
+		t.Errorf("cached findings differ:\n%s\n%s", j1, j2)
+	}
+	c1 := first.Coverage
+	c2 := second.Coverage
+	c1.LayersFromCache, c2.LayersFromCache = 0, 0
+	if fmt.Sprint(c1) != fmt.Sprint(c2) {
+		t.Errorf("coverage differs: %+v vs %+v", c1, c2)
+	}
+	// KeepSecrets bypasses the cache to return the value
+	third, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache, KeepSecrets: true})
+	if err != nil || len(third.Findings) != 1 || third.Findings[0].Secret != secretVal {
+		t.Errorf("KeepSecrets: %v %+v", err, third.Findings)
+	}
+	// no secret in the database, compressed or not
+	db, err := sql.Open("sqlite", filepath.Join(cdir, "scan-cache.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT result FROM layer_results`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var blob []byte
+		rows.Scan(&blob)
+		n++
+		lr, err := decodeResult(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(lr, []byte(secretVal)) || bytes.Contains(blob, []byte(secretVal)) {
+			t.Errorf("cache row holds the secret")
+		}
+	}
+	rows.Close()
+	if n != 2 {
+		t.Errorf("%d cache rows, want 2", n)
+	}
+	// another ruleset misses the cache
+	e2, _ := secret.New(secret.Options{Patterns: []string{"zzz[0-9]+"}})
+	other, _ := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e2, Cache: cache})
+	if other.Coverage.LayersFromCache != 0 {
+		t.Errorf("different ruleset used the cache")
+	}
+}
+
+// TestVerification: a layer whose content does not match its digest fails
+// the run, naming the layer.
+func TestVerification(t *testing.T) {
+	dir := t.TempDir()
+	d := fixture.WriteLayout(t, dir, "latest", fixture.Image{Layers: []fixture.Layer{{Files: []fixture.File{{Path: "a", Body: []byte("hello\n")}}}}})
+	_ = d
+	tg := open(t, dir, "latest", false)
+	blob := fixture.BlobPath(dir, tg.Images[0].Layers[0].Descriptor.Digest)
+	b := fixture.Compress(t, fixture.Tar(t, []fixture.File{{Path: "a", Body: []byte("HELLO\n")}}), "gzip")
+	_ = b
+	// overwrite the blob with different content of a different digest
+	writeFile(t, blob, b)
+	_, err := Run(context.Background(), []Target{tg}, Options{Engine: engine(t)})
+	if err == nil || !strings.Contains(err.Error(), "layer 0") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func decodeResult(blob []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
+}
+
+func writeFile(t testing.TB, p string, b []byte) {
+	t.Helper()
+	os.Chmod(p, 0o644)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
