@@ -153,9 +153,21 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: %s uses http; pass --insecure (Options.Insecure) to allow plain HTTP", ErrInsecureRefused, req.URL.Host)
 	}
-	if g.ua != "" && req.Header.Get("User-Agent") == "" {
+	if (g.ua != "" && req.Header.Get("User-Agent") == "") || req.GetBody != nil {
+		orig := req
 		req = req.Clone(req.Context())
-		req.Header.Set("User-Agent", g.ua)
+		if g.ua != "" && req.Header.Get("User-Agent") == "" {
+			req.Header.Set("User-Agent", g.ua)
+		}
+		// The bearer transport re-sends the same request after refreshing
+		// its token (insufficient scope); give every send a fresh body.
+		if orig.GetBody != nil && orig.Body != nil && orig.Body != http.NoBody {
+			b, err := orig.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req.Body = b
+		}
 	}
 	return g.inner.RoundTrip(req)
 }

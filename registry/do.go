@@ -173,6 +173,13 @@ func (c *Client) doWith(ctx context.Context, rt http.RoundTripper, req request) 
 			hreq.ContentLength = req.size
 			if req.size == 0 {
 				hreq.Body = http.NoBody
+			} else if seeker != nil {
+				hreq.GetBody = func() (io.ReadCloser, error) {
+					if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+						return nil, err
+					}
+					return io.NopCloser(req.stream), nil
+				}
 			}
 		}
 		for k, v := range req.header {

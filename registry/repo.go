@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -27,9 +26,6 @@ import (
 type Repo struct {
 	c   *Client
 	ref name.Repository
-
-	mu      sync.Mutex
-	writeRT http.RoundTripper
 }
 
 // Name returns "host/path/name" (Docker Hub: "index.docker.io/library/x").
@@ -45,10 +41,8 @@ func (r *Repo) rt(ctx context.Context, write bool) (http.RoundTripper, error) {
 	if write {
 		return r.c.transport(ctx, r.ref.Registry, r.ref, []string{r.ref.Scope("pull,push,delete")})
 	}
-	return r.c.transport(ctx, r.ref.Registry, r.ref, []string{r.ref.Scope(transportPull)})
+	return r.c.transport(ctx, r.ref.Registry, r.ref, []string{r.ref.Scope("pull")})
 }
-
-const transportPull = "pull"
 
 func (r *Repo) url(parts ...string) string {
 	return "https://" + r.ref.RegistryStr() + "/v2/" + r.ref.RepositoryStr() + "/" + strings.Join(parts, "/")

@@ -18,6 +18,8 @@ import (
 // testCA is a CA and a server certificate for 127.0.0.1/localhost, written
 // to dir as ca.crt, server.crt and server.key (PEM).
 type testCA struct {
+	cert     *x509.Certificate
+	key      *ecdsa.PrivateKey
 	dir      string
 	caFile   string
 	certFile string
@@ -66,6 +68,8 @@ func newTestCA(t testing.TB, dir string) *testCA {
 	must(err)
 	must(os.MkdirAll(dir, 0o755))
 	ca := &testCA{
+		cert:     caCert,
+		key:      caKey,
 		dir:      dir,
 		caFile:   filepath.Join(dir, "ca.crt"),
 		certFile: filepath.Join(dir, "..", filepath.Base(dir)+"-server.crt"),
@@ -77,4 +81,28 @@ func newTestCA(t testing.TB, dir string) *testCA {
 	must(os.WriteFile(ca.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644))
 	must(os.WriteFile(ca.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return ca
+}
+
+// issueSigner returns a fresh ECDSA key and a certificate for it signed by
+// the CA (token signing: distribution checks the JWT's x5c chain against
+// the CA as rootcertbundle).
+func (ca *testCA) issueSigner(t testing.TB) (*ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("registrytest: signer key: %v", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "registrytest token signer"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatalf("registrytest: signer cert: %v", err)
+	}
+	return key, der
 }

@@ -22,6 +22,7 @@ import (
 
 	// Register the htpasswd access controller and the storage drivers.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
@@ -62,7 +63,7 @@ func NewEmbedded(t testing.TB, opts Options) *Registry {
 		t.Fatalf("registrytest: %v", err)
 	}
 	e.app.Store(r.newApp(t))
-	if opts.TLS {
+	if r.TLS {
 		cert, err := tls.LoadX509KeyPair(r.ca.certFile, r.ca.keyFile)
 		if err != nil {
 			t.Fatalf("registrytest: load server cert: %v", err)

@@ -39,6 +39,14 @@ type Options struct {
 	BlobDescriptorCache bool
 	// ReadOnly sets storage.maintenance.readonly.enabled.
 	ReadOnly bool
+	// Token enables Bearer token auth (implies TLS): a token server in the
+	// test process (TLS, test CA) issues JWTs for Username/Password with
+	// every requested action, and for ReaderUsername/ReaderPassword with
+	// pull only. Anonymous token requests are refused (401).
+	Token bool
+	// ReaderUsername and ReaderPassword name the pull-only account of Token
+	// auth (defaults "reader" and a random password).
+	ReaderUsername, ReaderPassword string
 }
 
 // Registry is a running test registry.
@@ -48,8 +56,10 @@ type Registry struct {
 	Kind string
 	// Host is "127.0.0.1:port".
 	Host string
-	// Username and Password are set when Options.Auth.
+	// Username and Password are set when Options.Auth or Options.Token.
 	Username, Password string
+	// ReaderUsername and ReaderPassword are the pull-only account (Token).
+	ReaderUsername, ReaderPassword string
 	// CAFile is the PEM CA certificate when Options.TLS ("" otherwise).
 	CAFile string
 	// CertDir holds only ca.crt, for skopeo --src-cert-dir/--dest-cert-dir.
@@ -66,6 +76,7 @@ type Registry struct {
 	dir      string
 	ca       *testCA
 	htpasswd string
+	token    *tokenServer
 
 	// embedded
 	emb *embedded
@@ -77,15 +88,28 @@ type Registry struct {
 	stopped atomic.Bool
 }
 
+func randomPassword() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "pw-" + hex.EncodeToString(b[:])
+}
+
 func (o Options) withDefaults() Options {
-	if o.Auth {
+	if o.Token {
+		o.TLS = true
+		if o.ReaderUsername == "" {
+			o.ReaderUsername = "reader"
+		}
+		if o.ReaderPassword == "" {
+			o.ReaderPassword = randomPassword()
+		}
+	}
+	if o.Auth || o.Token {
 		if o.Username == "" {
 			o.Username = "strata"
 		}
 		if o.Password == "" {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			o.Password = "pw-" + hex.EncodeToString(b[:])
+			o.Password = randomPassword()
 		}
 	}
 	return o
@@ -107,7 +131,12 @@ func newRegistry(t testing.TB, kind string, opts Options) *Registry {
 		r.CAFile = r.ca.caFile
 		r.CertDir = r.ca.dir
 	}
-	if opts.Auth {
+	if opts.Token {
+		r.Username, r.Password = opts.Username, opts.Password
+		r.ReaderUsername, r.ReaderPassword = opts.ReaderUsername, opts.ReaderPassword
+		r.token = startTokenServer(t, r)
+	}
+	if opts.Auth && !opts.Token {
 		r.Username, r.Password = opts.Username, opts.Password
 		h, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
@@ -138,7 +167,10 @@ func (r *Registry) config(addr string, readOnly bool) string {
 	if r.ca != nil {
 		fmt.Fprintf(&b, "  tls:\n    certificate: %q\n    key: %q\n", r.ca.certFile, r.ca.keyFile)
 	}
-	if r.htpasswd != "" {
+	if r.token != nil {
+		fmt.Fprintf(&b, "auth:\n  token:\n    realm: %q\n    service: %s\n    issuer: %s\n    rootcertbundle: %q\n",
+			r.token.realm(), tokenService, tokenService, r.CAFile)
+	} else if r.htpasswd != "" {
 		fmt.Fprintf(&b, "auth:\n  htpasswd:\n    realm: strata-test\n    path: %q\n", r.htpasswd)
 	}
 	return b.String()

@@ -23,12 +23,13 @@ func TestRegistries(t *testing.T) {
 		"debian":   registrytest.StartDebian,
 	}
 	for _, kind := range []string{"embedded", "debian"} {
-		for _, o := range []registrytest.Options{{}, {TLS: true, Auth: true}} {
-			name := kind
-			if o.TLS {
-				name += "/tls+auth"
-			} else {
-				name += "/http"
+		for _, o := range []registrytest.Options{{}, {Auth: true}, {TLS: true, Auth: true}, {Token: true}} {
+			name := kind + map[bool]string{true: "/tls", false: "/http"}[o.TLS || o.Token]
+			if o.Auth {
+				name += "+htpasswd"
+			}
+			if o.Token {
+				name += "/token"
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -42,8 +43,11 @@ func TestRegistries(t *testing.T) {
 					t.Fatalf("got %+v, want digest %s (OCI manifest)", d, want.Digest)
 				}
 				registrytest.PullLayout(t, ctx, r, "app:v1", filepath.Join(t.TempDir(), "pulled"), "v1")
-				if o.TLS && !strings.HasPrefix(r.URL(), "https://") {
+				if (o.TLS || o.Token) && !strings.HasPrefix(r.URL(), "https://") {
 					t.Fatalf("URL %s", r.URL())
+				}
+				if o.Token && len(r.TokenRequests()) == 0 {
+					t.Fatalf("no token was requested")
 				}
 			})
 		}
