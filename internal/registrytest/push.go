@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -157,4 +159,36 @@ func PushFixture(t testing.TB, ctx context.Context, repo *registry.Repo, tag str
 		t.Fatalf("registrytest: index: %v", err)
 	}
 	return PushManifest(t, ctx, repo, tag, ix.MediaType, raw), built
+}
+
+// FetchSchema1 GETs repo:tag (a Docker v2 schema 2 manifest) from a
+// distribution 2.8 registry with an Accept header that lists no v2 type, so
+// the registry converts it to a schema 1 manifest signed with its own key
+// (FIELD-NOTES 1.9), and returns the body and the registry's
+// Docker-Content-Digest (the digest of the signed payload). Push it back
+// with PushManifest(..., image.MediaTypeSchema1Signed, raw) on a registry
+// started with Options.Schema1 to store a real signed schema 1 manifest.
+func FetchSchema1(t testing.TB, ctx context.Context, r *Registry, repo, tag string) ([]byte, image.Digest) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL()+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", image.MediaTypeSchema1Signed)
+	if r.htpasswd != "" {
+		req.SetBasicAuth(r.Username, r.Password)
+	}
+	resp, err := (&http.Client{Transport: probeTransport(r.CAFile)}).Do(req)
+	if err != nil {
+		t.Fatalf("registrytest: fetch schema 1: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("registrytest: fetch schema 1 of %s:%s: %s %v\n%s", repo, tag, resp.Status, err, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != image.MediaTypeSchema1Signed {
+		t.Fatalf("registrytest: %s:%s came back as %q, not a signed schema 1 manifest (only distribution 2.x converts)", repo, tag, ct)
+	}
+	return raw, image.Digest(resp.Header.Get("Docker-Content-Digest"))
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// ReaderUsername and ReaderPassword name the pull-only account of Token
 	// auth (defaults "reader" and a random password).
 	ReaderUsername, ReaderPassword string
+	// Schema1 (Debian 2.8 only) sets compatibility.schema1.enabled so that
+	// signed schema 1 manifests can be pushed and pulled; see FetchSchema1.
+	Schema1 bool
 }
 
 // Registry is a running test registry.
@@ -162,6 +165,9 @@ func (r *Registry) config(addr string, readOnly bool) string {
 	fmt.Fprintf(&b, "  maintenance:\n    uploadpurging:\n      enabled: false\n")
 	if readOnly || r.opts.ReadOnly {
 		fmt.Fprintf(&b, "    readonly:\n      enabled: true\n")
+	}
+	if r.opts.Schema1 && r.Kind == "debian" {
+		fmt.Fprintf(&b, "compatibility:\n  schema1:\n    enabled: true\n")
 	}
 	fmt.Fprintf(&b, "http:\n  addr: %s\n  secret: strata-test-secret\n", addr)
 	if r.ca != nil {
