@@ -2,7 +2,6 @@ package purge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -443,5 +442,3 @@ func sortedDigests[V any](m map[image.Digest]V) []image.Digest {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
-
-var errStop = errors.New("stop")

@@ -46,37 +46,48 @@ func (g *genRepo) reach(tag string) (map[image.Digest]bool, map[image.Digest]boo
 	return ms, bs
 }
 
-// pushRandomRepo pushes a random repository: a pool of small layers, 2-6
+// pushRandomRepo pushes a random repository: a pool of small layers, 2-5
 // images with random (often shared) layers and sometimes a shared config,
-// sometimes a two-platform index, and 2-7 tags on random images and indexes
-// (several tags may share a digest).
+// sometimes a two-platform index, and tags on random images and indexes
+// (several tags may share a digest; every image outside an index is
+// tagged, so nothing is an invisible orphan). The model is decided first so
+// that each manifest is pushed once, with its first tag.
 func pushRandomRepo(t testing.TB, ctx context.Context, rng *rand.Rand, repo *registry.Repo) *genRepo {
 	g := &genRepo{tags: map[string]image.Digest{}, children: map[image.Digest][]image.Digest{}, blobs: map[image.Digest][]image.Digest{}}
-	var pool []image.Descriptor
-	for i, n := 0, 3+rng.Intn(6); i < n; i++ {
+	type blob struct {
+		d    image.Descriptor
+		data []byte
+	}
+	var pool []blob
+	for i, n := 0, 2+rng.Intn(5); i < n; i++ {
 		b := make([]byte, 16+rng.Intn(48))
 		rng.Read(b)
-		pool = append(pool, image.Descriptor{MediaType: image.MediaTypeOCILayerGzip, Digest: image.FromBytes(b), Size: int64(len(b)), Data: b})
+		pool = append(pool, blob{image.Descriptor{MediaType: image.MediaTypeOCILayerGzip, Digest: image.FromBytes(b), Size: int64(len(b))}, b})
 	}
-	pushed := map[image.Digest]bool{}
-	push := func(d image.Descriptor) image.Descriptor {
-		if !pushed[d.Digest] {
-			registrytest.PushBlob(t, ctx, repo, d.MediaType, d.Data)
-			pushed[d.Digest] = true
+	var blobs []blob
+	used := map[image.Digest]bool{}
+	use := func(b blob) image.Descriptor {
+		if !used[b.d.Digest] {
+			used[b.d.Digest] = true
+			blobs = append(blobs, b)
 		}
-		d.Data = nil
-		return d
+		return b.d
 	}
-	var configs []image.Descriptor
-	var tagTargets []image.Descriptor
-	for i, n := 0, 2+rng.Intn(5); i < n; i++ {
+	type man struct {
+		d   image.Descriptor
+		raw []byte
+	}
+	var images []man
+	var configs []blob
+	for i, n := 0, 2+rng.Intn(4); i < n; i++ {
 		var cfg image.Descriptor
 		if len(configs) > 0 && rng.Intn(6) == 0 {
-			cfg = configs[rng.Intn(len(configs))]
+			cfg = configs[rng.Intn(len(configs))].d
 		} else {
 			raw, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux", "rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}, "n": i, "r": rng.Int63()})
-			cfg = push(image.Descriptor{MediaType: image.MediaTypeOCIConfig, Digest: image.FromBytes(raw), Size: int64(len(raw)), Data: raw})
-			configs = append(configs, cfg)
+			c := blob{image.Descriptor{MediaType: image.MediaTypeOCIConfig, Digest: image.FromBytes(raw), Size: int64(len(raw))}, raw}
+			configs = append(configs, c)
+			cfg = use(c)
 		}
 		var ls []image.Descriptor
 		seen := map[image.Digest]bool{}
@@ -85,73 +96,67 @@ func pushRandomRepo(t testing.TB, ctx context.Context, rng *rand.Rand, repo *reg
 			if j == 0 && rng.Intn(2) == 0 {
 				l = pool[0] // a common base layer
 			}
-			if seen[l.Digest] {
-				continue
+			if !seen[l.d.Digest] {
+				seen[l.d.Digest] = true
+				ls = append(ls, use(l))
 			}
-			seen[l.Digest] = true
-			ls = append(ls, push(l))
 		}
 		raw, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cfg, Layers: ls})
-		md := registrytest.PushManifest(t, ctx, repo, "", image.MediaTypeOCIManifest, raw)
+		md := image.Descriptor{MediaType: image.MediaTypeOCIManifest, Digest: image.FromBytes(raw), Size: int64(len(raw))}
 		g.blobs[md.Digest] = []image.Digest{cfg.Digest}
 		for _, l := range ls {
 			g.blobs[md.Digest] = append(g.blobs[md.Digest], l.Digest)
 		}
-		tagTargets = append(tagTargets, md)
+		images = append(images, man{md, raw})
 	}
-	if len(tagTargets) >= 2 && rng.Intn(3) == 0 {
-		a, b := tagTargets[0], tagTargets[1+rng.Intn(len(tagTargets)-1)]
+	var index *man
+	inIndex := map[image.Digest]bool{}
+	if rng.Intn(3) == 0 {
+		a, b := images[0].d, images[1+rng.Intn(len(images)-1)].d
 		if a.Digest != b.Digest {
 			a.Platform = &image.Platform{OS: "linux", Architecture: "amd64"}
 			b.Platform = &image.Platform{OS: "linux", Architecture: "arm64"}
 			raw, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{a, b}})
-			ix := registrytest.PushManifest(t, ctx, repo, "", image.MediaTypeOCIIndex, raw)
-			g.children[ix.Digest] = []image.Digest{a.Digest, b.Digest}
-			tagTargets = append(tagTargets, ix)
+			index = &man{image.Descriptor{MediaType: image.MediaTypeOCIIndex, Digest: image.FromBytes(raw), Size: int64(len(raw))}, raw}
+			g.children[index.d.Digest] = []image.Digest{a.Digest, b.Digest}
+			inIndex[a.Digest], inIndex[b.Digest] = true, true
 		}
 	}
-	// Every manifest gets a tag (so nothing is an invisible orphan), then a
-	// few extra tags land on random ones.
+	// Tags: every manifest outside the index (and the index) gets one,
+	// images inside the index sometimes; then 0-2 extra tags anywhere.
+	all := append([]man(nil), images...)
+	if index != nil {
+		all = append(all, *index)
+	}
+	tagsOf := map[image.Digest][]string{}
 	n := 0
-	tagOn := func(d image.Descriptor) {
+	tagOn := func(m man) {
 		tag := fmt.Sprintf("t%d", n)
 		n++
-		registrytest.PushManifest(t, ctx, repo, tag, d.MediaType, mustRaw(t, ctx, repo, d.Digest))
-		g.tags[tag] = d.Digest
+		tagsOf[m.d.Digest] = append(tagsOf[m.d.Digest], tag)
+		g.tags[tag] = m.d.Digest
 	}
-	for _, d := range tagTargets {
-		if rng.Intn(4) > 0 || len(g.children[d.Digest]) > 0 {
-			tagOn(d)
+	for _, m := range all {
+		if !inIndex[m.d.Digest] || rng.Intn(3) == 0 {
+			tagOn(m)
 		}
 	}
 	for i, k := 0, rng.Intn(3); i < k || len(g.tags) < 2; i++ {
-		tagOn(tagTargets[rng.Intn(len(tagTargets))])
+		tagOn(all[rng.Intn(len(all))])
 	}
-	// Untagged manifests not in an index are orphans: tag them too.
-	inIndex := map[image.Digest]bool{}
-	for _, cs := range g.children {
-		for _, c := range cs {
-			inIndex[c] = true
+	for _, b := range blobs {
+		registrytest.PushBlob(t, ctx, repo, b.d.MediaType, b.data)
+	}
+	for _, m := range all { // images before the index that lists them
+		ts := tagsOf[m.d.Digest]
+		if len(ts) == 0 {
+			ts = []string{""}
 		}
-	}
-	tagged := map[image.Digest]bool{}
-	for _, d := range g.tags {
-		tagged[d] = true
-	}
-	for _, d := range tagTargets {
-		if !tagged[d.Digest] && !inIndex[d.Digest] {
-			tagOn(d)
+		for _, tag := range ts {
+			registrytest.PushManifest(t, ctx, repo, tag, m.d.MediaType, m.raw)
 		}
 	}
 	return g
-}
-
-func mustRaw(t testing.TB, ctx context.Context, repo *registry.Repo, d image.Digest) []byte {
-	_, raw, err := repo.GetManifest(ctx, string(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 // planWithConsent plans purging target, naming with --also-tags whatever

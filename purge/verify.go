@@ -80,10 +80,14 @@ func Verify(ctx context.Context, repo Repository, p *Plan, res *Result, opts Ver
 		return rep, nil
 	}
 	skipped := map[image.Digest]bool{}
+	changed := map[string]bool{}
 	if res != nil {
 		for _, s := range res.Steps {
 			if s.Op == "delete-blob" && (s.Outcome == OutcomeSkipped || s.Outcome == OutcomeUnsupported) {
 				skipped[s.Digest] = true
+			}
+			if s.Op == "delete-tag" && s.Outcome == OutcomeChanged {
+				changed[s.Ref] = true
 			}
 		}
 	}
@@ -101,6 +105,10 @@ func Verify(ctx context.Context, repo Repository, p *Plan, res *Result, opts Ver
 	var wg sync.WaitGroup
 	gone := func() { mu.Lock(); rep.Gone++; mu.Unlock() }
 	for _, t := range p.DeleteTags {
+		if changed[t.Tag] {
+			problem(false, "tag %s was re-pushed to another digest after the plan and was left alone", t.Tag)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -248,11 +256,9 @@ func (v *verifier) getHash(ctx context.Context, d image.Descriptor) (image.Diges
 	}
 	defer rc.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(rc, 1<<30))
-	if err != nil {
-		// A short body ("unexpected EOF") is the stale-cache symptom.
-		return image.FromSum(h.Sum(nil)), n, nil
-	}
+	// A read error (a short body: "unexpected EOF") is not returned: the
+	// wrong digest or length it leaves is the stale-cache symptom.
+	n, _ := io.Copy(h, io.LimitReader(rc, 1<<30))
 	return image.FromSum(h.Sum(nil)), n, nil
 }
 
