@@ -135,15 +135,16 @@ func New(opts Options) (*Client, error) {
 		}
 		base = t
 	}
-	base = &guardTransport{inner: base, insecure: opts.Insecure, ua: opts.UserAgent}
+	// ggcr's user-agent wrapper on top: NewWithContext then keeps it instead
+	// of adding its own, so every request says opts.UserAgent.
+	base = transport.NewUserAgent(&guardTransport{inner: base, insecure: opts.Insecure}, opts.UserAgent)
 	return &Client{opts: opts, base: base, log: log, rts: map[string]*lazyRT{}}, nil
 }
 
-// guardTransport refuses plain HTTP unless Insecure and sets the User-Agent.
+// guardTransport refuses plain HTTP unless Insecure and rewinds bodies.
 type guardTransport struct {
 	inner    http.RoundTripper
 	insecure bool
-	ua       string
 }
 
 func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -153,12 +154,9 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: %s uses http; pass --insecure (Options.Insecure) to allow plain HTTP", ErrInsecureRefused, req.URL.Host)
 	}
-	if (g.ua != "" && req.Header.Get("User-Agent") == "") || req.GetBody != nil {
+	if req.GetBody != nil {
 		orig := req
 		req = req.Clone(req.Context())
-		if g.ua != "" && req.Header.Get("User-Agent") == "" {
-			req.Header.Set("User-Agent", g.ua)
-		}
 		// The bearer transport re-sends the same request after refreshing
 		// its token (insufficient scope); give every send a fresh body.
 		if orig.GetBody != nil && orig.Body != nil && orig.Body != http.NoBody {

@@ -182,6 +182,7 @@ type recorder struct {
 	inner http.RoundTripper
 	urls  []string
 	links []string
+	uas   []string
 }
 
 func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -190,6 +191,7 @@ func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		rc.mu.Lock()
 		rc.urls = append(rc.urls, req.URL.RequestURI())
 		rc.links = append(rc.links, resp.Header.Get("Link"))
+		rc.uas = append(rc.uas, req.Header.Get("User-Agent"))
 		rc.mu.Unlock()
 	}
 	return resp, err
@@ -219,6 +221,7 @@ func TestTagPagination(t *testing.T) {
 			o := r.ClientOptions()
 			o.Transport = rec
 			o.TagPageSize = 2
+			o.UserAgent = "strata-test/1"
 			c := newClient(t, o)
 			got, err := listTags(ctx, c, r.Host+"/pages")
 			if err != nil {
@@ -232,6 +235,9 @@ func TestTagPagination(t *testing.T) {
 			wantPages := map[string]int{"embedded": 4, "debian": 1}[kind]
 			if len(rec.urls) != wantPages {
 				t.Fatalf("%d tag requests (%v), want %d", len(rec.urls), rec.urls, wantPages)
+			}
+			if !strings.HasPrefix(rec.uas[0], "strata-test/1") {
+				t.Fatalf("User-Agent %q", rec.uas[0])
 			}
 			for i, l := range rec.links[:wantPages-1] {
 				if !strings.Contains(l, `rel="next"`) || !strings.HasPrefix(l, "</v2/") {
