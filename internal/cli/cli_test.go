@@ -30,7 +30,9 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 		if ee, ok := err.(*exitError); ok {
 			code = ee.code
 		}
-		errb.WriteString(err.Error())
+		if code == ExitError {
+			errb.WriteString(err.Error())
+		}
 	}
 	return out.String(), errb.String(), code
 }

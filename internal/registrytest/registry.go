@@ -39,6 +39,12 @@ type Options struct {
 	BlobDescriptorCache bool
 	// ReadOnly sets storage.maintenance.readonly.enabled.
 	ReadOnly bool
+	// IndexBlobs lets an index list blobs that are not manifests (BuildKit's
+	// index-form cache, FIELD-NOTES 2.2) by turning off distribution v3's
+	// check that index children exist as manifests
+	// (validation.manifests.indexes.platforms: none). Hub and ACR accept such
+	// indexes; distribution rejects them by default.
+	IndexBlobs bool
 	// Token enables Bearer token auth (implies TLS): a token server in the
 	// test process (TLS, test CA) issues JWTs for Username/Password with
 	// every requested action, and for ReaderUsername/ReaderPassword with
@@ -168,6 +174,9 @@ func (r *Registry) config(addr string, readOnly bool) string {
 	}
 	if r.opts.Schema1 && r.Kind == "debian" {
 		fmt.Fprintf(&b, "compatibility:\n  schema1:\n    enabled: true\n")
+	}
+	if r.opts.IndexBlobs && r.Kind != "debian" {
+		fmt.Fprintf(&b, "validation:\n  manifests:\n    indexes:\n      platforms: none\n")
 	}
 	fmt.Fprintf(&b, "http:\n  addr: %s\n  secret: strata-test-secret\n", addr)
 	if r.ca != nil {

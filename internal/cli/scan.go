@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/registry"
+	"github.com/stratascan/strata/report"
+	"github.com/stratascan/strata/scan"
+	"github.com/stratascan/strata/secret"
+	"github.com/stratascan/strata/source"
+)
+
+func init() { register(newScanCmd) }
+
+// Version is strata's version, shown in SARIF output.
+var Version = "0.1.0-dev"
+
+type scanFlags struct {
+	rules, patterns []string
+	ignore          string
+	scanBinaries    bool
+	showSecrets     bool
+	failOn          string
+	cacheDir        string
+	noCache         bool
+	allTags         bool
+	catalogs        []string
+	maxFileBytes    int64
+	fileTimeout     time.Duration
+	archiveDepth    int
+}
+
+func newScanCmd(g *Globals) *cobra.Command {
+	var sf scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan IMAGE...",
+		Short: "Find every secret an image carries: every layer's files (deleted ones too, and inside archives), config, history, attestations, caches",
+		Long: `Scan images for secrets. Every regular file of every layer is read, including files a later layer deleted
+or overwrote, and members of zip/jar/tar/gzip archives inside layers; so are the config's Env, Labels, Cmd,
+Entrypoint and every history step (build args leak there), BuildKit attestations and every layer of a
+BuildKit cache image. Every platform of an index is scanned unless --platform narrows it.
+
+Each finding says where it is, which build step put it there, and whether the final image still shows it
+(present) or a later layer hid it (deleted / overwritten: still recoverable from the image). Values are
+redacted; the fingerprint (sha256 of the value) matches findings across images without revealing them.
+
+Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
+		Example: `  strata scan oci:examples/leaky-app:latest
+  strata scan --all-tags registry.example/team/app --format sarif > strata.sarif
+  strata scan --catalog registry.example --fail-on high
+  strata scan --pattern 'FLAG\{[^}]+\}' docker-archive:image.tar`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && len(sf.catalogs) == 0 {
+				return errors.New("scan needs an IMAGE or --catalog REGISTRY")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd, g, &sf, args) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&sf.rules, "rules", nil, "extra rules file in gitleaks TOML format (repeatable)")
+	f.StringArrayVar(&sf.patterns, "pattern", nil, "extra one-off rule as a regular expression (repeatable)")
+	f.StringVar(&sf.ignore, "ignore", "", "file of findings to suppress: fingerprint:sha256:..., rule:ID, path:GLOB lines")
+	f.BoolVar(&sf.scanBinaries, "scan-binaries", false, "scan binary files too (skipped and counted by default)")
+	f.BoolVar(&sf.showSecrets, "show-secrets", false, "print secret values in clear (the only way to see them)")
+	f.StringVar(&sf.failOn, "fail-on", "any", "exit 1 when a finding is at or above this severity: any, low, medium, high, critical, none")
+	f.StringVar(&sf.cacheDir, "cache-dir", "", "per-layer result cache directory (default: the user cache dir/strata)")
+	f.BoolVar(&sf.noCache, "no-cache", false, "neither read nor write the layer cache")
+	f.BoolVar(&sf.allTags, "all-tags", false, "scan every tag of each registry repository named")
+	f.StringArrayVar(&sf.catalogs, "catalog", nil, "scan every tag of every repository of this registry (/v2/_catalog)")
+	f.Int64Var(&sf.maxFileBytes, "max-file-bytes", 256<<20, "bytes scanned per file at most (the rest is reported as skipped)")
+	f.DurationVar(&sf.fileTimeout, "file-timeout", 10*time.Second, "time spent on one file at most (reported as skipped)")
+	f.IntVar(&sf.archiveDepth, "archive-depth", 2, "nesting depth of archives opened inside layers (0: none)")
+	return cmd
+}
+
+func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error {
+	ctx := cmd.Context()
+	if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON, report.FormatSARIF); err != nil {
+		return err
+	}
+	if err := report.ValidSeverity(sf.failOn); err != nil {
+		return err
+	}
+	depth := sf.archiveDepth
+	if depth == 0 {
+		depth = -1
+	}
+	eng, err := secret.New(secret.Options{RulesFiles: sf.rules, Patterns: sf.patterns, IgnoreFile: sf.ignore,
+		ScanBinaries: sf.scanBinaries, MaxFileBytes: sf.maxFileBytes, FileTimeout: sf.fileTimeout, MaxArchiveDepth: depth, Logger: g.Log})
+	if err != nil {
+		return err
+	}
+	refs := args
+	if sf.allTags || len(sf.catalogs) > 0 {
+		ro, err := g.registryOptions()
+		if err != nil {
+			return err
+		}
+		client, err := registry.New(ro)
+		if err != nil {
+			return err
+		}
+		if refs, err = expandRefs(ctx, client, args, sf.allTags, sf.catalogs); err != nil {
+			return err
+		}
+	}
+	so, err := g.sourceOptions()
+	if err != nil {
+		return err
+	}
+	var want *image.Platform
+	if g.Platform != "" {
+		if want, err = image.ParsePlatform(g.Platform); err != nil {
+			return err
+		}
+	}
+	var targets []scan.Target
+	for _, ref := range refs {
+		s, err := source.Open(ctx, ref, so)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		root, err := source.Load(ctx, s, g.Log)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", ref, err)
+		}
+		ims, err := source.Select(root, want, want == nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ref, err)
+		}
+		targets = append(targets, scan.Target{Ref: ref, Store: s, Root: root, Images: ims})
+	}
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log}
+	if !sf.noCache {
+		cache, err := scan.OpenCache(ctx, sf.cacheDir)
+		if err != nil {
+			g.Log.Warn("layer cache unavailable; scanning without it", "err", err)
+		} else {
+			defer cache.Close()
+			opts.Cache = cache
+		}
+	}
+	res, err := scan.Run(ctx, targets, opts)
+	if err != nil {
+		return err
+	}
+	switch g.Format {
+	case report.FormatJSON:
+		err = report.JSON(g.Stdout, res)
+	case report.FormatSARIF:
+		err = report.SARIF(g.Stdout, res, Version)
+	default:
+		err = report.FindingsTable(g.Stdout, res, sf.showSecrets, g.Verbose)
+	}
+	if err != nil {
+		return err
+	}
+	if sf.failOn != "none" {
+		for _, f := range res.Findings {
+			if report.SeverityAtLeast(f.Severity, sf.failOn) {
+				return WithExitCode(ExitFindings, nil)
+			}
+		}
+	}
+	return nil
+}
