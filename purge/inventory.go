@@ -442,3 +442,25 @@ func sortedDigests[V any](m map[image.Digest]V) []image.Digest {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// TagsReaching maps every manifest to the tags that reach it (the tag's own
+// manifest and, through index children, everything below it), sorted.
+func (inv *Inventory) TagsReaching() map[image.Digest][]string {
+	return newGraph(inv).tagsReaching(sortedKeys(inv.Tags))
+}
+
+// BlobUsers maps every blob to the manifests that reference it, sorted: the
+// blob's reference count within the repository is the length.
+func (inv *Inventory) BlobUsers() map[image.Digest][]image.Digest {
+	out := map[image.Digest][]image.Digest{}
+	for _, d := range sortedDigests(inv.Manifests) {
+		seen := map[image.Digest]bool{}
+		for _, b := range inv.Manifests[d].Blobs {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				out[b.Digest] = append(out[b.Digest], d)
+			}
+		}
+	}
+	return out
+}

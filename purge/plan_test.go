@@ -466,3 +466,18 @@ func TestReferrerSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestInventoryCounts(t *testing.T) {
+	b, d := base()
+	inv := b.done()
+	users := inv.BlobUsers()
+	if n := len(users[dg("base1")]); n != 3 {
+		t.Errorf("base1 used by %d manifests, want 3", n)
+	}
+	if u := users[dg("secret")]; len(u) != 1 || u[0] != d {
+		t.Errorf("secret users %v", u)
+	}
+	if tags := inv.TagsReaching()[dg("v1.1.0")]; !slices.Equal(tags, []string{"latest", "v1.1.0"}) {
+		t.Errorf("tags reaching v1.1.0: %v", tags)
+	}
+}

@@ -103,8 +103,17 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 			if len(repos) > 1 && journalPath != "" {
 				return WithExitCode(ExitError, errors.New("--journal names one journal: purge one repository at a time, or let strata name a journal per repository"))
 			}
+			// Several repositories in JSON: one array of their documents.
+			multiJSON := g.Format == report.FormatJSON && len(repos) > 1
+			if multiJSON {
+				fmt.Fprintln(g.Stdout, "[")
+				defer fmt.Fprintln(g.Stdout, "]")
+			}
 			failed := false
-			for _, name := range repos {
+			for i, name := range repos {
+				if multiJSON && i > 0 {
+					fmt.Fprintln(g.Stdout, ",")
+				}
 				ok, err := purgeRepo(ctx, g, client, name, targets[name], purge.Options{
 					AlsoTags: alsoTags, IncludeSharing: includeSharing, LeakedLayers: leakedDigests,
 				}, yes, placeholder, journalPath)

@@ -55,6 +55,19 @@ func TestPurgeCLI(t *testing.T) {
 	if len(p.DeleteTags) != 2 || len(p.DeleteBlobs) != 2 || len(p.KeptBlobs) != 1 || p.Refused() {
 		t.Errorf("json plan: %+v", p)
 	}
+	// Two repositories in JSON: an array of two plans.
+	other := reg.Repo(t, ctx, "acme/other")
+	lb := imgs["latest"]
+	for _, l := range lb.Layers {
+		registrytest.PushBlob(t, ctx, other, l.MediaType, l.Bytes)
+	}
+	registrytest.PushBlob(t, ctx, other, lb.Config.MediaType, lb.ConfigBytes)
+	registrytest.PushManifest(t, ctx, other, "old", lb.Manifest.MediaType, lb.ManifestBytes)
+	out, errs, code = run(t, reg.Password, append(auth, "purge", "-o", "json", ref, reg.Host+"/acme/other:old")...)
+	var plans []purge.Plan
+	if err := json.Unmarshal([]byte(out), &plans); code != ExitOK || err != nil || len(plans) != 2 || plans[1].Repository != reg.Host+"/acme/other" {
+		t.Fatalf("two repositories: exit %d %v\n%s\n%s", code, err, out, errs)
+	}
 	_, _, code = run(t, reg.Password, append(auth, "purge", "--yes", ref)...)
 	if code != ExitError {
 		t.Errorf("refused --yes: exit %d, want %d", code, ExitError)
