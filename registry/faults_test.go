@@ -346,6 +346,20 @@ func TestFaults(t *testing.T) {
 			},
 		},
 		{
+			name: "manifest over 8 MiB is refused",
+			rules: []*rule{{method: "GET", path: manifestPath, n: -1, fn: func(p *faultProxy, w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", image.MediaTypeOCIManifest)
+				w.WriteHeader(200)
+				w.Write(bytes.Repeat([]byte(" "), 9<<20))
+			}}},
+			op: func(c *registry.Repo) error { _, _, err := c.GetManifest(ctx, "v1"); return err },
+			check: func(t *testing.T, res result) {
+				if !errors.Is(res.err, content.ErrTooLarge) {
+					t.Fatalf("error %v: want ErrTooLarge", res.err)
+				}
+			},
+		},
+		{
 			name: "manifest altered in transit is a digest mismatch",
 			rules: []*rule{{method: "GET", path: manifestPath + string(m.Digest), n: -1, fn: func(p *faultProxy, w http.ResponseWriter, r *http.Request) {
 				resp, b := p.fetch(r)
@@ -385,5 +399,4 @@ func TestFaults(t *testing.T) {
 			tc.check(t, result{err: err, elapsed: time.Since(start)})
 		})
 	}
-	_ = image.Descriptor{}
 }

@@ -610,6 +610,16 @@ func TestReferrers(t *testing.T) {
 			r := start(t, kind, registrytest.Options{})
 			repo := r.Repo(t, ctx, "refs")
 			subj, _ := registrytest.PushImage(t, ctx, repo, "v1", "", "", []byte("subject"))
+			// What the registry itself says: no referrers API at all.
+			resp, err := http.Get(r.URL() + "/v2/refs/referrers/" + string(subj.Digest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 404 || !strings.Contains(string(body), "404 page not found") {
+				t.Fatalf("referrers endpoint: %s %q, want 404 page not found", resp.Status, body)
+			}
 			refs, viaAPI, err := repo.Referrers(ctx, subj.Digest, "")
 			if err != nil || viaAPI || refs != nil {
 				t.Fatalf("no referrers yet: %v %v %v", refs, viaAPI, err)
