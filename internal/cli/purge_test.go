@@ -86,6 +86,11 @@ func TestPurgeCLI(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, string(secretL)+"  (nowhere)") || !strings.Contains(out, "latest") {
 		t.Fatalf("where: exit %d\n%s\n%s", code, out, errs)
 	}
+	out, errs, code = run(t, reg.Password, append(auth, "where", "--format", "json", string(imgs["latest"].Layers[0].Digest), "--catalog", reg.Host)...)
+	var uses []purge.Use
+	if err := json.Unmarshal([]byte(out), &uses); code != ExitOK || err != nil || len(uses) != 2 {
+		t.Fatalf("where --catalog: exit %d %v\n%s\n%s", code, err, out, errs)
+	}
 	out, _, code = run(t, reg.Password, append(auth, "where", "--format", "json", string(image.EmptySHA256), "--repo", reg.Host+"/acme/search-indexer")...)
 	if code != ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("where json: exit %d %q", code, out)
