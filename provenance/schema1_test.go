@@ -229,3 +229,24 @@ func TestSchema1TamperedBlob(t *testing.T) {
 		t.Fatalf("tampered schema 1 blob: %v, want ErrDigestMismatch", err)
 	}
 }
+
+// FuzzBlobDiffID feeds untrusted layer bytes through sniffing and
+// decompression: no panic, and an uncompressed blob's diff_id is its digest.
+func FuzzBlobDiffID(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0})
+	f.Add(fixture.Compress(f, []byte("hello"), "gzip"))
+	f.Add(fixture.Compress(f, []byte("hello"), "zstd"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := image.Descriptor{Digest: image.FromBytes(b), Size: int64(len(b))}
+		s := &memStore{blobs: map[image.Digest][]byte{d.Digest: b}}
+		got, err := BlobDiffID(context.Background(), s, d, "layer")
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(b, []byte{0x1f, 0x8b, 0x08}) && !bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}) && got != d.Digest {
+			t.Fatalf("uncompressed blob: diff_id %s, digest %s", got, d.Digest)
+		}
+	})
+}
