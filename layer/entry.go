@@ -94,7 +94,7 @@ func newEntry(h *tar.Header) *Entry {
 		e.Unsafe = "name escapes the root"
 	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeGNUSparse:
 		e.Type = TypeFile
 	case tar.TypeDir:
 		e.Type = TypeDir

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +93,6 @@ type Registry struct {
 
 	mu      sync.Mutex
 	clients map[string]*registry.Client
-	stopped atomic.Bool
 }
 
 func randomPassword() string {

@@ -131,7 +131,7 @@ func NewTarFS(ctx context.Context, ra io.ReaderAt, size int64, name string) (*Ta
 		m := &member{name: clean, typ: h.Typeflag, mode: h.FileInfo().Mode(), size: h.Size, offset: off,
 			linkname: h.Linkname, modTime: h.ModTime}
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		case tar.TypeReg, tar.TypeGNUSparse:
 			m.typ = tar.TypeReg
 			m.sparse = h.Typeflag == tar.TypeGNUSparse || hasSparsePAX(h)
 			if !m.sparse && off+h.Size > size {
