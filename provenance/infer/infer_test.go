@@ -69,12 +69,12 @@ func candidate(l Layer, profile string) Candidate {
 // testTar is a layer tar with some compressible and some random content,
 // a few MiB so that pgzip's 1 MiB blocks and zstd's blocks matter.
 func testTar(t *testing.T, seed string) []byte {
-	rnd := make([]byte, 1<<20)
+	rnd := make([]byte, 128<<10)
 	rand.Read(rnd)
 	return fixture.Tar(t, []fixture.File{
 		{Path: "etc/", Type: '5'},
 		{Path: "etc/seed", Body: []byte(seed)},
-		{Path: "usr/share/doc/text", Body: bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog\n"), 80000)},
+		{Path: "usr/share/doc/text", Body: bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog\n"), 28000)},
 		{Path: "usr/lib/blob", Body: rnd},
 	})
 }
