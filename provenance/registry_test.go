@@ -219,3 +219,51 @@ func inspectRef(t *testing.T, ctx context.Context, c *registry.Client, ref strin
 	}
 	return ims
 }
+
+// TestSchema1BaseFromDistribution28: a real signed schema 1 manifest, made
+// by distribution 2.8's schema2→1 conversion (libtrust-signed with the
+// registry's key, throwaway entries for empty steps) and stored back as
+// schema 1, is read as a base with the same diff_ids as its schema 2 twin.
+func TestSchema1BaseFromDistribution28(t *testing.T) {
+	testtool.Require(t, "docker-registry")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg := registrytest.StartDebian(t, registrytest.Options{Schema1: true})
+	repo := reg.Repo(t, ctx, "debian")
+	img := fixture.Image{DockerMediaTypes: true,
+		Layers:  []fixture.Layer{layer("rootfs", 3000), layer("apt", 200)},
+		History: []fixture.Step{{}, {CreatedBy: "ENV A=b", Empty: true}, {}, {CreatedBy: "CMD bash", Empty: true}}}
+	_, built := registrytest.PushFixture(t, ctx, repo, "12", img)
+	raw, dg := registrytest.FetchSchema1(t, ctx, reg, "debian", "12")
+	if !bytes.Contains(raw, []byte(`"signatures"`)) || !bytes.Contains(raw, []byte(`throwaway`)) {
+		t.Fatalf("registry did not produce a signed schema 1 manifest with throwaway entries:\n%s", raw)
+	}
+	registrytest.PushManifest(t, ctx, repo, "12-s1", "application/vnd.docker.distribution.manifest.v1+prettyjws", raw)
+
+	s, err := reg.Client(t).Open(ctx, reg.Ref("debian", ":12-s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ims, err := provenance.Inspect(ctx, s, provenance.InspectOptions{FetchSchema1: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ims) != 1 || ims[0].Digest != dg {
+		t.Fatalf("images %+v, want one with digest %s", ims, dg)
+	}
+	if fmt.Sprint(ims[0].DiffIDs) != fmt.Sprint(built[0].DiffIDs) {
+		t.Fatalf("schema 1 diff_ids %v, schema 2 twin %v", ims[0].DiffIDs, built[0].DiffIDs)
+	}
+	base, err := provenance.NewBase("debian", ims[0], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A schema 2 app on the schema 2 twin passes against the schema 1 base.
+	_, app := registrytest.PushFixture(t, ctx, reg.Repo(t, ctx, "app"), "1", fixture.Image{DockerMediaTypes: true,
+		Layers: []fixture.Layer{layer("rootfs", 3000), layer("apt", 200), layer("app", 10)}})
+	ix := provenance.NewIndex([]provenance.Base{base})
+	rs, err := provenance.CheckAll(ctx, []string{reg.Ref("app", ":1")}, opener(reg.Client(t)), ix, provenance.CheckOptions{})
+	if err != nil || len(rs) != 1 || rs[0].Status != provenance.StatusOK || rs[0].BaseLayers != 2 || rs[0].AppLayers != 1 {
+		t.Fatalf("app on schema 1 base: %+v %v (app diff_ids %v)", rs, err, app[0].DiffIDs)
+	}
+}
