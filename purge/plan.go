@@ -222,13 +222,34 @@ func NewPlan(inv *Inventory, opts Options) (*Plan, error) {
 	sharing, indexes := p.Sharing, p.Indexes
 	p2 := build(inv, more, leaked)
 	for i := range sharing {
-		sharing[i].Included = true
+		// Untagged sharers cannot be named: they stay listed as leaking.
+		sharing[i].Included = len(sharing[i].Tags) > 0
 	}
 	for i := range indexes {
-		indexes[i].Action = "delete-whole-index"
+		if len(indexes[i].Tags) > 0 {
+			indexes[i].Action = "delete-whole-index"
+		}
 	}
-	p2.Sharing = append(sharing, p2.Sharing...)
-	p2.Indexes = append(indexes, p2.Indexes...)
+	seenS := set[image.Digest]{}
+	for _, x := range sharing {
+		seenS.add(x.Manifest)
+	}
+	for _, x := range p2.Sharing {
+		if seenS.add(x.Manifest) {
+			sharing = append(sharing, x)
+		}
+	}
+	p2.Sharing = sharing
+	seenI := set[string]{}
+	for _, x := range indexes {
+		seenI.add(string(x.Index) + string(x.Child))
+	}
+	for _, x := range p2.Indexes {
+		if seenI.add(string(x.Index) + string(x.Child)) {
+			indexes = append(indexes, x)
+		}
+	}
+	p2.Indexes = indexes
 	return p2, nil
 }
 
