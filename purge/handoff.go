@@ -26,6 +26,10 @@ func HandOff(p *Plan, res *Result, rep *Report) string {
 		w("Deleted manifests and blobs are only unlinked: their bytes stay in the registry's storage until garbage")
 		w("collection. Run it so the leaked bytes are really gone (backups and replicas keep their own copies).")
 	}
+	if res != nil && res.TagDeleteUnsupported {
+		w("")
+		w("The registry answered tag DELETE with 400: it behaves like distribution 2.8 — mind the --delete-untagged caveat below.")
+	}
 	if rep != nil && rep.Verdict == VerdictRestartNeeded {
 		w("")
 		w("The registry still answers 200 with a short or wrong body for deleted blobs: its blob descriptor cache is")
