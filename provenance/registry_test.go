@@ -2,13 +2,16 @@ package provenance_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/internal/testtool"
@@ -101,6 +104,10 @@ func testCheckOnRegistry(t *testing.T, reg *registrytest.Registry, skopeo string
 	reg2 := registrytest.NewEmbedded(t, registrytest.Options{})
 	registrytest.Skopeo(t, ctx, skopeo, append(append([]string{"--insecure-policy", "copy", "-q", "--dest-compress-format", "zstd", "--dest-compress"},
 		reg2.SkopeoArgs(false)...), "oci:"+filepath.Join(dir, "app_ok")+":t", "docker://"+reg2.Ref("app", ":ok-zstd"))...)
+	// And re-pushed with the layers recompressed at gzip level 9 (crane
+	// flatten's level), by the strata client.
+	repushGzip9(t, ctx, reg, "app", "ok-gzip9", fixture.Image{Layers: []fixture.Layer{deb2, py, app}})
+
 	c := reg.Client(t)
 	st, err := provenance.Open(ctx, filepath.Join(dir, "bases.db"))
 	if err != nil {
@@ -142,7 +149,8 @@ func testCheckOnRegistry(t *testing.T, reg *registrytest.Registry, skopeo string
 	// The zstd copy really has other layer digests but the same diff_ids.
 	okImgs := inspectRef(t, ctx, c, reg.Ref("app", ":ok"))
 	zImgs := inspectRef(t, ctx, c, reg2.Ref("app", ":ok-zstd"))
-	if okImgs[0].Layers[0] == zImgs[0].Layers[0] || fmt.Sprint(okImgs[0].DiffIDs) != fmt.Sprint(zImgs[0].DiffIDs) {
+	g9Imgs := inspectRef(t, ctx, c, reg.Ref("app", ":ok-gzip9"))
+	if okImgs[0].Layers[2] == g9Imgs[0].Layers[2] || okImgs[0].Layers[0] == zImgs[0].Layers[0] || fmt.Sprint(okImgs[0].DiffIDs) != fmt.Sprint(zImgs[0].DiffIDs) {
 		t.Fatalf("skopeo zstd copy: layers %v vs %v, diff_ids %v vs %v", okImgs[0].Layers, zImgs[0].Layers, okImgs[0].DiffIDs, zImgs[0].DiffIDs)
 	}
 
@@ -158,6 +166,7 @@ func testCheckOnRegistry(t *testing.T, reg *registrytest.Registry, skopeo string
 	}{
 		{"app:ok", []want{{"linux/amd64", provenance.StatusOK, "python", 2, 1}}},
 		{"app:ok-zstd", []want{{"linux/amd64", provenance.StatusOK, "python", 2, 1}}},
+		{"app:ok-gzip9", []want{{"linux/amd64", provenance.StatusOK, "python", 2, 1}}},
 		{"app:unapproved", []want{{"linux/amd64", provenance.StatusNoBase, "", 0, 2}}},
 		{"app:squashed", []want{{"linux/amd64", provenance.StatusNoBase, "", 0, 1}}},
 		{"app:old", []want{{"linux/amd64", provenance.StatusStale, "debian", 1, 1}}},
@@ -266,4 +275,26 @@ func TestSchema1BaseFromDistribution28(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].Status != provenance.StatusOK || rs[0].BaseLayers != 2 || rs[0].AppLayers != 1 {
 		t.Fatalf("app on schema 1 base: %+v %v (app diff_ids %v)", rs, err, app[0].DiffIDs)
 	}
+}
+
+// repushGzip9 pushes img with every layer gzipped at level 9 instead of
+// fixture's level 6: other blob digests, same config (same diff_ids).
+func repushGzip9(t *testing.T, ctx context.Context, reg *registrytest.Registry, repoName, tag string, img fixture.Image) {
+	t.Helper()
+	b := fixture.Build(t, img)
+	repo := reg.Repo(t, ctx, repoName)
+	m := image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: b.Config}
+	for _, l := range b.Layers {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(l.Tar)
+		zw.Close()
+		m.Layers = append(m.Layers, registrytest.PushBlob(t, ctx, repo, image.MediaTypeOCILayerGzip, buf.Bytes()))
+	}
+	registrytest.PushBlob(t, ctx, repo, b.Config.MediaType, b.ConfigBytes)
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushManifest(t, ctx, repo, tag, m.MediaType, raw)
 }
