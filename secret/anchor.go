@@ -216,7 +216,7 @@ func anchorRule(r *rule) (ai *anchorInfo, need []string) {
 
 // containsAnyFold reports whether b contains one of the lowercased ASCII
 // literals in need, ignoring ASCII case.
-func containsAnyFold(b []byte, need []string) bool {
+func containsAnyFold[T string | []byte](b T, need []string) bool {
 	for _, n := range need {
 		if len(n) == 0 {
 			return true
@@ -563,4 +563,93 @@ func (g *valueGuard) check(buf []byte, o, end int) bool {
 		}
 	}
 	return false
+}
+
+// required returns lowercased ASCII literals one of which every match of re
+// contains (each at least two bytes), or nil when no such set is known.
+func required(re *syntax.Regexp) []string {
+	set, ok := requiredSet(re)
+	if !ok || score(set) < 2 {
+		return nil
+	}
+	for _, s := range set {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 128 {
+				return nil
+			}
+		}
+	}
+	return set
+}
+
+func score(set []string) int {
+	if len(set) == 0 {
+		return 0
+	}
+	m := len(set[0])
+	for _, s := range set[1:] {
+		m = min(m, len(s))
+	}
+	return m
+}
+
+func requiredSet(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral, syntax.OpCharClass:
+		ps, _, ok := prefixes(re)
+		return ps, ok
+	case syntax.OpCapture:
+		return requiredSet(re.Sub[0])
+	case syntax.OpPlus:
+		return requiredSet(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return requiredSet(re.Sub[0])
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			s, ok := requiredSet(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s...)
+		}
+		return out, len(out) <= maxPrefixes
+	case syntax.OpConcat:
+		var best []string
+		for i, sub := range re.Sub {
+			if s, ok := requiredSet(sub); ok && better(s, best) {
+				best = s
+			}
+			// literal sequences spanning several elements ("." "p" (12|fx))
+			rest := &syntax.Regexp{Op: syntax.OpConcat, Flags: re.Flags, Sub: re.Sub[i:]}
+			if s, _, ok := prefixes(rest); ok && better(s, best) {
+				best = s
+			}
+		}
+		return best, best != nil
+	}
+	return nil, false
+}
+
+func better(a, b []string) bool {
+	if b == nil {
+		return len(a) > 0
+	}
+	sa, sb := score(a), score(b)
+	return sa > sb || sa == sb && len(a) < len(b)
+}
+
+// regexNeed is required() for a compiled regex.
+func regexNeed(re *regexp.Regexp) []string {
+	if re == nil {
+		return nil
+	}
+	p, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	return required(p)
 }

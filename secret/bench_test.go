@@ -59,3 +59,23 @@ func BenchmarkScanBinary(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanSmallFiles measures the fixed cost per file (man pages,
+// configs): 500-byte text files and gzip-compressed ones.
+func BenchmarkScanSmallFiles(b *testing.B) {
+	e := benchEngine(b)
+	text := genText(500, 9)
+	gz := gzBytes(genText(3000, 10))
+	for _, c := range []struct {
+		name, path string
+		data       []byte
+	}{{"text", "usr/share/doc/pkg/README", text}, {"gz", "usr/share/man/de/man1/ls.1.gz", gz}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				if _, err := e.ScanFile(context.Background(), c.path, int64(len(c.data)), bytes.NewReader(c.data), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

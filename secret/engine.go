@@ -237,7 +237,7 @@ func (e *Engine) Wants(path string, head []byte) bool {
 	}
 	for _, ri := range e.pathOnly {
 		rl := e.rules[ri]
-		if rl.path.MatchString(path) && !pathAllowed(rl, path) {
+		if (rl.pathNeed == nil || containsAnyFold(path, rl.pathNeed)) && rl.path.MatchString(path) && !pathAllowed(rl, path) {
 			return true
 		}
 	}

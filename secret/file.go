@@ -14,11 +14,17 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 )
 
 const sniffLen = 8 << 10
+
+var (
+	headPool = sync.Pool{New: func() any { b := make([]byte, sniffLen); return &b }}
+	gzipPool sync.Pool // *gzip.Reader, reused with Reset
+)
 
 type kind int
 
@@ -96,7 +102,7 @@ func (e *Engine) scanFile(ctx context.Context, name string, size int64, r io.Rea
 	var pathHits []int32
 	for _, ri := range e.pathOnly {
 		rl := e.rules[ri]
-		if rl.path.MatchString(name) && !pathAllowed(rl, name) {
+		if (rl.pathNeed == nil || containsAnyFold(name, rl.pathNeed)) && rl.path.MatchString(name) && !pathAllowed(rl, name) {
 			pathHits = append(pathHits, ri)
 		}
 	}
@@ -122,7 +128,9 @@ func (e *Engine) scanFile(ctx context.Context, name string, size int64, r io.Rea
 		}
 	}()
 
-	head := make([]byte, sniffLen)
+	hb := headPool.Get().(*[]byte)
+	defer headPool.Put(hb)
+	head := (*hb)[:sniffLen]
 	n, err := io.ReadFull(r, head)
 	head = head[:n]
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -228,11 +236,18 @@ func (e *Engine) scanArchive(ctx context.Context, k kind, name string, size int6
 	switch k {
 	case kindGzip:
 		br := &budgetReader{r: r, budget: budget}
-		zr, err := gzip.NewReader(r)
+		zr, _ := gzipPool.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(r)
+		} else {
+			err = zr.Reset(r)
+		}
 		if err != nil {
 			st.Skipped, st.SkipReason = true, "unreadable gzip: "+err.Error()
 			return nil
 		}
+		defer gzipPool.Put(zr)
 		zr.Multistream(true)
 		br.r = zr
 		inner := strings.TrimSuffix(path.Base(name), ".gz")

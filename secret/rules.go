@@ -78,7 +78,7 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 			Description: "OpenPGP key IDs and fingerprints (ENV GPG_KEY=... in official images), checksums and hash pins",
 			RegexTarget: "match",
 			Regexes: []*regexp.Regexp{regexp.MustCompile(
-				`(?i)(?:gpg|pgp|gnupg)[_.-]?keys?\b|keys?[_.-]?(?:fingerprint|fpr|grip|hash|checksum|digest)|fingerprint|checksum|(?:sha|md)(?:1|5|224|256|384|512)(?:sum)?["']?\s*[:=]`)},
+				`(?i)(?:gpg|pgp|gnupg)[_.-]?keys?\b|keys?[_.-]?(?:fingerprint|fpr|grip|hash|checksum|digest)|fingerprint|checksum|(?:sha|md)(?:1|5|224|256|384|512)(?:sum)?["']?\s*[:=]|keymap`)},
 		}),
 		mustAllowlist(&glconfig.Allowlist{
 			Description: "Values that are file names, identifiers, word/word phrases or key=value references",
@@ -86,6 +86,7 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 				regexp.MustCompile(`(?i)^[\w.-]+\.(?:xml|json|ya?ml|pem|crt|cer|csr|key|pub|txt|md|conf|cfg|ini|bin|der|p12|html?|c|h|cc|cpp|py|sh|js|ts|go|rb|java|so|gz|tar|zip|log|out|res|tmpl)$`),
 				regexp.MustCompile(`^[a-z][a-z0-9]*(?:[/_.-][a-z0-9]+){2,}$`),
 				regexp.MustCompile(`^[A-Za-z]+(?:/[A-Za-z]+)+$`),
+				regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$`), // module.attribute
 				regexp.MustCompile(`(?i)^(?:uuid|id|name|file|path|type)=`),
 			},
 		}),
@@ -141,6 +142,7 @@ type rule struct {
 	keywordless bool                  // content rule with no keywords: runs on every line
 	anchor      *anchorInfo           // non-nil: run anchored at keyword hits
 	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
+	pathNeed    []string              // the same for the path regex
 }
 
 // loadTOML parses rules in gitleaks' TOML format. source names them in
@@ -231,6 +233,7 @@ func loadTOML(text, source, defaultSeverity string, sevOverride map[string]strin
 
 // classify decides how wide a window the rule's regex needs.
 func (r *rule) classify() error {
+	r.pathNeed = regexNeed(r.path)
 	if r.re == nil {
 		return nil
 	}
@@ -243,6 +246,9 @@ func (r *rule) classify() error {
 	r.multiline = nl
 	r.wide = wide
 	r.anchor, r.need = anchorRule(r)
+	if rn := regexNeed(r.re); rn != nil && (r.need == nil || better(rn, r.need)) {
+		r.need = rn
+	}
 	for _, n := range r.need {
 		for i := 0; i < len(n); i++ {
 			if n[i] >= 128 {

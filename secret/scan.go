@@ -51,7 +51,7 @@ type fileScan struct {
 	ctx        context.Context
 	path       string
 	emit       func(Match)
-	applicable []bool
+	applicable []uint8 // per rule: 0 unknown, 1 applies, 2 does not
 	lastEnd    []int64
 	touched    []int32
 	pend       []pending
@@ -73,7 +73,7 @@ func (e *Engine) newFileScan() any {
 	n := len(e.rules)
 	return &fileScan{
 		e:          e,
-		applicable: make([]bool, n),
+		applicable: make([]uint8, n),
 		lastEnd:    make([]int64, n),
 		pend:       make([]pending, n),
 		buf:        make([]byte, 0, bufCap),
@@ -96,7 +96,8 @@ func pathSkips(a *glconfig.Allowlist, path string) bool {
 	return a.PathAllowed(path)
 }
 
-// begin resets fs for a new file or text and decides which rules apply to path.
+// begin resets fs for a new file or text. Which rules apply to path is
+// decided lazily (applies), at a rule's first keyword hit in the file.
 func (fs *fileScan) begin(ctx context.Context, path string, emit func(Match), _ bool) {
 	fs.ctx, fs.path, fs.emit = ctx, path, emit
 	fs.base, fs.state, fs.curPos, fs.curLine, fs.runs, fs.err = 0, 0, 0, 1, 0, nil
@@ -105,29 +106,46 @@ func (fs *fileScan) begin(ctx context.Context, path string, emit func(Match), _ 
 	}
 	fs.touched = fs.touched[:0]
 	clear(fs.alCache)
-	skip := func(as []*glconfig.Allowlist) bool {
+	clear(fs.applicable)
+}
+
+// applies reports whether rule ri runs on this file: it has a regex and its
+// path regex, if any, matches. Path allowlists are checked per finding
+// (pathExcluded), which gives the same result as skipping the file but
+// costs nothing for files without findings.
+func (fs *fileScan) applies(ri int32) bool {
+	switch fs.applicable[ri] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	r := fs.e.rules[ri]
+	ok := r.re != nil && (r.path == nil || (r.pathNeed == nil || containsAnyFold(fs.path, r.pathNeed)) && r.path.MatchString(fs.path))
+	if ok {
+		fs.applicable[ri] = 1
+	} else {
+		fs.applicable[ri] = 2
+	}
+	return ok
+}
+
+// pathExcluded reports whether a path allowlist of r (or of its source)
+// excludes this file.
+func (fs *fileScan) pathExcluded(r *rule) bool {
+	for _, as := range [2][]*glconfig.Allowlist{r.global, r.allow} {
 		for _, a := range as {
 			v, ok := fs.alCache[a]
 			if !ok {
-				v = pathSkips(a, path)
+				v = pathSkips(a, fs.path)
 				fs.alCache[a] = v
 			}
 			if v {
 				return true
 			}
 		}
-		return false
 	}
-	for i, r := range fs.e.rules {
-		ok := r.re != nil
-		if ok && r.path != nil && !r.path.MatchString(path) {
-			ok = false
-		}
-		if ok && (skip(r.global) || skip(r.allow)) {
-			ok = false
-		}
-		fs.applicable[i] = ok
-	}
+	return false
 }
 
 func (fs *fileScan) finish() {
@@ -166,8 +184,21 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			}
 			nextE = -1
 		}
+		nextLine := func() int {
+			if nextE < 0 {
+				hi := min(n, p+windowSide)
+				nextE = lineE
+				if lineE < hi {
+					nextE = hi
+					if i := bytes.IndexByte(buf[lineE+1:hi], '\n'); i >= 0 {
+						nextE = lineE + 1 + i
+					}
+				}
+			}
+			return nextE
+		}
 		for _, ri := range e.kwRules[h.kw] {
-			if !fs.applicable[ri] {
+			if !fs.applies(ri) {
 				continue
 			}
 			r := e.rules[ri]
@@ -177,7 +208,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				case r.wide:
 					end = min(n, p+wideAfter)
 				case r.multiline:
-					end = min(n, p+windowSide)
+					end = nextLine()
 				}
 				fs.runAnchored(ri, r, p, end)
 				continue
@@ -186,17 +217,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			case r.wide:
 				fs.addWindow(ri, max(0, p-windowSide), min(n, p+wideAfter))
 			case r.multiline:
-				if nextE < 0 {
-					hi := min(n, p+windowSide)
-					nextE = lineE
-					if lineE < hi {
-						nextE = hi
-						if i := bytes.IndexByte(buf[lineE+1:hi], '\n'); i >= 0 {
-							nextE = lineE + 1 + i
-						}
-					}
-				}
-				fs.addWindow(ri, lineS, nextE)
+				fs.addWindow(ri, lineS, nextLine())
 			default:
 				fs.addWindow(ri, lineS, lineE)
 			}
@@ -224,7 +245,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			end = hi
 		}
 		for _, ri := range e.keywordless {
-			if !fs.applicable[ri] {
+			if !fs.applies(ri) {
 				continue
 			}
 			ee := end
@@ -430,7 +451,7 @@ func (fs *fileScan) consider(ri int32, r *rule, loc []int, ms int) {
 	if bytes.Contains(line, []byte("gitleaks:allow")) || bytes.Contains(line, []byte("strata:allow")) {
 		return
 	}
-	if fs.allowed(r.global, secret, match, line) || fs.allowed(r.allow, secret, match, line) {
+	if fs.allowed(r.global, secret, match, line) || fs.allowed(r.allow, secret, match, line) || fs.pathExcluded(r) {
 		return
 	}
 	if fs.lastEnd[ri] == 0 {

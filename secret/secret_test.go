@@ -249,6 +249,8 @@ func TestTrueNegatives(t *testing.T) {
 		{"uuid url", "NEWS", "  tpmkey:uuid=7f468c16-cb7f-11e1-824d-b3a4f4b20343;storage=user\n"},
 		{"hpkp pin", "app.js", "const pins = { key: 'pin-sha256: AbCdEf0123456789AbCdEf0123456789AbCdEf01234=' }\n"},
 		{"jwt in docs", "usr/share/doc/python3-jwt/README.rst", "    eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzb21lIjoicGF5bG9hZCJ9.4twFt5NiznN84AWoo1d7KO1T_yoc0Z6XOpOVswacPZg\n"},
+		{"python attribute", "x.whl!msvccompiler.py", "        RegEnumKey = win32api.RegEnumKey\n"},
+		{"vim keymap", "usr/share/vim/vim90/keymap/croatian_cp1250.vim", "let b:keymap_name = \"croatian-cp1250\"\n"},
 		{"gitleaks allow", "app/conf.py", "api_key = \"" + rnd(30, 32, alnum) + "\" # gitleaks:allow\n"},
 	}
 	for _, c := range cases {

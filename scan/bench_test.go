@@ -1,0 +1,196 @@
+package scan
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/secret"
+)
+
+// BenchmarkScanImage measures a whole scan of a one-layer image made from
+// real directory trees against the floor (gunzip + sha256 of the compressed
+// and uncompressed streams). Set STRATA_BENCH_ROOTS to a colon-separated
+// list of directories (for example /usr/share:/usr/bin:/etc:/var/lib/dpkg)
+// and optionally STRATA_BENCH_DIR to keep the built layout between runs:
+//
+//	STRATA_BENCH_ROOTS=/usr/share:/usr/bin:/etc go test ./scan -run XXX -bench ScanImage -benchtime 1x
+func BenchmarkScanImage(b *testing.B) {
+	roots := os.Getenv("STRATA_BENCH_ROOTS")
+	if roots == "" {
+		b.Skip("set STRATA_BENCH_ROOTS to directories to pack into the benchmark image")
+	}
+	dir := os.Getenv("STRATA_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		t0 := time.Now()
+		buildTreeImage(b, dir, strings.Split(roots, ":"))
+		b.Logf("built image from %s in %s", roots, time.Since(t0))
+	}
+	tg := open(b, dir, "latest", false)
+	l := tg.Images[0].Layers[0]
+	b.Logf("layer: %d bytes compressed", l.Descriptor.Size)
+
+	var floor, floorCPU, coldCPU time.Duration
+	b.Run("floor", func(b *testing.B) {
+		for range b.N {
+			t0, c0 := time.Now(), cpuTime()
+			f, err := os.Open(fixture.BlobPath(dir, l.Descriptor.Digest))
+			if err != nil {
+				b.Fatal(err)
+			}
+			hc, hu := sha256.New(), sha256.New()
+			zr, err := gzip.NewReader(io.TeeReader(f, hc))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(hu, zr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			floor, floorCPU = time.Since(t0), cpuTime()-c0
+			b.SetBytes(n)
+		}
+	})
+	eng, err := secret.New(secret.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cold time.Duration
+	b.Run("scan", func(b *testing.B) {
+		for range b.N {
+			t0, c0 := time.Now(), cpuTime()
+			res, err := Run(context.Background(), []Target{tg}, Options{Engine: eng})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cold, coldCPU = time.Since(t0), cpuTime()-c0
+			b.SetBytes(res.Coverage.LayerBytes)
+			b.ReportMetric(float64(len(res.Findings)), "findings")
+			b.ReportMetric(float64(res.Coverage.Bytes)/1e6, "MB-text")
+			for _, f := range res.Findings {
+				b.Logf("finding: %s %s:%d %s", f.Rule, f.Path, f.Line, f.Redacted)
+			}
+		}
+	})
+	cache, err := OpenCache(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close()
+	if _, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Cache: cache}); err != nil {
+		b.Fatal(err)
+	}
+	var warm time.Duration
+	b.Run("rescan-warm", func(b *testing.B) {
+		for range b.N {
+			t0 := time.Now()
+			res, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Cache: cache})
+			if err != nil || res.Coverage.LayersFromCache != 1 {
+				b.Fatal(err, res.Coverage)
+			}
+			warm = time.Since(t0)
+		}
+	})
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	b.Logf("floor %s (cpu %s), scan %s (cpu %s) = %.2fx the floor, warm rescan %s (%.1f%% of the scan), peak RSS %d MB",
+		floor, floorCPU, cold, coldCPU, float64(cold)/float64(floor), warm, 100*float64(warm)/float64(cold), ru.Maxrss/1024)
+}
+
+// buildTreeImage writes an OCI layout at dir with one gzip layer holding the
+// files under roots (paths without the leading slash).
+func buildTreeImage(b *testing.B, dir string, roots []string) {
+	fixture.Init(b, dir)
+	tmp, err := os.CreateTemp(dir, "layer-*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := sha256.New()
+	zw, _ := gzip.NewWriterLevel(io.MultiWriter(tmp, hc), gzip.DefaultCompression)
+	hu := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(zw, hu))
+	for _, root := range roots {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			link := ""
+			if d.Type()&fs.ModeSymlink != 0 {
+				link, _ = os.Readlink(p)
+			} else if !d.IsDir() && !d.Type().IsRegular() {
+				return nil
+			}
+			hdr, err := tar.FileInfoHeader(info, link)
+			if err != nil {
+				return nil
+			}
+			hdr.Name = strings.TrimPrefix(p, "/")
+			if d.IsDir() {
+				hdr.Name += "/"
+			}
+			hdr.Uname, hdr.Gname = "", ""
+			if !d.Type().IsRegular() {
+				return tw.WriteHeader(hdr)
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return nil
+			}
+			defer f.Close()
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			n, err := io.Copy(tw, f)
+			if err != nil || n != hdr.Size {
+				b.Fatalf("copy %s: %v", p, err)
+			}
+			return nil
+		})
+	}
+	tw.Close()
+	zw.Close()
+	st, _ := tmp.Stat()
+	tmp.Close()
+	sum := func(h hash.Hash) image.Digest { return image.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))) }
+	ld := image.Descriptor{MediaType: image.MediaTypeOCILayer, Digest: sum(hc), Size: st.Size()}
+	if err := os.Rename(tmp.Name(), fixture.BlobPath(dir, ld.Digest)); err != nil {
+		b.Fatal(err)
+	}
+	created := fixture.Epoch
+	cfg, _ := json.Marshal(image.Config{Architecture: "amd64", OS: "linux", Created: &created,
+		RootFS: image.RootFS{Type: "layers", DiffIDs: []image.Digest{sum(hu)}},
+		History: []image.History{{Created: &created, CreatedBy: "ADD rootfs /"}}})
+	cd := fixture.WriteBlob(b, dir, image.MediaTypeOCIConfig, cfg)
+	mb, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}})
+	md := fixture.WriteBlob(b, dir, image.MediaTypeOCIManifest, mb)
+	fixture.AddRef(b, dir, md, "latest")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
