@@ -486,6 +486,11 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 		if pa, pb := manifestPhase(a), manifestPhase(b); pa != pb {
 			return pa < pb
 		}
+		// Among referrers, a fallback index goes before what it lists
+		// (indexes before their children, as in later phases).
+		if ra, rb := a.Role == "referrers-index", b.Role == "referrers-index"; ra != rb {
+			return ra
+		}
 		return a.Digest < b.Digest
 	})
 	for _, tag := range sortedKeys(del) {
