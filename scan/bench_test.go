@@ -181,7 +181,7 @@ func buildTreeImage(b *testing.B, dir string, roots []string) {
 	}
 	created := fixture.Epoch
 	cfg, _ := json.Marshal(image.Config{Architecture: "amd64", OS: "linux", Created: &created,
-		RootFS: image.RootFS{Type: "layers", DiffIDs: []image.Digest{sum(hu)}},
+		RootFS:  image.RootFS{Type: "layers", DiffIDs: []image.Digest{sum(hu)}},
 		History: []image.History{{Created: &created, CreatedBy: "ADD rootfs /"}}})
 	cd := fixture.WriteBlob(b, dir, image.MediaTypeOCIConfig, cfg)
 	mb, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}})

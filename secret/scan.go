@@ -52,6 +52,8 @@ type fileScan struct {
 	path       string
 	emit       func(Match)
 	applicable []uint8 // per rule: 0 unknown, 1 applies, 2 does not
+	aWork      []int   // per rule: bytes of anchored runs in this buffer
+	aTouched   []int32
 	lastEnd    []int64
 	touched    []int32
 	pend       []pending
@@ -74,6 +76,7 @@ func (e *Engine) newFileScan() any {
 	return &fileScan{
 		e:          e,
 		applicable: make([]uint8, n),
+		aWork:      make([]int, n),
 		lastEnd:    make([]int64, n),
 		pend:       make([]pending, n),
 		buf:        make([]byte, 0, bufCap),
@@ -164,6 +167,11 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 	}
 	e := fs.e
 	fs.state, fs.hits = e.pf.scan(buf, from, limit, fs.state, fs.hits[:0])
+	for _, ri := range fs.aTouched {
+		fs.aWork[ri] = 0
+	}
+	fs.aTouched = fs.aTouched[:0]
+	budget := 2*(limit-from) + 64<<10
 	n := len(buf)
 	lineS, lineE, nextE := -1, -1, -1
 	for _, h := range fs.hits {
@@ -202,7 +210,14 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				continue
 			}
 			r := e.rules[ri]
-			if r.anchor != nil && r.anchor.re != nil {
+			if r.anchor != nil && r.anchor.re != nil && fs.aWork[ri] < budget {
+				// Anchored runs cost up to their window each; once a rule has
+				// spent its budget in this buffer (pathological input: a long
+				// line full of keywords), it falls back to merged windows,
+				// which are linear in the buffer.
+				if fs.aWork[ri] == 0 {
+					fs.aTouched = append(fs.aTouched, ri)
+				}
 				end := lineE
 				switch {
 				case r.wide:
@@ -210,6 +225,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				case r.multiline:
 					end = nextLine()
 				}
+				fs.aWork[ri] += end - p + 64
 				fs.runAnchored(ri, r, p, end)
 				continue
 			}

@@ -661,3 +661,19 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPathologicalInputs: long lines full of keywords stay linear (anchored
+// runs fall back to merged windows past a budget) and finish well inside
+// the per-file timeout.
+func TestPathologicalInputs(t *testing.T) {
+	e := defaultEngine(t)
+	for _, unit := range []string{"ey", "curl ", "key=", "-----BEGIN ", "password: ", "s.", "xoxb-1234567890-", "api_key = 'abcdefghijk' ", "kind: secret\ndata:\n", "AKIA"} {
+		data := []byte(strings.Repeat(unit, (256<<10)/len(unit)))
+		start := time.Now()
+		st, err := e.ScanFile(context.Background(), "x.yaml", int64(len(data)), bytes.NewReader(data), nil)
+		if err != nil || st.TimedOut || st.Bytes != int64(len(data)) {
+			t.Errorf("%q: %+v %v", unit, st, err)
+		}
+		t.Logf("%q x %d: %s", unit, len(data)/len(unit), time.Since(start).Round(time.Millisecond))
+	}
+}
