@@ -197,12 +197,12 @@ func fillLayer(g *generator, li int, per int64) error {
 	for i := 0; g.bytes < per; i++ {
 		var body []byte
 		var name string
-		switch r := g.rng.Intn(100); {
-		case r < 60:
+		switch r := g.rng.Intn(1000); {
+		case r < 600:
 			name, body = fmt.Sprintf("%s/t%05d.txt", dir, i), g.text(g.rng.Intn(6000)+100)
-		case r < 75:
+		case r < 750:
 			name, body = fmt.Sprintf("%s/t%05d.conf", dir, i), g.text(g.rng.Intn(3000)+100)
-		case r < 99:
+		case r < 999:
 			name, body = fmt.Sprintf("%s/sub/b%05d.so", dir, i), g.binary(g.rng.Intn(40000)+500)
 		default:
 			name, body = fmt.Sprintf("%s/big%05d.bin", dir, i), g.binary(4<<20)
