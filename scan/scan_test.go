@@ -368,3 +368,37 @@ func writeFile(t testing.TB, p string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestAttestation: a build arg recorded in a BuildKit provenance
+// attestation is found, located at the attestation blob; layers are not
+// counted for it.
+func TestAttestation(t *testing.T) {
+	dir := t.TempDir()
+	img := fixture.Image{Layers: []fixture.Layer{{Files: []fixture.File{{Path: "app/x", Body: []byte("hi\n")}}}}}
+	md := fixture.WriteLayout(t, dir, "img", img)
+	md.Platform = img.Platform()
+	tok := ghp(50)
+	stmt := `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2",` +
+		`"predicate":{"invocation":{"parameters":{"args":{"build-arg:GH_TOKEN":"` + tok + `"}}}}}`
+	ld := fixture.WriteBlob(t, dir, image.MediaTypeInToto, []byte(stmt))
+	ld.Annotations = map[string]string{"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}
+	cd := fixture.WriteBlob(t, dir, image.MediaTypeOCIConfig, []byte(`{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`))
+	am, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}})
+	ad := fixture.WriteBlob(t, dir, image.MediaTypeOCIManifest, am)
+	ad.Platform = &image.Platform{OS: "unknown", Architecture: "unknown"}
+	ad.Annotations = map[string]string{image.AnnotationReferenceType: image.ReferenceTypeAttestation, image.AnnotationReferenceDigest: string(md.Digest)}
+	ix, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{md, ad}})
+	fixture.AddRef(t, dir, fixture.WriteBlob(t, dir, image.MediaTypeOCIIndex, ix), "latest")
+	res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := find(res.Findings, fp(tok))
+	if len(fs) != 1 || fs[0].Kind != image.KindAttestation || fs[0].Layer != nil ||
+		!strings.HasPrefix(fs[0].Path, "attestation:"+string(ld.Digest)) || !strings.Contains(fs[0].Remediation, "attestation") {
+		t.Fatalf("findings %s", dump(res.Findings))
+	}
+	if res.Coverage.Attestations != 1 || res.Coverage.Layers != 1 {
+		t.Errorf("coverage %+v", res.Coverage)
+	}
+}
