@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stratascan/strata/image"
@@ -24,6 +25,9 @@ type genRepo struct {
 	tags     map[string]image.Digest
 	children map[image.Digest][]image.Digest // index -> children
 	blobs    map[image.Digest][]image.Digest // manifest -> config + layers
+	// subjectOf maps a referrers fallback tag to the image its signatures
+	// sign.
+	subjectOf map[string]image.Digest
 }
 
 // reach returns the manifests and blobs a tag needs.
@@ -53,7 +57,7 @@ func (g *genRepo) reach(tag string) (map[image.Digest]bool, map[image.Digest]boo
 // tagged, so nothing is an invisible orphan). The model is decided first so
 // that each manifest is pushed once, with its first tag.
 func pushRandomRepo(t testing.TB, ctx context.Context, rng *rand.Rand, repo *registry.Repo) *genRepo {
-	g := &genRepo{tags: map[string]image.Digest{}, children: map[image.Digest][]image.Digest{}, blobs: map[image.Digest][]image.Digest{}}
+	g := &genRepo{tags: map[string]image.Digest{}, children: map[image.Digest][]image.Digest{}, blobs: map[image.Digest][]image.Digest{}, subjectOf: map[string]image.Digest{}}
 	type blob struct {
 		d    image.Descriptor
 		data []byte
@@ -144,6 +148,36 @@ func pushRandomRepo(t testing.TB, ctx context.Context, rng *rand.Rand, repo *reg
 	for i, k := 0, rng.Intn(3); i < k || len(g.tags) < 2; i++ {
 		tagOn(all[rng.Intn(len(all))])
 	}
+	// Signatures: sometimes one or two images get a signature (an OCI
+	// artifact with a subject, sharing the empty "{}" config blob) listed
+	// in the referrers fallback index tagged sha256-<hex>.
+	var sigs []man
+	var fallbacks []man
+	if rng.Intn(2) == 0 {
+		empty := use(blob{image.Descriptor{MediaType: image.MediaTypeOCIEmpty, Digest: image.FromBytes([]byte("{}")), Size: 2}, []byte("{}")})
+		for _, im := range images[:1+rng.Intn(2)] {
+			if g.subjectOf[registry.ReferrersTag(im.d.Digest)] != "" {
+				continue
+			}
+			payload := []byte(fmt.Sprintf("signature of %s %d", im.d.Digest, rng.Int63()))
+			pl := use(blob{image.Descriptor{MediaType: "application/vnd.dev.cosign.simplesigning.v1+json", Digest: image.FromBytes(payload), Size: int64(len(payload))}, payload})
+			subj := im.d
+			raw, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, ArtifactType: "application/vnd.dev.cosign.artifact.sig.v1+json",
+				Config: empty, Layers: []image.Descriptor{pl}, Subject: &subj})
+			sig := man{image.Descriptor{MediaType: image.MediaTypeOCIManifest, Digest: image.FromBytes(raw), Size: int64(len(raw)), ArtifactType: "application/vnd.dev.cosign.artifact.sig.v1+json"}, raw}
+			g.blobs[sig.d.Digest] = []image.Digest{empty.Digest, pl.Digest}
+			sigs = append(sigs, sig)
+			fraw, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{sig.d}})
+			fb := man{image.Descriptor{MediaType: image.MediaTypeOCIIndex, Digest: image.FromBytes(fraw), Size: int64(len(fraw))}, fraw}
+			g.children[fb.d.Digest] = []image.Digest{sig.d.Digest}
+			tag := registry.ReferrersTag(im.d.Digest)
+			g.tags[tag] = fb.d.Digest
+			g.subjectOf[tag] = im.d.Digest
+			tagsOf[fb.d.Digest] = append(tagsOf[fb.d.Digest], tag)
+			fallbacks = append(fallbacks, fb)
+		}
+	}
+	all = append(append(all, sigs...), fallbacks...)
 	for _, b := range blobs {
 		registrytest.PushBlob(t, ctx, repo, b.d.MediaType, b.data)
 	}
@@ -222,11 +256,13 @@ func TestProperty(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
-	t.Logf("%d repositories, %d purges aborted mid-way and resumed (%d steps checked or finished on resume)", n, aborted, resumed)
+	t.Logf("%d repositories, %d purges aborted mid-way and resumed (%d steps checked or finished on resume), %d purges took signatures with them", n, aborted, resumed, sigPurges.Load())
 	if aborted == 0 {
 		t.Errorf("no purge was aborted: failure injection did not happen")
 	}
 }
+
+var sigPurges atomic.Int64
 
 func propertyCase(t *testing.T, ctx context.Context, reg *registrytest.Registry, client *registry.Client, i int, seed int64) (aborted, resumed int) {
 	rng := rand.New(rand.NewSource(seed))
@@ -299,11 +335,6 @@ func propertyCase(t *testing.T, ctx context.Context, reg *registrytest.Registry,
 	}
 
 	// Oracle, from the generator's model.
-	for _, dt := range p.DeleteTags {
-		if !consented[dt.Tag] {
-			fail("deleted tag %s nobody consented to", dt.Tag)
-		}
-	}
 	// Blobs of surviving tags: every one HEAD-checked, one per repository
 	// (the first met) also fetched and hashed; Verify already fetched and
 	// hashed every surviving config.
@@ -317,6 +348,50 @@ func propertyCase(t *testing.T, ctx context.Context, reg *registrytest.Registry,
 	}
 	liveM, liveB := map[image.Digest]bool{}, map[image.Digest]bool{}
 	deadM, deadB := map[image.Digest]bool{}, map[image.Digest]bool{}
+	// A signature's fallback tag goes when its subject goes (and no
+	// surviving tag still needs the subject), unless it was a target itself.
+	expected := map[string]bool{}
+	for tag := range consented {
+		expected[tag] = true
+	}
+	{
+		deadImg, liveImg := map[image.Digest]bool{}, map[image.Digest]bool{}
+		for _, tag := range tags {
+			if g.subjectOf[tag] != "" && !consented[tag] {
+				continue
+			}
+			ms, _ := g.reach(tag)
+			for d := range ms {
+				if consented[tag] {
+					deadImg[d] = true
+				} else {
+					liveImg[d] = true
+				}
+			}
+		}
+		for tag, subj := range g.subjectOf {
+			if deadImg[subj] && !liveImg[subj] {
+				expected[tag] = true
+			}
+		}
+	}
+	for _, dt := range p.DeleteTags {
+		if !expected[dt.Tag] {
+			fail("deleted tag %s that is neither consented to nor a signature of a purged image", dt.Tag)
+		}
+	}
+	for _, tag := range tags {
+		if expected[tag] && !slices.ContainsFunc(p.DeleteTags, func(a purge.TagAction) bool { return a.Tag == tag }) {
+			fail("tag %s should be deleted (consented, or signature of a purged image) but is not planned", tag)
+		}
+	}
+	consented = expected
+	for _, dt := range p.DeleteTags {
+		if dt.Reason == "referrers-tag" {
+			sigPurges.Add(1)
+			break
+		}
+	}
 	for _, tag := range tags {
 		ms, bs := g.reach(tag)
 		into := func(dst, src map[image.Digest]bool) {
