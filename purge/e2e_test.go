@@ -116,10 +116,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// TestCases runs the issue's special cases against embedded distribution v3.
+// TestCases runs the issue's special cases against embedded distribution v3
+// and the Debian docker-registry 2.8 (tag DELETE 400: tags go with their
+// digests).
 func TestCases(t *testing.T) {
 	ctx := testCtx(t)
-	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	type check func(t *testing.T, f *repoFixture, extra map[string]image.Digest, p *purge.Plan)
 	cases := []struct {
 		name        string
@@ -226,87 +227,102 @@ func TestCases(t *testing.T) {
 			assertBlobGone(t, ctx, f.repo, f.secretL)
 		},
 	}}
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			f := pushIssueRepo(t, ctx, reg, "case"+string(rune('a'+i))+"/app")
-			extra := c.setup(t, f)
-			for k, v := range extra {
-				if _, err := f.repo.HeadManifest(ctx, k); err == nil {
-					f.tags[k] = v
-				}
-			}
-			before := snapshotTags(t, ctx, f)
-			inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := purge.NewPlan(inv, c.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
-			if c.wantRefused {
-				if !errors.Is(err, purge.ErrRefused) || res != nil {
-					t.Fatalf("apply: %v, want ErrRefused and nothing done", err)
-				}
-				if after := snapshotTags(t, ctx, f); !mapsEqual(before, after) {
-					t.Errorf("a refused purge changed tags: %v -> %v", before, after)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("apply: %v", err)
-			}
-			rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
-			if err != nil || rep.Verdict != purge.VerdictClean {
-				t.Fatalf("verify: %v %s %v", err, rep.Verdict, rep.Problems)
-			}
-			for _, m := range p.DeleteManifests {
-				assertManifestGone(t, ctx, f.repo, m.Digest)
-			}
-			for _, b := range p.DeleteBlobs {
-				assertBlobGone(t, ctx, f.repo, b.Digest)
-			}
-			for tag, d := range p.SurvivingTags {
-				assertPullable(t, ctx, f.repo, tag, d)
-			}
-			if c.check != nil {
-				c.check(t, f, extra, p)
+	for _, kind := range []struct {
+		name  string
+		start func(testing.TB, registrytest.Options) *registrytest.Registry
+	}{{"embedded-v3", registrytest.NewEmbedded}, {"debian-2.8", registrytest.StartDebian}} {
+		t.Run(kind.name, func(t *testing.T) {
+			reg := kind.start(t, registrytest.Options{})
+			for i, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					f := pushIssueRepo(t, ctx, reg, "case"+string(rune('a'+i))+"/app")
+					extra := c.setup(t, f)
+					for k, v := range extra {
+						if _, err := f.repo.HeadManifest(ctx, k); err == nil {
+							f.tags[k] = v
+						}
+					}
+					before := snapshotTags(t, ctx, f)
+					inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := purge.NewPlan(inv, c.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+					if c.wantRefused {
+						if !errors.Is(err, purge.ErrRefused) || res != nil {
+							t.Fatalf("apply: %v, want ErrRefused and nothing done", err)
+						}
+						if after := snapshotTags(t, ctx, f); !mapsEqual(before, after) {
+							t.Errorf("a refused purge changed tags: %v -> %v", before, after)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatalf("apply: %v", err)
+					}
+					rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
+					if err != nil || rep.Verdict != purge.VerdictClean {
+						t.Fatalf("verify: %v %s %v", err, rep.Verdict, rep.Problems)
+					}
+					for _, m := range p.DeleteManifests {
+						assertManifestGone(t, ctx, f.repo, m.Digest)
+					}
+					for _, b := range p.DeleteBlobs {
+						assertBlobGone(t, ctx, f.repo, b.Digest)
+					}
+					for tag, d := range p.SurvivingTags {
+						assertPullable(t, ctx, f.repo, tag, d)
+					}
+					if c.check != nil {
+						c.check(t, f, extra, p)
+					}
+				})
 			}
 		})
 	}
 }
 
 // TestDeleteDisabled: a registry refusing deletes (405) loses nothing and
-// the hand-off says what to do.
+// the hand-off says what to do. Embedded v3 and Debian 2.8.
 func TestDeleteDisabled(t *testing.T) {
-	ctx := testCtx(t)
-	reg := registrytest.NewEmbedded(t, registrytest.Options{DeleteDisabled: true})
-	f := pushIssueRepo(t, ctx, reg, "acme/app")
-	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
-	if !errors.Is(err, purge.ErrDeleteUnsupported) || res == nil || !res.ManifestDeleteUnsupported {
-		t.Fatalf("apply: %v %+v, want ErrDeleteUnsupported", err, res)
-	}
-	rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
-	if err != nil || rep.Verdict != purge.VerdictNotPurged {
-		t.Fatalf("verify: %v %+v", err, rep)
-	}
-	for tag, d := range f.tags {
-		assertPullable(t, ctx, f.repo, tag, d)
-	}
-	h := purge.HandOff(p, res, rep)
-	for _, want := range []string{"NOTHING WAS DELETED", "storage.delete.enabled", "garbage-collect --dry-run --delete-untagged", "GHCR"} {
-		if !strings.Contains(h, want) {
-			t.Errorf("hand-off lacks %q:\n%s", want, h)
-		}
+	for _, kind := range []struct {
+		name  string
+		start func(testing.TB, registrytest.Options) *registrytest.Registry
+	}{{"embedded-v3", registrytest.NewEmbedded}, {"debian-2.8", registrytest.StartDebian}} {
+		t.Run(kind.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			reg := kind.start(t, registrytest.Options{DeleteDisabled: true})
+			f := pushIssueRepo(t, ctx, reg, "acme/app")
+			inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+			if !errors.Is(err, purge.ErrDeleteUnsupported) || res == nil || !res.ManifestDeleteUnsupported {
+				t.Fatalf("apply: %v %+v, want ErrDeleteUnsupported", err, res)
+			}
+			rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
+			if err != nil || rep.Verdict != purge.VerdictNotPurged {
+				t.Fatalf("verify: %v %+v", err, rep)
+			}
+			for tag, d := range f.tags {
+				assertPullable(t, ctx, f.repo, tag, d)
+			}
+			h := purge.HandOff(p, res, rep)
+			for _, want := range []string{"NOTHING WAS DELETED", "storage.delete.enabled", "garbage-collect --dry-run --delete-untagged", "GHCR"} {
+				if !strings.Contains(h, want) {
+					t.Errorf("hand-off lacks %q:\n%s", want, h)
+				}
+			}
+		})
 	}
 }
 
