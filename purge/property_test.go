@@ -224,7 +224,8 @@ func planWithConsent(t testing.TB, inv *purge.Inventory, target string) *purge.P
 // tags the user consented to; every other tag resolves to its old digest
 // and pulls completely; every manifest and blob only the purged tags used
 // answers 404. Every third repository has its purge aborted after k
-// requests and finished from the journal with Resume.
+// requests and finished from the journal with Resume; every sixth also has
+// its first resume aborted and resumes twice.
 func TestProperty(t *testing.T) {
 	n := 200
 	if testing.Short() {
@@ -312,6 +313,14 @@ func propertyCase(t *testing.T, ctx context.Context, reg *registrytest.Registry,
 				return
 			}
 			aborted = 1
+			if i%6 == 0 {
+				// Crash again while resuming (re-inventory included).
+				cut2 := &counting{Repository: repo, limit: int64(1 + rng.Intn(len(g.tags)+len(p.Steps())+4))}
+				if _, _, err := purge.Resume(ctx, cut2, jpath, purge.ApplyOptions{}); err != nil && !errors.Is(err, errAborted) {
+					fail("first resume: %v", err)
+					return
+				}
+			}
 			_, res, err = purge.Resume(ctx, repo, jpath, purge.ApplyOptions{})
 			if err != nil {
 				fail("resume: %v", err)
