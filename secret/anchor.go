@@ -346,8 +346,14 @@ func buildGuard(body *syntax.Regexp) (g valueGuard, ops [256]bool, ok bool) {
 		}
 		return false
 	}
+	opMax := 0
 	for idx, el := range elems {
 		if within(el) {
+			if _, mx := lenRange(el); mx >= 0 && opMax >= 0 {
+				opMax += mx
+			} else {
+				opMax = -1
+			}
 			continue
 		}
 		// el must be mandatory and start outside guardClass
@@ -366,6 +372,7 @@ func buildGuard(body *syntax.Regexp) (g valueGuard, ops [256]bool, ok bool) {
 			}
 		}
 		g = buildValueGuard(elems[idx:])
+		g.opMax = opMax
 		return g, ops, true
 	}
 	return g, ops, false
@@ -378,6 +385,18 @@ type valueGuard struct {
 	skip  int
 	min   int
 	class [256]bool
+	// With termOn, the value is followed by a byte of term or the end of
+	// the input (canEnd), and term shares no byte with class: so a value
+	// ends exactly where a run of class bytes ends.
+	termOn bool
+	term   [256]bool
+	canEnd bool
+	// gap holds every byte the operator and the optional elements before
+	// the value can consist of: the value starts before the first other byte.
+	gapOn bool
+	gap   [256]bool
+	// opMax is the most bytes before the operator (-1: unbounded).
+	opMax int
 }
 
 // buildValueGuard looks at the elements from the operator on: the operator
@@ -385,6 +404,7 @@ type valueGuard struct {
 // mandatory element of minimum length min over class.
 func buildValueGuard(elems []*syntax.Regexp) (g valueGuard) {
 	skip := 0
+	gapOK := true
 	for i, el := range elems {
 		mn, mx := lenRange(el)
 		if i == 0 || mn == 0 {
@@ -392,12 +412,27 @@ func buildValueGuard(elems []*syntax.Regexp) (g valueGuard) {
 				return g
 			}
 			skip += mx
+			gapOK = gapOK && charset(el, &g.gap)
 			continue
 		}
+		g.gapOn = gapOK
 		if mn < 4 || !charset(el, &g.class) {
 			return valueGuard{}
 		}
 		g.on, g.skip, g.min = true, skip, mn
+		if i+1 < len(elems) {
+			if term, canEnd, ok := firstBytes(elems[i+1]); ok {
+				disjoint := true
+				for b := range term {
+					if term[b] && g.class[b] {
+						disjoint = false
+					}
+				}
+				if disjoint {
+					g.termOn, g.term, g.canEnd = true, term, canEnd
+				}
+			}
+		}
 		return g
 	}
 	return valueGuard{}
@@ -408,11 +443,14 @@ func buildValueGuard(elems []*syntax.Regexp) (g valueGuard) {
 func lenRange(re *syntax.Regexp) (mn, mx int) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		if re.Flags&syntax.FoldCase != 0 {
-			return len(re.Rune), 4 * len(re.Rune)
-		}
 		for _, r := range re.Rune {
-			mx += utf8.RuneLen(r)
+			l := utf8.RuneLen(r)
+			if re.Flags&syntax.FoldCase != 0 {
+				for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+					l = max(l, utf8.RuneLen(f))
+				}
+			}
+			mx += l
 		}
 		return len(re.Rune), mx
 	case syntax.OpCharClass:
@@ -529,7 +567,11 @@ func (ai *anchorInfo) guardOK(buf []byte, p, end int) bool {
 	if !ai.guarded {
 		return true
 	}
-	lim := min(end, p+guardScan)
+	scan := guardScan
+	if ai.value.opMax >= 0 {
+		scan = ai.value.opMax + 1
+	}
+	lim := min(end, p+scan)
 	for i := p; i < lim; i++ {
 		c := buf[i]
 		if !guardClass[c] {
@@ -539,13 +581,69 @@ func (ai *anchorInfo) guardOK(buf []byte, p, end int) bool {
 			return ai.value.check(buf, i, end)
 		}
 	}
+	if ai.value.opMax >= 0 {
+		return false // no operator where one must be
+	}
 	return lim < end || lim == p+guardScan // ran out of scan budget: let the regex decide
+}
+
+// firstBytes is the set of bytes a match of re can start with, and whether
+// re can match at the end of the input; ok false when unknown.
+func firstBytes(re *syntax.Regexp) (set [256]bool, canEnd bool, ok bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return set, false, false
+		}
+		var c [256]bool
+		one := &syntax.Regexp{Op: syntax.OpLiteral, Rune: re.Rune[:1], Flags: re.Flags}
+		if !charset(one, &c) {
+			return set, false, false
+		}
+		return c, false, true
+	case syntax.OpCharClass:
+		ok := charset(re, &set)
+		return set, false, ok
+	case syntax.OpEndText:
+		return set, true, true
+	case syntax.OpEndLine:
+		set['\n'] = true
+		return set, true, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return firstBytes(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return set, false, false
+		}
+		return firstBytes(re.Sub[0])
+	case syntax.OpConcat:
+		if len(re.Sub) == 0 {
+			return set, false, false
+		}
+		return firstBytes(re.Sub[0])
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			s, e, k := firstBytes(sub)
+			if !k {
+				return set, false, false
+			}
+			for b := range s {
+				set[b] = set[b] || s[b]
+			}
+			canEnd = canEnd || e
+		}
+		return set, canEnd, true
+	}
+	return set, false, false
 }
 
 // check looks for the value after the operator at buf[o].
 func (g *valueGuard) check(buf []byte, o, end int) bool {
 	if !g.on {
 		return true
+	}
+	if g.termOn {
+		return g.checkTerm(buf, o, end)
 	}
 	run := 0
 	lim := min(end, o+g.skip+g.min)
@@ -652,4 +750,35 @@ func regexNeed(re *regexp.Regexp) []string {
 		return nil
 	}
 	return required(p)
+}
+
+// checkTerm: some run of class bytes starting (or continuing) within skip
+// bytes after the operator holds at least min bytes from its first
+// possible start and ends at a terminator or the end of the input.
+func (g *valueGuard) checkTerm(buf []byte, o, end int) bool {
+	last := min(end-1, o+g.skip) // latest possible value start
+	if g.gapOn {
+		for j := o + 1; j <= last; j++ {
+			if !g.gap[buf[j]] {
+				last = j // the value starts here at the latest
+				break
+			}
+		}
+	}
+	i := o + 1
+	for i <= last {
+		if !g.class[buf[i]] {
+			i++
+			continue
+		}
+		v := i
+		for i < end && g.class[buf[i]] {
+			i++
+		}
+		// run [v, i): the value starts at v at the earliest and ends at i
+		if i-v >= g.min && (i == end && g.canEnd || i < end && g.term[buf[i]]) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func benchEngine(b *testing.B) *Engine {
+func benchEngine(b testing.TB) *Engine {
 	b.Helper()
 	e, err := New(Options{})
 	if err != nil {

@@ -215,9 +215,6 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				// spent its budget in this buffer (pathological input: a long
 				// line full of keywords), it falls back to merged windows,
 				// which are linear in the buffer.
-				if fs.aWork[ri] == 0 {
-					fs.aTouched = append(fs.aTouched, ri)
-				}
 				end := lineE
 				switch {
 				case r.wide:
@@ -225,7 +222,6 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				case r.multiline:
 					end = nextLine()
 				}
-				fs.aWork[ri] += end - p + 64
 				fs.runAnchored(ri, r, p, end)
 				continue
 			}
@@ -365,6 +361,10 @@ func (fs *fileScan) runAnchored(ri int32, r *rule, p, end int) {
 	if !ai.boundaryOK(fs.buf, p) || !ai.guardOK(fs.buf, p, end) {
 		return
 	}
+	if fs.aWork[ri] == 0 {
+		fs.aTouched = append(fs.aTouched, ri)
+	}
+	fs.aWork[ri] += end - p + 64 // only regex runs count toward the budget
 	fs.runs++
 	if fs.runs&1023 == 0 {
 		if err := fs.ctx.Err(); err != nil {
@@ -376,15 +376,12 @@ func (fs *fileScan) runAnchored(ri int32, r *rule, p, end int) {
 	if debugStats != nil {
 		t0 = time.Now()
 	}
-	var loc []int
-	if end-p <= 256 {
-		loc = ai.re.FindSubmatchIndex(fs.buf[p:end])
-	} else {
-		// Long inputs: the NFA stops as soon as no thread survives, whereas
-		// the backtracker would first clear a bitmap the size of the input.
-		fs.rr.Reset(fs.buf[p:end])
-		loc = ai.re.FindReaderSubmatchIndex(&fs.rr)
-	}
+	// Through a RuneReader Go's regexp uses its NFA, which stops as soon as
+	// no thread survives (a few bytes past the keyword on ordinary text);
+	// on a byte slice it would pick the backtracker, which first clears a
+	// bitmap the size of the input and explores every path.
+	fs.rr.Reset(fs.buf[p:end])
+	loc := ai.re.FindReaderSubmatchIndex(&fs.rr)
 	if debugStats != nil {
 		d := debugStats[r.ID]
 		d[0] += int64(time.Since(t0))
