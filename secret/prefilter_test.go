@@ -38,4 +38,3 @@ func BenchmarkPrefilter(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(hits))/float64(len(data))*1000, "hits/KB")
 }
-
