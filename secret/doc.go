@@ -36,16 +36,43 @@
 // Text streams through a 1 MiB buffer that keeps 4 KiB of history and holds
 // back 16 KiB, so a secret across a chunk boundary is found exactly once.
 // One case-insensitive Aho-Corasick pass (a dense DFA over byte classes)
-// finds every rule keyword; each hit runs only its rules, each on a bounded
-// window: the hit's line (plus the next line for rules that can match a line
-// break), clipped to 4 KiB either side, or [hit-4 KiB, hit+12 KiB] for rules
-// that match long multi-line runs (private keys). Overlapping windows of one
-// rule are merged, and a rule's matches never overlap. Rules without keywords
-// run on every line, still bounded by the buffer. Then entropy thresholds,
-// gitleaks allowlists (secret/match/line targets, stopwords, AND/OR), the
-// "gitleaks:allow"/"strata:allow" line markers, gitleaks' generic-rule
-// precedence, and the ignore file (Options.IgnoreFile: fingerprint:sha256:…,
-// rule:ID, path:GLOB with "**") apply.
+// finds every rule keyword; each hit runs only that keyword's rules, and
+// never on a whole file:
+//
+//   - Anchored rules (most: the regex provably starts with one of the rule's
+//     keywords, after an optional lead such as gitleaks' "[\w.-]{0,50}?" or a
+//     \b) run as \A(?:rest) at the hit, through Go's NFA, which gives up a
+//     few bytes past the keyword on ordinary text; the lead is restored by
+//     extending the match to the left. The input ends at the hit's line end
+//     (the next line's for rules that can match a line break; 12 KiB for
+//     rules matching long multi-line runs such as private keys). Rules in
+//     gitleaks' key = value template also get exact cheap guards derived
+//     from the regex syntax: an operator byte within the name's maximum
+//     length, then a run of value bytes of the value's minimum length
+//     ending at a terminator.
+//   - Other rules run on the hit's line (plus the next line, or
+//     [hit-4 KiB, hit+12 KiB] for long multi-line rules), clipped to 4 KiB
+//     either side, with overlapping windows of one rule merged, and only if
+//     the window holds a literal every match must contain.
+//   - Rules without keywords run on every line, still bounded by the buffer.
+//   - A rule whose anchored runs in one buffer cost more than twice the
+//     buffer (a long line packed with keywords) falls back to merged
+//     windows, so the work stays linear in the input.
+//
+// A rule's path regex is checked at its first hit in a file (behind a
+// required-literal test), path allowlists only when a finding is about to be
+// reported; a file without hits costs no regex at all. Then entropy
+// thresholds, gitleaks allowlists (secret/match/line targets, stopwords,
+// AND/OR), the "gitleaks:allow"/"strata:allow" line markers, gitleaks'
+// generic-rule precedence, and the ignore file (Options.IgnoreFile:
+// fingerprint:sha256:…, rule:ID, path:GLOB with "**") apply.
+//
+// strata adds allowlists to a few gitleaks rules for false positives common
+// in images (OpenPGP key IDs in ENV GPG_KEY, checksums, file names,
+// identifiers, cipher names) and skips documentation trees
+// (usr/share/doc, man, info…) for its low-confidence rules (generic-api-key,
+// jwt, curl-auth-*, kubernetes-secret-yaml): documentation examples are the
+// main false-positive source there.
 //
 // Go's regexp runs in linear time, so each window costs a bounded amount;
 // Options.FileTimeout bounds a whole file (archives included) and
@@ -59,6 +86,9 @@
 // every occurrence of the secret replaced by "<redacted:N chars>" and line
 // breaks escaped; it never contains the secret. Match.Fingerprint is
 // "sha256:"+hex(sha256(Secret)), stable across images.
+//
+// Pipelines can call Wants with a file's first SniffLen bytes to skip
+// binaries without copying them, and Ignored to filter stored results.
 //
 // ScanText scans in-memory text under a location such as "config:env" (Env
 // entries joined with "\n"), "config:label", "config:history[N]" or

@@ -181,16 +181,26 @@ func (e *Engine) Rules() []RuleInfo {
 // label, a history entry, an attestation) under a location name such as
 // "config:env" or "config:history[3]". Rules with a path regex apply when it
 // matches the location; path-only rules never do.
+//
+// Options.FileTimeout bounds it too; a text cut short by it is reported
+// only through the Logger.
 func (e *Engine) ScanText(ctx context.Context, location string, text string, emit func(Match)) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.FileTimeout)
+	defer cancel()
 	fs := e.getFileScan()
 	defer e.pool.Put(fs)
 	fs.begin(ctx, location, emit, false)
-	buf := fs.buf[:0]
+	pooled := fs.buf[:0]
+	defer func() { fs.buf = pooled }() // never keep a large text's buffer in the pool
+	buf := pooled
 	if len(text) > cap(buf) {
 		buf = make([]byte, 0, len(text))
 	}
 	buf = append(buf, text...)
 	fs.scanBuffer(buf, 0, len(buf))
+	if fs.err != nil {
+		e.log.Warn("text scan cut short", "location", location, "err", fs.err)
+	}
 	fs.finish()
 }
 
