@@ -77,17 +77,18 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 		mustAllowlist(&glconfig.Allowlist{
 			Description: "OpenPGP key IDs and fingerprints (ENV GPG_KEY=... in official images), checksums and hash pins",
 			RegexTarget: "match",
-			Regexes: []*regexp.Regexp{regexp.MustCompile(
+			Regexes: []*regexp.Regexp{scoped(
 				`(?i)(?:gpg|pgp|gnupg)[_.-]?keys?\b|keys?[_.-]?(?:fingerprint|fpr|grip|hash|checksum|digest)|fingerprint|checksum|(?:sha|md)(?:1|5|224|256|384|512)(?:sum)?["']?\s*[:=]|keymap`)},
 		}),
 		mustAllowlist(&glconfig.Allowlist{
 			Description: "Values that are file names, identifiers, word/word phrases or key=value references",
 			Regexes: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)^[\w.-]+\.(?:xml|json|ya?ml|pem|crt|cer|csr|key|pub|txt|md|conf|cfg|ini|bin|der|p12|html?|c|h|cc|cpp|py|sh|js|ts|go|rb|java|so|gz|tar|zip|log|out|res|tmpl)$`),
-				regexp.MustCompile(`^[a-z][a-z0-9]*(?:[/_.-][a-z0-9]+){2,}$`),
-				regexp.MustCompile(`^[A-Za-z]+(?:/[A-Za-z]+)+$`),
-				regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$`), // module.attribute
-				regexp.MustCompile(`(?i)^(?:uuid|id|name|file|path|type)=`),
+				scoped(`(?i)^[\w.-]+\.(?:xml|json|ya?ml|pem|crt|cer|csr|key|pub|txt|md|conf|cfg|ini|bin|der|p12|html?|c|h|cc|cpp|py|sh|js|ts|go|rb|java|so|gz|tar|zip|log|out|res|tmpl)$`),
+				scoped(`^[a-z][a-z0-9]*(?:[/_.-][a-z0-9]+){2,}$`),
+				scoped(`^[A-Za-z]+(?:/[A-Za-z]+)+$`),
+				// module.attribute with identifier-like parts (snake_case or CamelCase)
+				scoped(`^(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)(?:\.(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*))+$`),
+				scoped(`(?i)^(?:uuid|id|name|file|path|type)=`),
 			},
 		}),
 	},
@@ -96,7 +97,7 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 // docPaths are documentation trees: examples there are the main source of
 // false positives for the low-confidence rules in docRules (formats with a
 // distinctive prefix, private keys and strata's own rules still apply).
-var docPaths = regexp.MustCompile(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
+var docPaths = scoped(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
 
 var docRules = []string{"generic-api-key", "jwt", "jwt-base64", "curl-auth-header", "curl-auth-user", "kubernetes-secret-yaml"}
 
@@ -108,6 +109,11 @@ func init() {
 		}))
 	}
 }
+
+// scoped compiles a regex for an allowlist: gitleaks joins an allowlist's
+// regexes as "a|b|c", so an inline flag such as (?i) would leak into the
+// regexes after it unless each one is a group.
+func scoped(pat string) *regexp.Regexp { return regexp.MustCompile("(?:" + pat + ")") }
 
 func mustAllowlist(a *glconfig.Allowlist) *glconfig.Allowlist {
 	if err := a.Validate(); err != nil {
@@ -138,7 +144,8 @@ type rule struct {
 	global      []*glconfig.Allowlist // the allowlists global to its source
 	generic     bool                  // a lower-priority catch-all rule (gitleaks' "generic" dedupe)
 	wide        bool                  // can match far across lines: window not bounded by the line
-	multiline   bool                  // can match a newline: window includes the next line
+	multiline   bool                  // can match a newline: window includes maxNL more lines
+	maxNL       int                   // most line breaks in a match (-1: unbounded)
 	keywordless bool                  // content rule with no keywords: runs on every line
 	anchor      *anchorInfo           // non-nil: run anchored at keyword hits
 	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
@@ -242,9 +249,9 @@ func (r *rule) classify() error {
 	if err != nil {
 		return err
 	}
-	nl, wide := newlineReach(re)
-	r.multiline = nl
-	r.wide = wide
+	r.maxNL = maxNewlines(re)
+	r.multiline = r.maxNL != 0
+	r.wide = r.maxNL < 0 || r.maxNL > maxLinesAfter
 	r.anchor, r.need = anchorRule(r)
 	if rn := regexNeed(r.re); rn != nil && (r.need == nil || better(rn, r.need)) {
 		r.need = rn
@@ -259,56 +266,68 @@ func (r *rule) classify() error {
 	return nil
 }
 
-// newlineReach reports whether re can match a newline at all, and whether
-// it can match an unbounded (or long) run of characters that include
-// newlines, i.e. needs a window that is not bounded by the line.
-func newlineReach(re *syntax.Regexp) (canNL, wide bool) {
-	matchesNL := func(re *syntax.Regexp) bool {
-		switch re.Op {
-		case syntax.OpAnyChar:
-			return true
-		case syntax.OpLiteral:
-			for _, c := range re.Rune {
-				if c == '\n' {
-					return true
-				}
-			}
-		case syntax.OpCharClass:
-			for i := 0; i+1 < len(re.Rune); i += 2 {
-				if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
-					return true
-				}
+// maxLinesAfter is the most line breaks a rule may match and still run on a
+// line-bounded window; rules that can match more are "wide".
+const maxLinesAfter = 16
+
+// maxNewlines is the most line breaks a match of re can hold (-1: no bound).
+func maxNewlines(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, c := range re.Rune {
+			if c == '\n' {
+				n++
 			}
 		}
-		return false
-	}
-	var walk func(re *syntax.Regexp, rep int)
-	walk = func(re *syntax.Regexp, rep int) {
-		if matchesNL(re) {
-			canNL = true
-			if rep < 0 || rep > 8 {
-				wide = true
+		return n
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
+				return 1
 			}
 		}
+		return 0
+	case syntax.OpAnyChar:
+		return 1
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxNewlines(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
 		for _, sub := range re.Sub {
-			n := rep
-			switch re.Op {
-			case syntax.OpStar, syntax.OpPlus:
-				n = -1
-			case syntax.OpRepeat:
-				if re.Max < 0 || rep < 0 {
-					n = -1
-				} else if rep == 0 {
-					n = re.Max
-				} else {
-					n = rep * re.Max
-				}
+			m := maxNewlines(sub)
+			if m < 0 {
+				return -1
 			}
-			walk(sub, n)
+			n += m
 		}
+		return n
+	case syntax.OpAlternate:
+		n := 0
+		for _, sub := range re.Sub {
+			m := maxNewlines(sub)
+			if m < 0 {
+				return -1
+			}
+			n = max(n, m)
+		}
+		return n
+	case syntax.OpStar, syntax.OpPlus:
+		if maxNewlines(re.Sub[0]) != 0 {
+			return -1
+		}
+		return 0
+	case syntax.OpRepeat:
+		m := maxNewlines(re.Sub[0])
+		switch {
+		case m == 0:
+			return 0
+		case m < 0 || re.Max < 0:
+			return -1
+		}
+		return m * re.Max
 	}
-	walk(re, 0)
-	return canNL, wide
+	return 0
 }
 
 // patternRule builds the one-off rule of --pattern.

@@ -53,6 +53,7 @@ type fileScan struct {
 	emit       func(Match)
 	applicable []uint8 // per rule: 0 unknown, 1 applies, 2 does not
 	aWork      []int   // per rule: bytes of anchored runs in this buffer
+	ends       []int   // line ends after the current hit
 	aTouched   []int32
 	lastEnd    []int64
 	touched    []int32
@@ -173,7 +174,8 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 	fs.aTouched = fs.aTouched[:0]
 	budget := 2*(limit-from) + 64<<10
 	n := len(buf)
-	lineS, lineE, nextE := -1, -1, -1
+	lineS, lineE := -1, -1
+	ends := fs.ends[:0]
 	for _, h := range fs.hits {
 		p := h.pos
 		if p < 0 {
@@ -190,20 +192,23 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			if i := bytes.IndexByte(buf[p:hi], '\n'); i >= 0 {
 				lineE = p + i
 			}
-			nextE = -1
+			ends = append(ends[:0], lineE)
 		}
-		nextLine := func() int {
-			if nextE < 0 {
-				hi := min(n, p+windowSide)
-				nextE = lineE
-				if lineE < hi {
-					nextE = hi
-					if i := bytes.IndexByte(buf[lineE+1:hi], '\n'); i >= 0 {
-						nextE = lineE + 1 + i
+		// linesAfter is the end of the k-th line after the hit's, within
+		// windowSide of the hit (ends are computed once per hit).
+		linesAfter := func(k int) int {
+			hi := min(n, p+windowSide)
+			for len(ends) <= k {
+				last := ends[len(ends)-1]
+				next := hi
+				if last < hi {
+					if i := bytes.IndexByte(buf[last+1:hi], '\n'); i >= 0 {
+						next = last + 1 + i
 					}
 				}
+				ends = append(ends, next)
 			}
-			return nextE
+			return ends[k]
 		}
 		for _, ri := range e.kwRules[h.kw] {
 			if !fs.applies(ri) {
@@ -220,7 +225,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 				case r.wide:
 					end = min(n, p+wideAfter)
 				case r.multiline:
-					end = nextLine()
+					end = linesAfter(r.maxNL)
 				}
 				fs.runAnchored(ri, r, p, end)
 				continue
@@ -229,7 +234,18 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			case r.wide:
 				fs.addWindow(ri, max(0, p-windowSide), min(n, p+wideAfter))
 			case r.multiline:
-				fs.addWindow(ri, lineS, nextLine())
+				// the match may start up to maxNL lines before the hit's
+				s := lineS
+				lo := max(0, p-windowSide)
+				for k := 0; k < r.maxNL && s > lo; k++ {
+					i := bytes.LastIndexByte(buf[lo:s-1], '\n')
+					if i < 0 {
+						s = lo
+						break
+					}
+					s = lo + i + 1
+				}
+				fs.addWindow(ri, s, linesAfter(r.maxNL))
 			default:
 				fs.addWindow(ri, lineS, lineE)
 			}
@@ -238,6 +254,7 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 			break
 		}
 	}
+	fs.ends = ends[:0]
 	// Rules without keywords run on every line of the region.
 	if len(e.keywordless) > 0 && fs.err == nil {
 		s := from
