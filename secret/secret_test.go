@@ -677,3 +677,44 @@ func TestPathologicalInputs(t *testing.T) {
 		t.Logf("%q x %d: %s", unit, len(data)/len(unit), time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// TestOfficialImageEnv: the Env of common official images (checksums, key
+// IDs, versions, paths) gives no finding; a real password does.
+func TestOfficialImageEnv(t *testing.T) {
+	env := strings.Join([]string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG=C.UTF-8",
+		"GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+		"PYTHON_VERSION=3.12.4",
+		"PYTHON_SHA256=f6d419a6d8743ab26700801b4908d26d97e8b986e14f95de31b32de2b0e79554",
+		"PHP_SHA256=9cd2a6d2b6b1a4a9c6b5b3f84f1b1b4b1f4f0fbb2a1b4a7b8d1c1f0f9b1a2b3c",
+		"PHP_ASC_URL=https://www.php.net/distributions/php-8.3.8.tar.xz.asc",
+		"PHPIZE_DEPS=autoconf dpkg-dev file g++ gcc libc-dev make pkg-config re2c",
+		"GPG_KEYS=1198C0117593497A5EC5C199286AF1F9897469DC C28D937575603EB4ABB725861C0F1EFA8F1F1F3A",
+		"NODE_VERSION=20.15.0",
+		"YARN_VERSION=1.22.19",
+		"JAVA_HOME=/opt/java/openjdk",
+		"GOSU_VERSION=1.17",
+		"RUBY_DOWNLOAD_SHA256=8dc2af2802cc700cd182d5430726388ccf885b3f0a14fcd6a0f21ff249c9aa99",
+		"GOLANG_VERSION=1.22.4",
+		"KEYCLOAK_ADMIN=admin",
+		"JENKINS_HOME=/var/jenkins_home",
+		"MONGO_PACKAGE=mongodb-org",
+		"PGDATA=/var/lib/postgresql/data",
+		"NGINX_VERSION=1.27.0",
+		"NJS_VERSION=0.8.4",
+		"PKG_RELEASE=2~bookworm",
+		"RABBITMQ_PGP_KEY_ID=0x0A9AF2115F4687BD29803A206B73A36E6026DFCA",
+		"OPENSSL_PGP_KEY_IDS=0x8657ABB260F056B1E5190839D9C4D26D0E604491 0xB7C1C14360F353A36862E4D5231C84CDDCC69C45",
+	}, "\n")
+	var ms []Match
+	defaultEngine(t).ScanText(context.Background(), "config:env", env, func(m Match) { ms = append(ms, m) })
+	for _, m := range ms {
+		t.Errorf("unexpected %s line %d: %s", m.RuleID, m.Line, m.Redacted)
+	}
+	ms = nil
+	defaultEngine(t).ScanText(context.Background(), "config:env", env+"\nPOSTGRES_PASSWORD=Zq8vLm2Rk4Tx", func(m Match) { ms = append(ms, m) })
+	if len(ms) != 1 || ms[0].Secret != "Zq8vLm2Rk4Tx" {
+		t.Errorf("password: %+v", ms)
+	}
+}
