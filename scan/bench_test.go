@@ -27,47 +27,60 @@ import (
 // real directory trees against the floor (gunzip + sha256 of the compressed
 // and uncompressed streams). Set STRATA_BENCH_ROOTS to a colon-separated
 // list of directories (for example /usr/share:/usr/bin:/etc:/var/lib/dpkg)
-// and optionally STRATA_BENCH_DIR to keep the built layout between runs:
+// (a root given as DIR=/ is packed as the filesystem root, without proc, sys
+// and dev: a debootstrap tree) and optionally STRATA_BENCH_DIR to keep the
+// built layout between runs:
 //
 //	STRATA_BENCH_ROOTS=/usr/share:/usr/bin:/etc go test ./scan -run XXX -bench ScanImage -benchtime 1x
 func BenchmarkScanImage(b *testing.B) {
 	roots := os.Getenv("STRATA_BENCH_ROOTS")
-	if roots == "" {
-		b.Skip("set STRATA_BENCH_ROOTS to directories to pack into the benchmark image")
+	dir, tag := os.Getenv("STRATA_BENCH_DIR"), "latest"
+	if layout := os.Getenv("STRATA_BENCH_LAYOUT"); layout != "" {
+		dir, tag, _ = strings.Cut(layout, ":")
+	} else {
+		if roots == "" {
+			b.Skip("set STRATA_BENCH_ROOTS to directories to pack into the benchmark image (DIR=/ packs DIR as the root), or STRATA_BENCH_LAYOUT=DIR[:TAG] to an OCI layout of gzip layers")
+		}
+		if dir == "" {
+			dir = b.TempDir()
+		}
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+			t0 := time.Now()
+			buildTreeImage(b, dir, strings.Split(roots, ":"))
+			b.Logf("built image from %s in %s", roots, time.Since(t0))
+		}
 	}
-	dir := os.Getenv("STRATA_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
+	tg := open(b, dir, tag, false)
+	var compressed int64
+	for _, l := range tg.Images[0].Layers {
+		compressed += l.Descriptor.Size
 	}
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
-		t0 := time.Now()
-		buildTreeImage(b, dir, strings.Split(roots, ":"))
-		b.Logf("built image from %s in %s", roots, time.Since(t0))
-	}
-	tg := open(b, dir, "latest", false)
-	l := tg.Images[0].Layers[0]
-	b.Logf("layer: %d bytes compressed", l.Descriptor.Size)
+	b.Logf("%d layers: %d bytes compressed", len(tg.Images[0].Layers), compressed)
 
 	var floor, floorCPU, coldCPU time.Duration
 	b.Run("floor", func(b *testing.B) {
 		for range b.N {
 			t0, c0 := time.Now(), cpuTime()
-			f, err := os.Open(fixture.BlobPath(dir, l.Descriptor.Digest))
-			if err != nil {
-				b.Fatal(err)
+			var total int64
+			for _, l := range tg.Images[0].Layers {
+				f, err := os.Open(fixture.BlobPath(dir, l.Descriptor.Digest))
+				if err != nil {
+					b.Fatal(err)
+				}
+				hc, hu := sha256.New(), sha256.New()
+				zr, err := gzip.NewReader(io.TeeReader(f, hc))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(hu, zr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+				total += n
 			}
-			hc, hu := sha256.New(), sha256.New()
-			zr, err := gzip.NewReader(io.TeeReader(f, hc))
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, err := io.Copy(hu, zr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
 			floor, floorCPU = time.Since(t0), cpuTime()-c0
-			b.SetBytes(n)
+			b.SetBytes(total)
 		}
 	})
 	eng, err := secret.New(secret.Options{})
@@ -104,7 +117,7 @@ func BenchmarkScanImage(b *testing.B) {
 		for range b.N {
 			t0 := time.Now()
 			res, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Cache: cache})
-			if err != nil || res.Coverage.LayersFromCache != 1 {
+			if err != nil || res.Coverage.LayersFromCache != res.Coverage.Layers {
 				b.Fatal(err, res.Coverage)
 			}
 			warm = time.Since(t0)
@@ -129,9 +142,22 @@ func buildTreeImage(b *testing.B, dir string, roots []string) {
 	hu := sha256.New()
 	tw := tar.NewWriter(io.MultiWriter(zw, hu))
 	for _, root := range roots {
+		asRoot := strings.HasSuffix(root, "=/")
+		root = strings.TrimSuffix(root, "=/")
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
+			}
+			name := strings.TrimPrefix(p, "/")
+			if asRoot {
+				rel, _ := filepath.Rel(root, p)
+				if rel == "." {
+					return nil
+				}
+				if d.IsDir() && (rel == "proc" || rel == "sys" || rel == "dev") {
+					return filepath.SkipDir
+				}
+				name = rel
 			}
 			info, err := d.Info()
 			if err != nil {
@@ -147,7 +173,7 @@ func buildTreeImage(b *testing.B, dir string, roots []string) {
 			if err != nil {
 				return nil
 			}
-			hdr.Name = strings.TrimPrefix(p, "/")
+			hdr.Name = name
 			if d.IsDir() {
 				hdr.Name += "/"
 			}
