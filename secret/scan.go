@@ -9,7 +9,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
@@ -334,10 +333,6 @@ func (fs *fileScan) run(ri int32, s, e int) {
 	if r.need != nil && !containsAnyFold(seg, r.need) {
 		return
 	}
-	var t0 time.Time
-	if debugStats != nil {
-		t0 = time.Now()
-	}
 	re := r.re
 	var ai *anchorInfo
 	if r.anchor != nil && r.anchor.body != nil {
@@ -345,13 +340,6 @@ func (fs *fileScan) run(ri int32, s, e int) {
 		re = ai.body
 	}
 	locs := re.FindAllSubmatchIndex(seg, -1)
-	if debugStats != nil {
-		d := debugStats[r.ID]
-		d[0] += int64(time.Since(t0))
-		d[1]++
-		d[2] += int64(len(seg))
-		debugStats[r.ID] = d
-	}
 	for _, loc := range locs {
 		for j := range loc {
 			if loc[j] >= 0 {
@@ -389,23 +377,12 @@ func (fs *fileScan) runAnchored(ri int32, r *rule, p, end int) {
 			return
 		}
 	}
-	var t0 time.Time
-	if debugStats != nil {
-		t0 = time.Now()
-	}
 	// Through a RuneReader Go's regexp uses its NFA, which stops as soon as
 	// no thread survives (a few bytes past the keyword on ordinary text);
 	// on a byte slice it would pick the backtracker, which first clears a
 	// bitmap the size of the input and explores every path.
 	fs.rr.Reset(fs.buf[p:end])
 	loc := ai.re.FindReaderSubmatchIndex(&fs.rr)
-	if debugStats != nil {
-		d := debugStats[r.ID]
-		d[0] += int64(time.Since(t0))
-		d[1]++
-		d[2] += int64(end - p)
-		debugStats[r.ID] = d
-	}
 	if loc == nil {
 		return
 	}
@@ -720,6 +697,3 @@ func redact(match, secret string) string {
 	}
 	return out
 }
-
-// debugStats, when set by a test, accumulates per rule: nanoseconds, windows, bytes.
-var debugStats map[string][3]int64
