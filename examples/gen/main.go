@@ -15,16 +15,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/ocidir"
 )
 
 var epoch = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -109,7 +108,7 @@ func write(dir string) error {
 		if s.zstd {
 			mt, blob = image.MediaTypeOCILayerZstd, zst(raw)
 		}
-		d, err := putBlob(dir, mt, blob)
+		d, err := ocidir.PutBlob(dir, mt, blob)
 		if err != nil {
 			return err
 		}
@@ -123,24 +122,8 @@ func write(dir string) error {
 			Labels:     map[string]string{"org.opencontainers.image.title": "leaky-app", "maintainer": "demo@example.com"},
 		},
 		RootFS: image.RootFS{Type: "layers", DiffIDs: diffIDs}, History: history}
-	cb, _ := json.Marshal(cfg)
-	cd, err := putBlob(dir, image.MediaTypeOCIConfig, cb)
-	if err != nil {
-		return err
-	}
-	m := image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: layers}
-	mb, _ := json.Marshal(m)
-	md, err := putBlob(dir, image.MediaTypeOCIManifest, mb)
-	if err != nil {
-		return err
-	}
-	md.Annotations = map[string]string{image.AnnotationRefName: "latest"}
-	ix := image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{md}}
-	ib, _ := json.MarshalIndent(ix, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), ib, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	_, err := ocidir.WriteImage(dir, "latest", cfg, layers)
+	return err
 }
 
 func tarOf(files []file) ([]byte, error) {
@@ -183,13 +166,4 @@ func gz(b []byte) []byte {
 func zst(b []byte) []byte {
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	return enc.EncodeAll(b, nil)
-}
-
-func putBlob(dir, mt string, b []byte) (image.Descriptor, error) {
-	d := image.Descriptor{MediaType: mt, Digest: image.FromBytes(b), Size: int64(len(b))}
-	p := filepath.Join(dir, "blobs", "sha256", d.Digest.Hex())
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return d, err
-	}
-	return d, os.WriteFile(p, b, 0o644)
 }

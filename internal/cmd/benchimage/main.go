@@ -35,6 +35,7 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/ocidir"
 )
 
 func main() {
@@ -149,22 +150,8 @@ func gen(args []string) error {
 		hist = append(hist, image.History{CreatedBy: fmt.Sprintf("RUN generate layer %d (%d files)", li, n)})
 	}
 	cfg := image.Config{OS: "linux", Architecture: "amd64", RootFS: image.RootFS{Type: "layers", DiffIDs: diffIDs}, History: hist}
-	cb, _ := json.Marshal(cfg)
-	cd, err := putBlob(*out, image.MediaTypeOCIConfig, cb)
-	if err != nil {
-		return err
-	}
-	mb2, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: descs})
-	md, err := putBlob(*out, image.MediaTypeOCIManifest, mb2)
-	if err != nil {
-		return err
-	}
-	md.Annotations = map[string]string{image.AnnotationRefName: "latest"}
-	ib, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{md}})
-	if err := os.WriteFile(filepath.Join(*out, "index.json"), ib, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(*out, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	_, err := ocidir.WriteImage(*out, "latest", cfg, descs)
+	return err
 }
 
 func fillLayer(g *generator, li int, per int64) error {
@@ -288,20 +275,11 @@ func writeLayer(dir string, fill func(*generator) error) (image.Descriptor, imag
 	size, _ := tmp.Seek(0, io.SeekCurrent)
 	tmp.Close()
 	d := image.Descriptor{MediaType: image.MediaTypeOCILayerGzip, Digest: image.FromSum(ch.Sum(nil)), Size: size}
-	p := filepath.Join(dir, "blobs", "sha256", d.Digest.Hex())
+	p := ocidir.BlobPath(dir, d.Digest)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return d, "", 0, err
 	}
 	return d, image.FromSum(uh.Sum(nil)), g.files, os.Rename(tmp.Name(), p)
-}
-
-func putBlob(dir, mt string, b []byte) (image.Descriptor, error) {
-	d := image.Descriptor{MediaType: mt, Digest: image.FromBytes(b), Size: int64(len(b))}
-	p := filepath.Join(dir, "blobs", "sha256", d.Digest.Hex())
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return d, err
-	}
-	return d, os.WriteFile(p, b, 0o644)
 }
 
 // floor gunzips and hashes every layer of the layout in a plain loop.
