@@ -33,8 +33,9 @@ type Analysis struct {
 }
 
 // Analyze walks every layer of im (verifying each) and computes the overlay
-// listing and per-layer statistics. For cache images it uses the cache's
-// first chain; call AnalyzeChain for others.
+// listing and per-layer statistics. For a BuildKit cache image the states
+// follow its parent chains (overlay.NewChainListing): an entry is present
+// when some intermediate filesystem shows it.
 func Analyze(ctx context.Context, s content.Store, im *image.Image, opts Options) (*Analysis, error) {
 	entries, results, err := Collect(ctx, s, im, opts)
 	if err != nil {
@@ -44,7 +45,12 @@ func Analyze(ctx context.Context, s content.Store, im *image.Image, opts Options
 }
 
 func newAnalysis(im *image.Image, entries [][]*layer.Entry, results []layer.Result) *Analysis {
-	a := &Analysis{Image: im, Listing: overlay.NewListing(entries)}
+	a := &Analysis{Image: im}
+	if im.Cache != nil {
+		a.Listing = overlay.NewChainListing(entries, im.Chains())
+	} else {
+		a.Listing = overlay.NewListing(entries)
+	}
 	for i, l := range im.Layers {
 		r := results[i]
 		li := LayerInfo{Index: i, Digest: l.Descriptor.Digest, DiffID: r.DiffID, MediaType: l.Descriptor.MediaType,

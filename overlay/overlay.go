@@ -228,3 +228,48 @@ func (l *Listing) Final() []FinalEntry {
 	sort.Slice(out, func(a, b int) bool { return out[a].Entry.Path < out[b].Entry.Path })
 	return out
 }
+
+// NewChainListing computes states for layers that form several stacks over
+// shared lower layers, as a BuildKit cache does (each chain is one
+// intermediate filesystem, base first, as layer indexes). An entry is
+// present when some chain that holds its layer shows it; otherwise it takes
+// the state (and hiding layer) from the first chain that holds its layer.
+// Statistics come from that first chain. Layers in no chain are one-layer
+// stacks of their own.
+func NewChainListing(layers [][]*layer.Entry, chains [][]int) *Listing {
+	out := &Listing{Layers: layers, States: make([][]Result, len(layers)), Stats: make([]LayerStats, len(layers))}
+	inChain := make([]bool, len(layers))
+	for _, ch := range chains {
+		for _, li := range ch {
+			inChain[li] = true
+		}
+	}
+	for li, in := range inChain {
+		if !in {
+			chains = append(chains, []int{li})
+		}
+	}
+	for _, ch := range chains {
+		sub := make([][]*layer.Entry, len(ch))
+		for k, li := range ch {
+			sub[k] = layers[li]
+		}
+		l := NewListing(sub)
+		for k, li := range ch {
+			first := out.States[li] == nil
+			if first {
+				out.States[li] = make([]Result, len(layers[li]))
+				out.Stats[li] = l.Stats[k]
+			}
+			for j, r := range l.States[k] {
+				if r.HiddenBy >= 0 {
+					r.HiddenBy = ch[r.HiddenBy]
+				}
+				if first || out.States[li][j].State != Present && r.State == Present {
+					out.States[li][j] = r
+				}
+			}
+		}
+	}
+	return out
+}

@@ -107,3 +107,26 @@ func TestStatsAndFinal(t *testing.T) {
 		t.Fatalf("final = %s", s)
 	}
 }
+
+func TestChainListing(t *testing.T) {
+	// Cache layers: 0 base, 1 builder stage on 0 (writes then deletes a key),
+	// 2 app stage on 0 (overwrites base file), 3 on 1 (deletes the key).
+	layers := stack(
+		[]string{"etc/conf:f", "src:d"},
+		[]string{"src/key:f"},
+		[]string{"etc/conf:f"},
+		[]string{"src/key:w"},
+	)
+	l := NewChainListing(layers, [][]int{{0, 1, 3}, {0, 2}})
+	// etc/conf of layer 0: present in chain 0,1,3 (nobody overwrites it there).
+	if r := l.States[0][0]; r.State != Present {
+		t.Errorf("base conf = %+v, want present (chain 0-1-3 shows it)", r)
+	}
+	// src/key of layer 1: deleted by layer 3, in the only chain holding 1.
+	if r := l.States[1][0]; r.State != Deleted || r.HiddenBy != 3 {
+		t.Errorf("builder key = %+v, want deleted by 3", r)
+	}
+	if r := l.States[2][0]; r.State != Present {
+		t.Errorf("app conf = %+v", r)
+	}
+}
