@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,5 +218,42 @@ func TestExtractByteCap(t *testing.T) {
 	_, err := Extract(context.Background(), s, im, t.TempDir(), ExtractOptions{Layer: 0, MaxBytes: 1 << 20}, Options{})
 	if !errors.Is(err, ErrLimit) {
 		t.Fatalf("err = %v, want ErrLimit", err)
+	}
+}
+
+func TestUnknownLayerMediaTypes(t *testing.T) {
+	dir := t.TempDir()
+	d := fixture.WriteLayout(t, dir, "v", fixture.Image{Layers: []fixture.Layer{{Files: []fixture.File{{Path: "a", Body: []byte("x")}}}}})
+	raw, _ := os.ReadFile(fixture.BlobPath(dir, d.Digest))
+	var m image.Manifest
+	json.Unmarshal(raw, &m)
+	cfgRaw, _ := os.ReadFile(fixture.BlobPath(dir, m.Config.Digest))
+	var cfg map[string]any
+	json.Unmarshal(cfgRaw, &cfg)
+	// Layer 0 keeps its bytes under a made-up media type; layer 1 is not a tar at all.
+	m.Layers[0].MediaType = "application/vnd.example.layer.v1"
+	junk := fixture.WriteBlob(t, dir, "application/vnd.example.blob", []byte("not a tar, just some bytes"))
+	m.Layers = append(m.Layers, junk)
+	rootfs := cfg["rootfs"].(map[string]any)
+	rootfs["diff_ids"] = append(rootfs["diff_ids"].([]any), string(junk.Digest))
+	cb, _ := json.Marshal(cfg)
+	m.Config = fixture.WriteBlob(t, dir, image.MediaTypeOCIConfig, cb)
+	mb, _ := json.Marshal(m)
+	md := fixture.WriteBlob(t, dir, image.MediaTypeOCIManifest, mb)
+	s := blobDir{dir: dir, root: md}
+	root, err := source.Load(context.Background(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := Analyze(context.Background(), s, root.Image, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Listing.Layers[0]) != 1 || a.Listing.Layers[0][0].Path != "a" {
+		t.Errorf("tar under an unknown media type not walked: %+v", a.Listing.Layers[0])
+	}
+	if len(a.Listing.Layers[1]) != 0 || !strings.Contains(logs.String(), "skipped layer of unknown media type") {
+		t.Errorf("non-tar layer not skipped with a warning; logs:\n%s", logs.String())
 	}
 }

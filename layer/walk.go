@@ -104,6 +104,9 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 
 	un := &countHash{r: dec, h: sha256.New(), max: opts.MaxBytes}
 	ub := bufio.NewReaderSize(un, bufSize)
+	if head, err := ub.Peek(512); (err == nil || err == io.EOF) && len(head) > 0 && !IsTar(head) {
+		return res, fmt.Errorf("%w: %s %s: the %s stream does not start with a tar header", ErrNotTar, what, d.Digest, res.Compression)
+	}
 	tr := tar.NewReader(ub)
 	for {
 		if err := ctx.Err(); err != nil {
