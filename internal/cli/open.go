@@ -45,6 +45,15 @@ func (g *Globals) registryOptions() (registry.Options, error) {
 	return ro, nil
 }
 
+// registryClient builds a registry client from the global flags.
+func (g *Globals) registryClient() (*registry.Client, error) {
+	ro, err := g.registryOptions()
+	if err != nil {
+		return nil, err
+	}
+	return registry.New(ro)
+}
+
 func (g *Globals) sourceOptions() (source.Options, error) {
 	ro, err := g.registryOptions()
 	return source.Options{Registry: ro, Logger: g.Log}, err

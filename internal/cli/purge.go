@@ -62,11 +62,7 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
 				return WithExitCode(ExitError, err)
 			}
-			ro, err := g.registryOptions()
-			if err != nil {
-				return WithExitCode(ExitError, err)
-			}
-			client, err := registry.New(ro)
+			client, err := g.registryClient()
 			if err != nil {
 				return WithExitCode(ExitError, err)
 			}

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/secret"
@@ -98,11 +97,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	}
 	refs := args
 	if sf.allTags || len(sf.catalogs) > 0 {
-		ro, err := g.registryOptions()
-		if err != nil {
-			return err
-		}
-		client, err := registry.New(ro)
+		client, err := g.registryClient()
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/purge"
-	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/report"
 )
 
@@ -45,11 +44,7 @@ tags that reach those manifests. --catalog lists the registry's repositories thr
 			if (len(repos) == 0) == (catalog == "") {
 				return WithExitCode(ExitError, errors.New("give either --repo (one or more) or --catalog"))
 			}
-			ro, err := g.registryOptions()
-			if err != nil {
-				return WithExitCode(ExitError, err)
-			}
-			client, err := registry.New(ro)
+			client, err := g.registryClient()
 			if err != nil {
 				return WithExitCode(ExitError, err)
 			}
