@@ -67,32 +67,13 @@ func ParseManifest(mediaType string, raw []byte) (*Parsed, error) {
 	if len(raw) > maxManifestSize {
 		return nil, fmt.Errorf("%w: manifest of %d bytes exceeds the %d byte limit", ErrMalformed, len(raw), maxManifestSize)
 	}
-	var probe struct {
-		SchemaVersion int               `json:"schemaVersion"`
-		MediaType     string            `json:"mediaType"`
-		Manifests     json.RawMessage   `json:"manifests"`
-		Config        json.RawMessage   `json:"config"`
-		FSLayers      json.RawMessage   `json:"fsLayers"`
-		Layers        json.RawMessage   `json:"layers"`
-		Blobs         json.RawMessage   `json:"blobs"`
-		Annotations   map[string]string `json:"annotations"`
-	}
+	var probe manifestShape
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return nil, fmt.Errorf("%w: manifest is not JSON: %v", ErrMalformed, err)
 	}
 	mt := mediaType
 	if mt == "" || mt == "application/json" || mt == "application/octet-stream" || mt == "text/plain" {
-		mt = probe.MediaType
-	}
-	if mt == "" {
-		switch {
-		case probe.SchemaVersion == 1 || probe.FSLayers != nil:
-			mt = MediaTypeSchema1
-		case probe.Manifests != nil:
-			mt = MediaTypeOCIIndex
-		case probe.Config != nil:
-			mt = MediaTypeOCIManifest
-		}
+		mt = probe.mediaType()
 	}
 	p := &Parsed{MediaType: mt}
 	switch {
@@ -152,6 +133,42 @@ func ParseManifest(mediaType string, raw []byte) (*Parsed, error) {
 		return nil, fmt.Errorf("%w: media type %q is not a manifest kind strata knows", ErrUnsupported, mt)
 	}
 	return p, nil
+}
+
+// manifestShape is the part of any manifest kind that tells which kind it is.
+type manifestShape struct {
+	SchemaVersion int             `json:"schemaVersion"`
+	MediaType     string          `json:"mediaType"`
+	Manifests     json.RawMessage `json:"manifests"`
+	Config        json.RawMessage `json:"config"`
+	FSLayers      json.RawMessage `json:"fsLayers"`
+	Blobs         json.RawMessage `json:"blobs"`
+}
+
+// mediaType is the manifest's own mediaType, or a guess from its shape:
+// schema 1 and early OCI manifests carry none. "" = no manifest shape.
+func (p manifestShape) mediaType() string {
+	switch {
+	case p.MediaType != "":
+		return p.MediaType
+	case p.SchemaVersion == 1 || p.FSLayers != nil:
+		return MediaTypeSchema1
+	case p.Manifests != nil:
+		return MediaTypeOCIIndex
+	case p.Config != nil:
+		return MediaTypeOCIManifest
+	}
+	return ""
+}
+
+// SniffMediaType returns raw's media type from its mediaType field or its
+// shape, "" when raw is not JSON shaped like a manifest.
+func SniffMediaType(raw []byte) string {
+	var p manifestShape
+	if json.Unmarshal(raw, &p) != nil {
+		return ""
+	}
+	return p.mediaType()
 }
 
 func allInToto(ds []Descriptor) bool {

@@ -3,7 +3,6 @@ package layout
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -265,32 +264,7 @@ func NormalizeName(s string) string {
 
 // sniffMediaType reads a manifest's own mediaType, or guesses it from its
 // shape (schema 1 and old OCI manifests carry none). "" = not a manifest.
-func sniffMediaType(raw []byte) string {
-	if p, err := image.ParseManifest("", raw); err == nil && p.MediaType != "" {
-		return p.MediaType
-	}
-	var probe struct {
-		MediaType     string          `json:"mediaType"`
-		SchemaVersion int             `json:"schemaVersion"`
-		Manifests     json.RawMessage `json:"manifests"`
-		Config        json.RawMessage `json:"config"`
-		FSLayers      json.RawMessage `json:"fsLayers"`
-	}
-	if json.Unmarshal(raw, &probe) != nil {
-		return ""
-	}
-	switch {
-	case probe.MediaType != "":
-		return probe.MediaType
-	case probe.SchemaVersion == 1 || probe.FSLayers != nil:
-		return image.MediaTypeSchema1
-	case probe.Manifests != nil:
-		return image.MediaTypeOCIIndex
-	case probe.Config != nil:
-		return image.MediaTypeOCIManifest
-	}
-	return ""
-}
+func sniffMediaType(raw []byte) string { return image.SniffMediaType(raw) }
 
 // fileExists reports whether name is a regular file in fsys.
 func fileExists(fsys fs.FS, name string) bool {
