@@ -33,7 +33,7 @@ func Dir(ctx context.Context, fsys fs.FS, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dir: copy: read manifest.json: %w", err)
 	}
-	mt := sniffMediaType(raw)
+	mt := image.SniffMediaType(raw)
 	if mt == "" {
 		if _, err := image.ParseManifest("", raw); err != nil {
 			return nil, fmt.Errorf("dir: copy: manifest.json: %w", err)

@@ -147,7 +147,7 @@ func (s *Store) selectOCI(l *ociLayout, ref string) (image.Descriptor, error) {
 			if err != nil {
 				return image.Descriptor{}, fmt.Errorf("%w: no manifest %s in the OCI layout", content.ErrNotFound, dg)
 			}
-			mt := sniffMediaType(raw)
+			mt := image.SniffMediaType(raw)
 			if !image.IsManifest(mt) {
 				return image.Descriptor{}, fmt.Errorf("%w: blob %s is not a manifest (media type %q)", content.ErrBadReference, dg, mt)
 			}

@@ -262,10 +262,6 @@ func NormalizeName(s string) string {
 	return name + suffix
 }
 
-// sniffMediaType reads a manifest's own mediaType, or guesses it from its
-// shape (schema 1 and old OCI manifests carry none). "" = not a manifest.
-func sniffMediaType(raw []byte) string { return image.SniffMediaType(raw) }
-
 // fileExists reports whether name is a regular file in fsys.
 func fileExists(fsys fs.FS, name string) bool {
 	st, err := fs.Stat(fsys, name)
