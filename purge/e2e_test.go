@@ -128,6 +128,9 @@ func TestCases(t *testing.T) {
 		opts        purge.Options
 		wantRefused bool
 		check       check
+		// v3Only: distribution 2.8 cannot store the setup (an index listing
+		// blobs: BuildKit's index-form cache).
+		v3Only bool
 	}{{
 		name: "shared config blob",
 		setup: func(t *testing.T, f *repoFixture) map[string]image.Digest {
@@ -226,14 +229,39 @@ func TestCases(t *testing.T) {
 			assertManifestGone(t, ctx, f.repo, extra["buildcache"])
 			assertBlobGone(t, ctx, f.repo, f.secretL)
 		},
+	}, {
+		name:   "index-form cache tag referencing the leaked layer is reported",
+		setup:  func(t *testing.T, f *repoFixture) map[string]image.Digest { return cacheIndexTag(t, ctx, f) },
+		opts:   purge.Options{Targets: []string{"debug-42"}},
+		v3Only: true,
+		check: func(t *testing.T, f *repoFixture, extra map[string]image.Digest, p *purge.Plan) {
+			if len(p.Sharing) != 1 || !slices.Equal(p.Sharing[0].Tags, []string{"buildcache-index"}) || p.Sharing[0].Kind != image.KindCache {
+				t.Errorf("sharing %+v, want the buildcache-index tag", p.Sharing)
+			}
+			if !slices.ContainsFunc(p.KeptBlobs, func(k purge.Kept) bool { return k.Digest == f.secretL }) {
+				t.Errorf("the leaked layer the cache still uses is not kept: %+v", p.KeptBlobs)
+			}
+		},
+	}, {
+		name:   "index-form cache tag included with --include-sharing",
+		setup:  func(t *testing.T, f *repoFixture) map[string]image.Digest { return cacheIndexTag(t, ctx, f) },
+		opts:   purge.Options{Targets: []string{"debug-42"}, IncludeSharing: true},
+		v3Only: true,
+		check: func(t *testing.T, f *repoFixture, extra map[string]image.Digest, p *purge.Plan) {
+			assertManifestGone(t, ctx, f.repo, extra["buildcache-index"])
+			assertBlobGone(t, ctx, f.repo, f.secretL)
+		},
 	}}
 	for _, kind := range []struct {
 		name  string
 		start func(testing.TB, registrytest.Options) *registrytest.Registry
 	}{{"embedded-v3", registrytest.NewEmbedded}, {"debian-2.8", registrytest.StartDebian}} {
 		t.Run(kind.name, func(t *testing.T) {
-			reg := kind.start(t, registrytest.Options{})
+			reg := kind.start(t, registrytest.Options{IndexBlobs: true})
 			for i, c := range cases {
+				if c.v3Only && reg.Kind == "debian" {
+					continue
+				}
 				t.Run(c.name, func(t *testing.T) {
 					f := pushIssueRepo(t, ctx, reg, "case"+string(rune('a'+i))+"/app")
 					extra := c.setup(t, f)
@@ -373,6 +401,19 @@ func cacheTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]imag
 	raw, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: ccd, Layers: []image.Descriptor{ld}})
 	d := registrytest.PushManifest(t, ctx, f.repo, "buildcache", image.MediaTypeOCIManifest, raw)
 	return map[string]image.Digest{"buildcache": d.Digest}
+}
+
+// cacheIndexTag pushes a BuildKit index-form cache (an index listing the
+// leaked layer blob and the cache config; FIELD-NOTES 2.2) as buildcache-index.
+func cacheIndexTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]image.Digest {
+	sec := f.debug.Layers[len(f.debug.Layers)-1]
+	cc := []byte(`{"layers":[{"blob":"` + string(sec.Digest) + `","parent":-1}],"records":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","layers":[{"layer":0}]}]}`)
+	ccd := registrytest.PushBlob(t, ctx, f.repo, image.MediaTypeBuildKitCache, cc)
+	ld := sec.Descriptor()
+	ld.Annotations = map[string]string{image.AnnotationUncompressed: string(sec.DiffID)}
+	raw, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{ld, ccd}})
+	d := registrytest.PushManifest(t, ctx, f.repo, "buildcache-index", image.MediaTypeOCIIndex, raw)
+	return map[string]image.Digest{"buildcache-index": d.Digest}
 }
 
 func snapshotTags(t *testing.T, ctx context.Context, f *repoFixture) map[string]image.Digest {
