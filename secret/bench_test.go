@@ -12,7 +12,38 @@ func benchEngine(b testing.TB) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := e.Compile(); err != nil {
+		b.Fatal(err)
+	}
 	return e
+}
+
+// BenchmarkNew measures what a process pays before its first scan: New
+// hashes the rule sources and compiles nothing (a fully cached rescan
+// stops there).
+func BenchmarkNew(b *testing.B) {
+	for range b.N {
+		if _, err := New(Options{Patterns: []string{`FLAG\{[^}]+\}`}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompile measures an engine's compile once the built-in rules are
+// parsed (per process, they cost ~150 ms more on first use: viper, gitleaks'
+// Translate, regex compiles): merging, prefilter construction.
+func BenchmarkCompile(b *testing.B) {
+	benchEngine(b) // parse the built-in rules outside the timing
+	b.ResetTimer()
+	for range b.N {
+		e, err := New(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Compile(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkScanText measures text throughput on ~8 MB of Debian-like text,

@@ -20,7 +20,16 @@
 //     the regex's literal prefix (three bytes or more), if any.
 //
 // RulesetHash covers all of that plus every option that changes results, for
-// use in cache keys.
+// use in cache keys. It is computed by New from the rule sources (gitleaks'
+// default config text and module version, strata's embedded rules,
+// severity map and allowlist additions, the rules files' bytes, the
+// patterns, the engine version and the Go version) without compiling
+// anything. New parses only the rules files and patterns (a bad one is an
+// ErrBadRules error there); the built-in rules (gitleaks' TOML through viper
+// and its Translate, ~250 regexes) and the keyword prefilter are compiled
+// on first use or by Engine.Compile, once per engine. A pipeline whose
+// results all come from a cache keyed by RulesetHash never compiles them
+// (Engine.Compiled reports whether it did).
 //
 // # How a file is scanned
 //

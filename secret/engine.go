@@ -8,12 +8,13 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // engineVersion is part of RulesetHash: bump it whenever a change to the
 // matching logic can change what is found, so cached results are not reused.
-const engineVersion = "strata-secret-engine/1"
+const engineVersion = "strata-secret-engine/2"
 
 // Defaults for Options fields left zero.
 const (
@@ -68,22 +69,35 @@ type FileStats struct {
 	ArchiveMembers int    // archive members opened (recursively)
 }
 
-// Engine is a compiled ruleset. It is safe for concurrent use.
+// Engine is a ruleset. It is safe for concurrent use.
+//
+// New is cheap: it reads and checks the rules files, patterns and ignore
+// file the options name and computes RulesetHash from the rule sources, but
+// the built-in rules (gitleaks' default config and strata's own, about 250
+// regexes) and the keyword prefilter are compiled only when first needed
+// (ScanFile, ScanText, Wants, Rules) or when Compile is called. A caller
+// that finds every result in a cache keyed by RulesetHash never pays for
+// them.
 type Engine struct {
 	opts        Options
 	log         *slog.Logger
+	user        []*rule // rules files' and patterns' rules, parsed by New
+	ignore      *ignoreList
+	hash        string
+	once        sync.Once
+	compileErr  error
+	compiled    atomic.Bool
 	rules       []*rule
 	pf          *prefilter
 	kwRules     [][]int32 // keyword id -> rule indexes
 	keywordless []int32   // content rules without keywords
 	pathOnly    []int32   // rules with a path and no regex
-	ignore      *ignoreList
-	hash        string
 	pool        sync.Pool
 }
 
-// New compiles the default gitleaks rules, strata's own rules and the rules
-// and patterns in opts.
+// New checks opts (rules files and patterns are parsed, so a bad one is an
+// ErrBadRules error here) and returns an engine whose built-in rules are
+// compiled on first use; see Engine.
 func New(opts Options) (*Engine, error) {
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = DefaultMaxFileBytes
@@ -104,11 +118,29 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rules, err := loadRules(opts)
-	if err != nil {
-		return nil, err
+	e := &Engine{opts: opts, log: log}
+	var sources []string
+	for _, f := range opts.RulesFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read rules file: %w", err)
+		}
+		rs, err := loadTOML(string(b), f, SeverityHigh, nil)
+		if err != nil {
+			return nil, err
+		}
+		e.user = append(e.user, rs...)
+		sources = append(sources, "rules-file", string(b))
 	}
-	e := &Engine{opts: opts, log: log, rules: rules}
+	for i, p := range opts.Patterns {
+		r, err := patternRule(i+1, p)
+		if err != nil {
+			return nil, err
+		}
+		e.user = append(e.user, r)
+		sources = append(sources, "pattern", p)
+	}
+	ign := ""
 	if opts.IgnoreFile != "" {
 		f, err := os.Open(opts.IgnoreFile)
 		if err != nil {
@@ -120,7 +152,42 @@ func New(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		e.ignore = il
+		ign = il.text
 	}
+	e.hash = hashSources(sources, "binaries="+strconv.FormatBool(opts.ScanBinaries),
+		"maxfile="+strconv.FormatInt(opts.MaxFileBytes, 10),
+		"archdepth="+strconv.Itoa(opts.MaxArchiveDepth),
+		"archbytes="+strconv.FormatInt(opts.MaxArchiveBytes, 10),
+		"ignore="+ign)
+	e.pool.New = func() any { return e.newFileScan() }
+	return e, nil
+}
+
+// Compile compiles the ruleset now (it is otherwise compiled on first
+// use) and returns the error that makes the engine unusable, if any; later
+// calls return the same result at no cost. Pipelines call it before their
+// first scan so that a broken ruleset fails the run instead of every file.
+func (e *Engine) Compile() error {
+	e.once.Do(func() {
+		builtin, err := builtinRules()
+		if err != nil {
+			e.compileErr = err
+			return
+		}
+		e.build(mergeRules(builtin, e.user))
+		e.compiled.Store(true)
+	})
+	return e.compileErr
+}
+
+// Compiled reports whether the ruleset has been compiled (by Compile or a
+// first scan); a scan answered entirely from a cache leaves it false.
+func (e *Engine) Compiled() bool { return e.compiled.Load() }
+
+// build indexes the effective rules: keyword prefilter, keyword-less and
+// path-only rules.
+func (e *Engine) build(rules []*rule) {
+	e.rules = rules
 	kwID := map[string]int32{}
 	var kws []string
 	for i, r := range rules {
@@ -148,27 +215,22 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	e.pf = newPrefilter(kws)
-	ign := ""
-	if e.ignore != nil {
-		ign = e.ignore.text
-	}
-	e.hash = hashRules(rules, "binaries="+strconv.FormatBool(opts.ScanBinaries),
-		"maxfile="+strconv.FormatInt(opts.MaxFileBytes, 10),
-		"archdepth="+strconv.Itoa(opts.MaxArchiveDepth),
-		"archbytes="+strconv.FormatInt(opts.MaxArchiveBytes, 10),
-		"ignore="+ign)
-	e.pool.New = func() any { return e.newFileScan() }
-	log.Debug("secret rules loaded", "rules", len(rules), "keywords", len(kws), "ruleset", e.hash)
-	return e, nil
+	e.log.Debug("secret rules compiled", "rules", len(rules), "keywords", len(kws), "ruleset", e.hash)
 }
 
-// RulesetHash is a sha256 over the effective rules and every option that
-// changes what is found (binary scanning, size and archive limits, ignore
-// file); use it in cache keys.
+// RulesetHash is a sha256 over the sources of the effective rules (gitleaks'
+// default config text and module version, strata's rules and allowlist
+// additions, the rules files' bytes, the patterns), the engine version and
+// every option that changes what is found (binary scanning, size and archive
+// limits, ignore file); use it in cache keys. It is known without compiling
+// the rules.
 func (e *Engine) RulesetHash() string { return e.hash }
 
 // Rules lists the effective rules in load order.
 func (e *Engine) Rules() []RuleInfo {
+	if e.Compile() != nil {
+		return nil
+	}
 	out := make([]RuleInfo, len(e.rules))
 	for i, r := range e.rules {
 		out[i] = r.RuleInfo
@@ -182,9 +244,14 @@ func (e *Engine) Rules() []RuleInfo {
 // "config:env" or "config:history[3]". Rules with a path regex apply when it
 // matches the location; path-only rules never do.
 //
-// Options.FileTimeout bounds it too; a text cut short by it is reported
-// only through the Logger.
+// Options.FileTimeout bounds it too; a text cut short by it, or not scanned
+// because the ruleset does not compile (see Compile), is reported only
+// through the Logger.
 func (e *Engine) ScanText(ctx context.Context, location string, text string, emit func(Match)) {
+	if err := e.Compile(); err != nil {
+		e.log.Warn("text not scanned", "location", location, "err", err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.opts.FileTimeout)
 	defer cancel()
 	fs := e.getFileScan()
@@ -211,10 +278,13 @@ func (e *Engine) ScanText(ctx context.Context, location string, text string, emi
 // before reading r to its end (binary files, limits, timeouts): a caller that
 // needs the stream drained (to verify a digest) must drain it itself.
 //
-// The error is non-nil only when reading r fails or ctx is cancelled; limits
-// and timeouts are reported in FileStats.
+// The error is non-nil only when reading r fails, ctx is cancelled or the
+// ruleset does not compile; limits and timeouts are reported in FileStats.
 func (e *Engine) ScanFile(ctx context.Context, path string, size int64, r io.Reader, emit func(Match)) (FileStats, error) {
 	var st FileStats
+	if err := e.Compile(); err != nil {
+		return st, err
+	}
 	budget := e.opts.MaxArchiveBytes
 	fctx, cancel := context.WithTimeout(ctx, e.opts.FileTimeout)
 	defer cancel()
@@ -242,8 +312,8 @@ const SniffLen = sniffLen
 // then skip such files without copying them.
 func (e *Engine) Wants(path string, head []byte) bool {
 	k, _ := sniff(head)
-	if k != kindBinary || e.opts.ScanBinaries {
-		return true
+	if k != kindBinary || e.opts.ScanBinaries || e.Compile() != nil {
+		return true // (a ruleset that does not compile: ScanFile reports it)
 	}
 	for _, ri := range e.pathOnly {
 		rl := e.rules[ri]

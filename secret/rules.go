@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"regexp/syntax"
-	"sort"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -374,89 +374,80 @@ var builtinOnce = sync.OnceValues(func() ([]*rule, error) {
 // process; rules are never modified after loading, so engines share them.
 func builtinRules() ([]*rule, error) { return builtinOnce() }
 
-// loadRules assembles the effective ruleset: gitleaks' defaults, strata's own
-// rules (which replace gitleaks rules of the same ID), rules files, patterns.
-func loadRules(opts Options) ([]*rule, error) {
+// mergeRules assembles the effective ruleset: gitleaks' defaults, strata's
+// own rules (which replace gitleaks rules of the same ID), then the rules
+// files' and patterns' rules, a later rule replacing an earlier one of the
+// same ID.
+func mergeRules(builtin, user []*rule) []*rule {
 	var all []*rule
-	add := func(rs []*rule) {
+	pos := map[string]int{}
+	for _, rs := range [][]*rule{builtin, user} {
 		for _, r := range rs {
-			replaced := false
-			for i, old := range all {
-				if old.ID == r.ID {
-					all[i] = r
-					replaced = true
-					break
-				}
+			if i, ok := pos[r.ID]; ok {
+				all[i] = r
+				continue
 			}
-			if !replaced {
-				all = append(all, r)
-			}
+			pos[r.ID] = len(all)
+			all = append(all, r)
 		}
 	}
-	builtin, err := builtinRules()
-	if err != nil {
-		return nil, err
-	}
-	add(builtin)
-	for _, f := range opts.RulesFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read rules file: %w", err)
-		}
-		rs, err := loadTOML(string(b), f, SeverityHigh, nil)
-		if err != nil {
-			return nil, err
-		}
-		add(rs)
-	}
-	for i, p := range opts.Patterns {
-		r, err := patternRule(i+1, p)
-		if err != nil {
-			return nil, err
-		}
-		add([]*rule{r})
-	}
-	return all, nil
+	return all
 }
 
-// hashRules returns a stable sha256 over everything in the rules that
-// decides what is found.
-func hashRules(rules []*rule, extra ...string) string {
-	type al struct {
-		Cond, Target   string
-		Paths, Regexes []string
-		Stop, Commits  []string
+// gitleaksVersion is the gitleaks module version linked in ("" when the
+// build carries no module information): its TOML translation is part of
+// the ruleset.
+var gitleaksVersion = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
 	}
-	conv := func(as []*glconfig.Allowlist) []al {
-		var out []al
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/zricethezav/gitleaks/v8" {
+			if d.Replace != nil {
+				return d.Version + "=>" + d.Replace.Path + "@" + d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+})
+
+// hashSources returns a stable sha256 over the sources of the effective
+// ruleset, without compiling anything: the engine version, the Go and
+// gitleaks versions (their regexp engine and TOML translation), gitleaks'
+// default config text, strata's severity map, allowlist additions and
+// embedded rules, then sources (the rules files' bytes and the patterns, in
+// order) and extra (options).
+func hashSources(sources []string, extra ...string) string {
+	type al struct {
+		Desc, Cond, Target string
+		Paths, Regexes     []string
+		Stop, Commits      []string
+	}
+	extraAL := map[string][]al{}
+	for id, as := range extraAllowlists {
 		for _, a := range as {
-			x := al{Cond: a.MatchCondition.String(), Target: a.RegexTarget, Commits: a.Commits}
+			x := al{Desc: a.Description, Cond: a.MatchCondition.String(), Target: a.RegexTarget, Commits: a.Commits, Stop: a.StopWords}
 			for _, p := range a.Paths {
 				x.Paths = append(x.Paths, p.String())
 			}
 			for _, p := range a.Regexes {
 				x.Regexes = append(x.Regexes, p.String())
 			}
-			x.Stop = append([]string(nil), a.StopWords...)
-			sort.Strings(x.Stop)
-			out = append(out, x)
+			extraAL[id] = append(extraAL[id], x)
 		}
-		return out
 	}
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	_ = enc.Encode(engineVersion)
-	for _, r := range rules {
-		kw := append([]string(nil), r.Keywords...)
-		sort.Strings(kw)
-		_ = enc.Encode(struct {
-			ID, Severity, Regex, Path string
-			Entropy                   float64
-			Group                     int
-			Keywords                  []string
-			Allow, Global             []al
-		}{r.ID, r.Severity, r.Regex, r.Path, r.Entropy, r.SecretGroup, kw, conv(r.allow), conv(r.global)})
-	}
+	_ = enc.Encode(runtime.Version())
+	_ = enc.Encode("gitleaks " + gitleaksVersion())
+	_ = enc.Encode(glconfig.DefaultConfig)
+	_ = enc.Encode(gitleaksSeverity) // maps encode with sorted keys
+	_ = enc.Encode(extraAL)
+	_ = enc.Encode(strataRulesTOML)
+	_ = enc.Encode(sources)
 	for _, x := range extra {
 		_ = enc.Encode(x)
 	}
