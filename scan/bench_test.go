@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
@@ -116,10 +117,7 @@ func BenchmarkScanImage(b *testing.B) {
 	b.Run("rescan-warm", func(b *testing.B) {
 		for range b.N {
 			t0 := time.Now()
-			res, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Cache: cache})
-			if err != nil || res.Coverage.LayersFromCache != res.Coverage.Layers {
-				b.Fatal(err, res.Coverage)
-			}
+			warmRescan(b, dir, tag, cache.Path())
 			warm = time.Since(t0)
 		}
 	})
@@ -127,6 +125,87 @@ func BenchmarkScanImage(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.Logf("floor %s (cpu %s), scan %s (cpu %s) = %.2fx the floor, warm rescan %s (%.1f%% of the scan), peak RSS %d MB",
 		floor, floorCPU, cold, coldCPU, float64(cold)/float64(floor), warm, 100*float64(warm)/float64(cold), ru.Maxrss/1024)
+}
+
+// warmRescan does what a `strata scan` process does once the cache is warm
+// (a new engine, cache and source each time) and checks that every layer
+// came from the cache and the rules were never compiled.
+func warmRescan(b *testing.B, dir, tag, cachePath string) *Result {
+	b.Helper()
+	ctx := context.Background()
+	eng, err := secret.New(secret.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache, err := OpenCache(ctx, filepath.Dir(cachePath))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close()
+	tg := open(b, dir, tag, false)
+	res, err := Run(ctx, []Target{tg}, Options{Engine: eng, Cache: cache})
+	if err != nil || res.Coverage.LayersFromCache != res.Coverage.Layers {
+		b.Fatal(err, res.Coverage)
+	}
+	if eng.Compiled() {
+		b.Fatal("a warm rescan compiled the rules")
+	}
+	return res
+}
+
+// BenchmarkWarmRescan measures a warm rescan as a new process does it (new
+// engine, cache handle and source; every layer, config text and
+// attestation from the cache; the rules never compiled). It uses the
+// layout in STRATA_BENCH_LAYOUT=DIR[:TAG] if set (scripts/bench.sh's
+// images), else a generated image of 8 layers of 2,000 small files each
+// with a few deleted secrets (so listings are read for their states).
+func BenchmarkWarmRescan(b *testing.B) {
+	dir, tag := b.TempDir(), "latest"
+	if layout := os.Getenv("STRATA_BENCH_LAYOUT"); layout != "" {
+		dir, tag, _ = strings.Cut(layout, ":")
+	} else {
+		var img fixture.Image
+		for l := range 8 {
+			var files []fixture.File
+			for i := range 2000 {
+				files = append(files, fixture.File{Path: fmt.Sprintf("srv/l%d/d%d/f%d.txt", l, i%40, i), Body: []byte(fmt.Sprintf("line %d\nvalue=%d\n", i, i*l))})
+			}
+			files = append(files, fixture.File{Path: fmt.Sprintf("root/.config/gh/l%d.yml", l), Body: []byte("github.com:\n  oauth_token: " + ghp(uint64(l)) + "\n")})
+			if l > 0 {
+				files = append(files, fixture.File{Path: fmt.Sprintf("root/.config/gh/.wh.l%d.yml", l-1)})
+			}
+			img.Layers = append(img.Layers, fixture.Layer{CreatedBy: fmt.Sprintf("COPY l%d /", l), Files: files})
+		}
+		img.Env = []string{"PATH=/usr/bin", "DB_PASSWORD=Xk3Lm9Qp2RsT"}
+		fixture.WriteLayout(b, dir, tag, img)
+	}
+	cdir := b.TempDir()
+	cache, err := OpenCache(context.Background(), cdir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := secret.New(secret.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	cold, err := Run(context.Background(), []Target{open(b, dir, tag, false)}, Options{Engine: eng, Cache: cache})
+	cache.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	coldTime := time.Since(t0)
+	b.ResetTimer()
+	var res *Result
+	for range b.N {
+		res = warmRescan(b, dir, tag, filepath.Join(cdir, "scan-cache.db"))
+	}
+	b.StopTimer()
+	if len(res.Findings) != len(cold.Findings) {
+		b.Fatalf("warm: %d findings, cold %d", len(res.Findings), len(cold.Findings))
+	}
+	b.ReportMetric(float64(len(res.Findings)), "findings")
+	b.ReportMetric(float64(coldTime.Nanoseconds()), "cold-ns")
 }
 
 // buildTreeImage writes an OCI layout at dir with one gzip layer holding the

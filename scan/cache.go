@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,21 +17,34 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"github.com/stratascan/strata/secret"
 )
 
-// Cache keeps per-layer scan results in an SQLite database, keyed by the
-// layer's diff_id (or blob digest when the diff_id is unknown) and the
-// engine's RulesetHash. It stores redacted matches, fingerprints, the
-// layer's path listing (for deleted/overwritten states) and coverage
-// figures — never secret values. Safe for concurrent use, also by several
+// Cache keeps scan results in an SQLite database, keyed by what was scanned
+// and the engine's RulesetHash:
+//
+//   - per layer, by diff_id (or blob digest when the diff_id is unknown):
+//     redacted matches, fingerprints, coverage figures and skipped files,
+//     and separately the layer's path listing (read only when a finding's
+//     deleted/overwritten state needs it);
+//   - per set of config texts (Env, Labels, Cmd, Entrypoint, history) or
+//     attestation blob, by the sha256 of the texts and their locations:
+//     redacted matches and fingerprints.
+//
+// It never stores secret values. Safe for concurrent use, also by several
 // processes (WAL mode, busy timeout).
 type Cache struct {
 	db   *sql.DB
 	path string
 }
 
-// cacheSchema is bumped when layerResult's encoding changes.
-const cacheSchema = 1
+// Table names carry the encoding version: bump them when layerResult's or
+// the listing's encoding changes (old tables are then ignored).
+const (
+	layerTable = "layer_results_v2"
+	textTable  = "text_results_v1"
+)
 
 // DefaultCacheDir is os.UserCacheDir()/strata.
 func DefaultCacheDir() (string, error) {
@@ -58,13 +74,19 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 		return nil, fmt.Errorf("open scan cache %s: %w", p, err)
 	}
 	db.SetMaxOpenConns(4)
-	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS layer_results (
+	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+layerTable+` (
 		layer    TEXT NOT NULL,
 		ruleset  TEXT NOT NULL,
-		schema   INTEGER NOT NULL,
 		created  INTEGER NOT NULL,
 		result   BLOB NOT NULL,
-		PRIMARY KEY (layer, ruleset, schema))`)
+		listing  BLOB NOT NULL,
+		PRIMARY KEY (layer, ruleset));
+	CREATE TABLE IF NOT EXISTS `+textTable+` (
+		key      TEXT NOT NULL,
+		ruleset  TEXT NOT NULL,
+		created  INTEGER NOT NULL,
+		matches  BLOB NOT NULL,
+		PRIMARY KEY (key, ruleset))`)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise scan cache %s (delete it if it is corrupt): %w", p, err)
@@ -78,53 +100,251 @@ func (c *Cache) Path() string { return c.path }
 // Close closes the database.
 func (c *Cache) Close() error { return c.db.Close() }
 
-// get returns the cached result for a layer, or nil.
+// get returns the cached result for a layer (without its listing: see
+// listing), or nil.
 func (c *Cache) get(ctx context.Context, layer, ruleset string) (*layerResult, error) {
 	var blob []byte
-	err := c.db.QueryRowContext(ctx, `SELECT result FROM layer_results WHERE layer = ? AND ruleset = ? AND schema = ?`,
-		layer, ruleset, cacheSchema).Scan(&blob)
+	err := c.db.QueryRowContext(ctx, `SELECT result FROM `+layerTable+` WHERE layer = ? AND ruleset = ?`,
+		layer, ruleset).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read scan cache: %w", err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	lr, err := decodeResult(blob)
 	if err != nil {
 		return nil, nil // unreadable entry: treat as a miss, it will be overwritten
 	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, nil
-	}
-	var lr layerResult
-	if err := json.Unmarshal(raw, &lr); err != nil {
-		return nil, nil
-	}
 	lr.FromCache = true
-	return &lr, nil
+	return lr, nil
+}
+
+// listing returns a cached layer's path listing.
+func (c *Cache) listing(ctx context.Context, layer, ruleset string) ([]entryRec, error) {
+	var blob []byte
+	err := c.db.QueryRowContext(ctx, `SELECT listing FROM `+layerTable+` WHERE layer = ? AND ruleset = ?`,
+		layer, ruleset).Scan(&blob)
+	if err != nil {
+		return nil, fmt.Errorf("read the path listing of layer %s from the scan cache %s: %w", layer, c.path, err)
+	}
+	es, err := decodeListing(blob)
+	if err != nil {
+		return nil, fmt.Errorf("path listing of layer %s in the scan cache %s is corrupt (delete the file): %w", layer, c.path, err)
+	}
+	return es, nil
 }
 
 // put stores a layer result, without secret values.
 func (c *Cache) put(ctx context.Context, layer, ruleset string, lr *layerResult) error {
-	clean := *lr
-	clean.Matches = make([]fileMatch, len(lr.Matches))
-	for i, m := range lr.Matches {
-		m.Match.Secret = "" // never persisted
-		clean.Matches[i] = m
-	}
-	raw, err := json.Marshal(&clean)
+	res, err := encodeResult(lr)
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-	zw.Write(raw)
-	zw.Close()
-	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO layer_results (layer, ruleset, schema, created, result) VALUES (?, ?, ?, ?, ?)`,
-		layer, ruleset, cacheSchema, time.Now().Unix(), b.Bytes())
+	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+layerTable+` (layer, ruleset, created, result, listing) VALUES (?, ?, ?, ?, ?)`,
+		layer, ruleset, time.Now().Unix(), res, encodeListing(lr.Entries))
 	if err != nil {
 		return fmt.Errorf("write scan cache: %w", err)
 	}
 	return nil
+}
+
+// textItem is one text given to secret.Engine.ScanText.
+type textItem struct {
+	Loc  string `json:"l"`
+	Text string `json:"t"`
+}
+
+// textKey identifies a list of texts by content: "sha256:" + hex.
+func textKey(items []textItem) string {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(items)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// getTexts returns the cached matches for a list of texts; ok false on a
+// miss.
+func (c *Cache) getTexts(ctx context.Context, key, ruleset string) (ms []secret.Match, ok bool, err error) {
+	var blob []byte
+	err = c.db.QueryRowContext(ctx, `SELECT matches FROM `+textTable+` WHERE key = ? AND ruleset = ?`,
+		key, ruleset).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read scan cache: %w", err)
+	}
+	if err := json.Unmarshal(blob, &ms); err != nil {
+		return nil, false, nil // a miss; overwritten
+	}
+	return ms, true, nil
+}
+
+// putTexts stores the matches of a list of texts, without secret values.
+func (c *Cache) putTexts(ctx context.Context, key, ruleset string, ms []secret.Match) error {
+	clean := make([]secret.Match, len(ms))
+	for i, m := range ms {
+		m.Secret = "" // never persisted
+		clean[i] = m
+	}
+	raw, err := json.Marshal(clean)
+	if err != nil {
+		return err
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+textTable+` (key, ruleset, created, matches) VALUES (?, ?, ?, ?)`,
+		key, ruleset, time.Now().Unix(), raw)
+	if err != nil {
+		return fmt.Errorf("write scan cache: %w", err)
+	}
+	return nil
+}
+
+// Encodings. A layer result is small except for its skipped-file list (one
+// entry per binary file) and its listing (one per tar entry), so both use
+// length-prefixed strings that decode into substrings of one string rather
+// than JSON objects.
+//
+//	result:  version byte, uvarint Files Scanned Binary Members Bytes Size,
+//	         uvarint n, n × (str path, str reason), str JSON of the matches
+//	listing: gzip of (uvarint n, n × (type byte, str path))
+//	str:     uvarint length, bytes
+
+const resultVersion = 1
+
+var errCorruptEntry = errors.New("corrupt cache entry")
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func encodeResult(lr *layerResult) ([]byte, error) {
+	ms := make([]fileMatch, len(lr.Matches))
+	for i, m := range lr.Matches {
+		m.Match.Secret = "" // never persisted
+		ms[i] = m
+	}
+	mj, err := json.Marshal(ms)
+	if err != nil {
+		return nil, err
+	}
+	b := []byte{resultVersion}
+	for _, n := range []int64{lr.Files, lr.Scanned, lr.Binary, lr.Members, lr.Bytes, lr.Size} {
+		b = binary.AppendUvarint(b, uint64(n))
+	}
+	b = binary.AppendUvarint(b, uint64(len(lr.Skips)))
+	for _, s := range lr.Skips {
+		b = appendStr(appendStr(b, s.Path), s.Reason)
+	}
+	return appendStr(b, string(mj)), nil
+}
+
+// decoder reads uvarints and strings from one string.
+type decoder struct {
+	s   string
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var x uint64
+	for i, shift := 0, 0; i < len(d.s) && i < binary.MaxVarintLen64; i, shift = i+1, shift+7 {
+		c := d.s[i]
+		x |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return x
+		}
+	}
+	d.err = errCorruptEntry
+	return 0
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.s)) {
+		d.err = errCorruptEntry
+		return ""
+	}
+	s := d.s[:n]
+	d.s = d.s[n:]
+	return s
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.s) == 0 {
+		d.err = errCorruptEntry
+		return 0
+	}
+	c := d.s[0]
+	d.s = d.s[1:]
+	return c
+}
+
+func decodeResult(blob []byte) (*layerResult, error) {
+	d := &decoder{s: string(blob)}
+	if d.byte() != resultVersion {
+		return nil, errCorruptEntry
+	}
+	lr := &layerResult{}
+	for _, p := range []*int64{&lr.Files, &lr.Scanned, &lr.Binary, &lr.Members, &lr.Bytes, &lr.Size} {
+		*p = int64(d.uvarint())
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.s)) { // each skip takes two bytes at least
+		return nil, errCorruptEntry
+	}
+	if n > 0 {
+		lr.Skips = make([]skipRec, n)
+		for i := range lr.Skips {
+			lr.Skips[i] = skipRec{Path: d.str(), Reason: d.str()}
+		}
+	}
+	mj := d.str()
+	if d.err != nil || len(d.s) != 0 {
+		return nil, errCorruptEntry
+	}
+	if err := json.Unmarshal([]byte(mj), &lr.Matches); err != nil {
+		return nil, err
+	}
+	return lr, nil
+}
+
+func encodeListing(es []entryRec) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(es)))
+	for _, e := range es {
+		b = appendStr(append(b, e.T), e.P)
+	}
+	var out bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+func decodeListing(blob []byte) ([]entryRec, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{s: string(raw)}
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		return nil, errCorruptEntry
+	}
+	es := make([]entryRec, n)
+	for i := range es {
+		es[i].T = d.byte()
+		es[i].P = d.str()
+	}
+	if d.err != nil || len(d.s) != 0 {
+		return nil, errCorruptEntry
+	}
+	return es, nil
 }

@@ -7,7 +7,7 @@
 //
 // # API
 //
-//	eng, _ := secret.New(secret.Options{...})
+//	eng, _ := secret.New(secret.Options{...})   // rules compiled on first use
 //	cache, _ := scan.OpenCache(ctx, "")          // optional; "" = os.UserCacheDir()/strata
 //	defer cache.Close()
 //	root, _ := source.Load(ctx, store, log)
@@ -49,11 +49,17 @@
 // # Cache
 //
 // With Options.Cache, each distinct layer's result (redacted matches,
-// fingerprints, the layer's path listing for overlay states, coverage
-// figures) is stored in SQLite (modernc.org/sqlite, pure Go) keyed by the
-// layer and secret.Engine.RulesetHash, and reused by any later scan of any
-// image holding that layer. Secret values are never stored: with
-// Options.KeepSecrets the cache is written but not read.
+// fingerprints, coverage figures and skipped files; separately, the layer's
+// path listing for overlay states) is stored in SQLite (modernc.org/sqlite,
+// pure Go) keyed by the layer and secret.Engine.RulesetHash, and reused by
+// any later scan of any image holding that layer. The config texts of an
+// image and each attestation blob are cached the same way, keyed by the
+// sha256 of the texts. RulesetHash is known without compiling the rules and
+// Run compiles them (secret.Engine.Compile) only on a cache miss, so a
+// fully cached rescan never compiles them; listings are read back only for
+// images with findings (and only the entries that can hide one). Secret
+// values are never stored: with Options.KeepSecrets the cache is written
+// but not read.
 //
 // # Errors
 //

@@ -150,6 +150,9 @@ type layerResult struct {
 	Size      int64       `json:"size"`
 	Skips     []skipRec   `json:"skips"`
 	FromCache bool        `json:"-"`
+	// listed: Entries holds the listing (a cached result's listing is read
+	// only when a finding's state needs it).
+	listed bool
 }
 
 type work struct {
@@ -247,6 +250,13 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	}
 	err := g.Wait()
 
+	nskip := 0
+	for _, lr := range r.results {
+		nskip += len(lr.Skips)
+	}
+	if nskip > 0 {
+		res.Coverage.Skipped = make([]Skip, 0, nskip)
+	}
 	for _, w := range todo {
 		lr := r.results[w.key]
 		if lr == nil {
@@ -272,8 +282,16 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 		}
 		switch {
 		case fsKind(ir.im.Kind):
-			res.Findings = append(res.Findings, r.imageFindings(ir.t, ir.im)...)
-			res.Findings = append(res.Findings, r.configFindings(ctx, ir.t, ir.im, &res.Coverage)...)
+			fs, ferr := r.imageFindings(ctx, ir.t, ir.im)
+			res.Findings = append(res.Findings, fs...)
+			if ferr != nil && err == nil {
+				err = ferr
+			}
+			fs, ferr = r.configFindings(ctx, ir.t, ir.im, &res.Coverage)
+			res.Findings = append(res.Findings, fs...)
+			if ferr != nil && err == nil {
+				err = ferr
+			}
 		case ir.im.Kind == image.KindAttestation:
 			fs, aerr := r.attestationFindings(ctx, ir.t, ir.im, &res.Coverage)
 			res.Findings = append(res.Findings, fs...)
@@ -313,11 +331,15 @@ func (r *runner) layer(ctx context.Context, w work) (*layerResult, error) {
 			return lr, nil
 		}
 	}
+	if err := r.eng.Compile(); err != nil {
+		return nil, fmt.Errorf("compile the secret rules: %w", err)
+	}
 	start := time.Now()
 	lr, err := r.walk(ctx, w)
 	if err != nil {
 		return nil, err
 	}
+	lr.listed = true
 	r.log.Debug("layer scanned", "layer", w.key, "files", lr.Files, "bytes", lr.Bytes, "findings", len(lr.Matches), "took", time.Since(start))
 	if r.opts.Cache != nil {
 		if err := r.opts.Cache.put(ctx, w.key, hash, lr); err != nil {
@@ -431,9 +453,22 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 	return lr, nil
 }
 
+// entries returns a layer's path listing, reading it from the cache if the
+// result came from there.
+func (r *runner) entries(ctx context.Context, key string, lr *layerResult) ([]entryRec, error) {
+	if !lr.listed {
+		es, err := r.opts.Cache.listing(ctx, key, r.eng.RulesetHash())
+		if err != nil {
+			return nil, err
+		}
+		lr.Entries, lr.listed = es, true
+	}
+	return lr.Entries, nil
+}
+
 // imageFindings places each layer's matches in one image: state, hiding
 // layer, build step.
-func (r *runner) imageFindings(t *Target, im *image.Image) []Finding {
+func (r *runner) imageFindings(ctx context.Context, t *Target, im *image.Image) ([]Finding, error) {
 	type st struct {
 		state    overlay.State
 		hiddenBy int
@@ -443,14 +478,52 @@ func (r *runner) imageFindings(t *Target, im *image.Image) []Finding {
 	// any chain wins, else the first chain's verdict
 	states := map[int]map[string]st{}
 	for _, chain := range chains {
-		tree := overlay.New()
+		// A match's state depends only on the entries of later layers at its
+		// path or at an ancestor of it (overlay.Tree.State), so only those
+		// go into the tree, and layers at or below the lowest match are not
+		// listed at all (a clean image reads no listing).
+		lowest := -1
+		paths := map[string]bool{}
 		for pos, li := range chain {
 			lr := r.results[layerKey(im.Layers[li])]
+			if lr == nil || len(lr.Matches) == 0 {
+				continue
+			}
+			if lowest < 0 {
+				lowest = pos
+			}
+			for _, m := range lr.Matches {
+				for p := m.File; !paths[p]; {
+					paths[p] = true
+					if p == "" {
+						break
+					}
+					if i := strings.LastIndexByte(p, '/'); i >= 0 {
+						p = p[:i]
+					} else {
+						p = ""
+					}
+				}
+			}
+		}
+		if lowest < 0 {
+			continue
+		}
+		tree := overlay.New()
+		for pos := lowest + 1; pos < len(chain); pos++ {
+			key := layerKey(im.Layers[chain[pos]])
+			lr := r.results[key]
 			if lr == nil {
 				continue
 			}
-			for _, e := range lr.Entries {
-				tree.Add(pos, &layer.Entry{Path: e.P, Type: layer.Type(e.T)})
+			es, err := r.entries(ctx, key, lr)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range es {
+				if paths[e.P] {
+					tree.Add(pos, &layer.Entry{Path: e.P, Type: layer.Type(e.T)})
+				}
 			}
 		}
 		for pos, li := range chain {
@@ -503,7 +576,7 @@ func (r *runner) imageFindings(t *Target, im *image.Image) []Finding {
 			out = append(out, f)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (r *runner) finding(t *Target, im *image.Image, m secret.Match) Finding {
@@ -522,26 +595,58 @@ func (r *runner) finding(t *Target, im *image.Image, m secret.Match) Finding {
 	return f
 }
 
+// scanTexts scans texts with ScanText, or takes their matches from the
+// cache (keyed by the texts' hash and the ruleset).
+func (r *runner) scanTexts(ctx context.Context, items []textItem) ([]secret.Match, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	hash := r.eng.RulesetHash()
+	var key string
+	if r.opts.Cache != nil {
+		key = textKey(items)
+		if !r.opts.KeepSecrets {
+			ms, ok, err := r.opts.Cache.getTexts(ctx, key, hash)
+			if err != nil {
+				r.log.Warn("scan cache unusable, scanning without it", "err", err)
+			} else if ok {
+				return ms, nil
+			}
+		}
+	}
+	if err := r.eng.Compile(); err != nil {
+		return nil, fmt.Errorf("compile the secret rules: %w", err)
+	}
+	var ms []secret.Match
+	for _, it := range items {
+		r.eng.ScanText(ctx, it.Loc, it.Text, func(m secret.Match) { ms = append(ms, m) })
+	}
+	if err := ctx.Err(); err != nil {
+		return ms, err
+	}
+	if r.opts.Cache != nil {
+		if err := r.opts.Cache.putTexts(ctx, key, hash, ms); err != nil {
+			r.log.Warn("could not store text results in the scan cache", "err", err)
+		}
+	}
+	return ms, nil
+}
+
 // configFindings scans the config's Env, Labels, Cmd, Entrypoint and every
 // history entry's created_by and comment.
-func (r *runner) configFindings(ctx context.Context, t *Target, im *image.Image, c *Coverage) []Finding {
+func (r *runner) configFindings(ctx context.Context, t *Target, im *image.Image, c *Coverage) ([]Finding, error) {
 	cfg := im.Config
 	if cfg == nil {
-		return nil
+		return nil, nil
 	}
-	var out []Finding
-	scan := func(loc, text string) {
+	var items []textItem
+	add := func(loc, text string) {
 		if strings.TrimSpace(text) == "" {
 			return
 		}
-		c.ConfigTexts++
-		r.eng.ScanText(ctx, loc, text, func(m secret.Match) {
-			f := r.finding(t, im, m)
-			f.Remediation = remediation(im, &f)
-			out = append(out, f)
-		})
+		items = append(items, textItem{loc, text})
 	}
-	scan("config:env", strings.Join(cfg.Config.Env, "\n"))
+	add("config:env", strings.Join(cfg.Config.Env, "\n"))
 	if len(cfg.Config.Labels) > 0 {
 		keys := make([]string, 0, len(cfg.Config.Labels))
 		for k := range cfg.Config.Labels {
@@ -552,18 +657,26 @@ func (r *runner) configFindings(ctx context.Context, t *Target, im *image.Image,
 		for _, k := range keys {
 			b.WriteString(k + "=" + cfg.Config.Labels[k] + "\n")
 		}
-		scan("config:label", b.String())
+		add("config:label", b.String())
 	}
-	scan("config:cmd", strings.Join(cfg.Config.Cmd, " "))
-	scan("config:entrypoint", strings.Join(cfg.Config.Entrypoint, " "))
+	add("config:cmd", strings.Join(cfg.Config.Cmd, " "))
+	add("config:entrypoint", strings.Join(cfg.Config.Entrypoint, " "))
 	for i, h := range cfg.History {
 		text := h.CreatedBy
 		if h.Comment != "" {
 			text += "\n" + h.Comment
 		}
-		scan(fmt.Sprintf("config:history[%d]", i), text)
+		add(fmt.Sprintf("config:history[%d]", i), text)
 	}
-	return out
+	c.ConfigTexts += len(items)
+	ms, err := r.scanTexts(ctx, items)
+	var out []Finding
+	for _, m := range ms {
+		f := r.finding(t, im, m)
+		f.Remediation = remediation(im, &f)
+		out = append(out, f)
+	}
+	return out, err
 }
 
 // maxAttestationBytes bounds one attestation blob read into memory.
@@ -587,11 +700,15 @@ func (r *runner) attestationFindings(ctx context.Context, t *Target, im *image.I
 		if pt := l.Descriptor.Annotations["in-toto.io/predicate-type"]; pt != "" {
 			loc += " (" + pt + ")"
 		}
-		r.eng.ScanText(ctx, loc, string(raw), func(m secret.Match) {
+		ms, err := r.scanTexts(ctx, []textItem{{loc, string(raw)}})
+		for _, m := range ms {
 			f := r.finding(t, im, m)
 			f.Remediation = remediation(im, &f)
 			out = append(out, f)
-		})
+		}
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

@@ -114,6 +114,23 @@ func hidden(f Finding) int {
 // TestHiddenSecrets builds one image that hides secrets in each way the
 // issue lists and checks state, layer, hiddenBy, path and fingerprint.
 func TestHiddenSecrets(t *testing.T) {
+	img, s := hiddenImage(t)
+	dir := t.TempDir()
+	fixture.WriteLayout(t, dir, "latest", img)
+	res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHidden(t, res, s)
+	c := res.Coverage
+	if c.Layers != 3 || c.Images != 1 || c.Files < 7 || c.ArchiveMembers != 1 || c.ConfigTexts < 4 {
+		t.Errorf("coverage %+v", c)
+	}
+}
+
+// hiddenImage is an image that hides secrets in each way the issue lists,
+// and the secrets by kind of hiding.
+func hiddenImage(t testing.TB) (fixture.Image, map[string]string) {
 	s := map[string]string{
 		"rm":     ghp(1),
 		"empty":  ghp(2),
@@ -146,12 +163,13 @@ func TestHiddenSecrets(t *testing.T) {
 		},
 		Env: []string{"PATH=/usr/bin", "DB_PASSWORD=" + s["env"]},
 	}
-	dir := t.TempDir()
-	fixture.WriteLayout(t, dir, "latest", img)
-	res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return img, s
+}
+
+// checkHidden checks the findings of hiddenImage: state, layer, hiddenBy,
+// path and fingerprint of each.
+func checkHidden(t *testing.T, res *Result, s map[string]string) {
+	t.Helper()
 	want := []struct {
 		key, path     string
 		layer, hidden int
@@ -193,10 +211,6 @@ func TestHiddenSecrets(t *testing.T) {
 	}
 	if f := find(res.Findings, fp(s["empty"])); len(f) > 0 && !strings.Contains(f[0].Remediation, "still stored in layer 0") {
 		t.Errorf("remediation %q", f[0].Remediation)
-	}
-	c := res.Coverage
-	if c.Layers != 3 || c.Images != 1 || c.Files < 7 || c.ArchiveMembers != 1 || c.ConfigTexts < 4 {
-		t.Errorf("coverage %+v", c)
 	}
 }
 
@@ -301,31 +315,8 @@ func TestCache(t *testing.T) {
 		t.Errorf("KeepSecrets: %v %+v", err, third.Findings)
 	}
 	// no secret in the database, compressed or not
-	db, err := sql.Open("sqlite", filepath.Join(cdir, "scan-cache.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT result FROM layer_results`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for rows.Next() {
-		var blob []byte
-		rows.Scan(&blob)
-		n++
-		lr, err := decodeResult(blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(lr, []byte(secretVal)) || bytes.Contains(blob, []byte(secretVal)) {
-			t.Errorf("cache row holds the secret")
-		}
-	}
-	rows.Close()
-	if n != 2 {
-		t.Errorf("%d cache rows, want 2", n)
+	if n := cacheRowsWithout(t, cdir, secretVal); n[layerTable] != 2 {
+		t.Errorf("cache rows %v, want 2 layers", n)
 	}
 	// another ruleset misses the cache
 	e2, _ := secret.New(secret.Options{Patterns: []string{"zzz[0-9]+"}})
@@ -353,12 +344,153 @@ func TestVerification(t *testing.T) {
 	}
 }
 
-func decodeResult(blob []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(blob))
+// cacheRowsWithout checks that no blob of the cache database in dir holds
+// any of secrets (gzip-compressed blobs are also checked decompressed) and
+// counts the rows of each table.
+func cacheRowsWithout(t *testing.T, dir string, secrets ...string) map[string]int {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "scan-cache.db"))
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	return io.ReadAll(zr)
+	defer db.Close()
+	n := map[string]int{}
+	for _, q := range []struct{ table, cols string }{{layerTable, "result, listing"}, {textTable, "matches, key"}} {
+		rows, err := db.Query(`SELECT ` + q.cols + ` FROM ` + q.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var a, b []byte
+			if err := rows.Scan(&a, &b); err != nil {
+				t.Fatal(err)
+			}
+			n[q.table]++
+			for _, blob := range [][]byte{a, b} {
+				all := [][]byte{blob}
+				if zr, err := gzip.NewReader(bytes.NewReader(blob)); err == nil {
+					raw, _ := io.ReadAll(zr)
+					all = append(all, raw)
+				}
+				for _, x := range all {
+					for _, s := range secrets {
+						if bytes.Contains(x, []byte(s)) {
+							t.Errorf("a row of %s holds a secret value", q.table)
+						}
+					}
+				}
+			}
+		}
+		rows.Close()
+	}
+	return n
+}
+
+// TestWarmRescan: a rescan with a warm cache by a new engine (a new process)
+// never compiles the rules and gives exactly the cold scan's findings
+// (deleted, overwritten, opaque, archive, zstd, Env, history, attestation)
+// and coverage; the cache holds none of the secrets.
+func TestWarmRescan(t *testing.T) {
+	img, s := hiddenImage(t)
+	dir := t.TempDir()
+	md := fixture.WriteLayout(t, dir, "img", img)
+	md.Platform = img.Platform()
+	// a provenance attestation recording a build arg
+	tok := ghp(60)
+	s["provenance"] = tok
+	stmt := `{"predicateType":"https://slsa.dev/provenance/v0.2","predicate":{"invocation":{"parameters":{"args":{"build-arg:GH_TOKEN":"` + tok + `"}}}}}`
+	ld := fixture.WriteBlob(t, dir, image.MediaTypeInToto, []byte(stmt))
+	cd := fixture.WriteBlob(t, dir, image.MediaTypeOCIConfig, []byte(`{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`))
+	am, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}})
+	ad := fixture.WriteBlob(t, dir, image.MediaTypeOCIManifest, am)
+	ad.Platform = &image.Platform{OS: "unknown", Architecture: "unknown"}
+	ad.Annotations = map[string]string{image.AnnotationReferenceType: image.ReferenceTypeAttestation, image.AnnotationReferenceDigest: string(md.Digest)}
+	ix, _ := json.Marshal(image.Index{SchemaVersion: 2, MediaType: image.MediaTypeOCIIndex, Manifests: []image.Descriptor{md, ad}})
+	fixture.AddRef(t, dir, fixture.WriteBlob(t, dir, image.MediaTypeOCIIndex, ix), "latest")
+
+	cdir := t.TempDir()
+	scanOnce := func() (*Result, *secret.Engine) {
+		t.Helper()
+		e, err := secret.New(secret.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache, err := OpenCache(context.Background(), cdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cache.Close()
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e, Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, e
+	}
+	cold, ce := scanOnce()
+	if !ce.Compiled() {
+		t.Fatal("the cold scan did not compile the rules")
+	}
+	checkHidden(t, cold, s)
+	if f := find(cold.Findings, fp(tok)); len(f) != 1 || !strings.HasPrefix(f[0].Path, "attestation:") {
+		t.Errorf("provenance build arg: %s", dump(cold.Findings))
+	}
+	warm, we := scanOnce()
+	if we.Compiled() {
+		t.Error("the warm rescan compiled the rules")
+	}
+	j1, _ := json.Marshal(cold.Findings)
+	j2, _ := json.Marshal(warm.Findings)
+	if !bytes.Equal(j1, j2) {
+		t.Errorf("warm findings differ from cold:\n%s\n%s", j1, j2)
+	}
+	if cold.Coverage.LayersFromCache != 0 || warm.Coverage.LayersFromCache != cold.Coverage.Layers {
+		t.Errorf("layers from cache: cold %d, warm %d of %d", cold.Coverage.LayersFromCache, warm.Coverage.LayersFromCache, cold.Coverage.Layers)
+	}
+	c1, c2 := cold.Coverage, warm.Coverage
+	c1.LayersFromCache, c2.LayersFromCache = 0, 0
+	if fmt.Sprint(c1) != fmt.Sprint(c2) {
+		t.Errorf("coverage differs:\n%+v\n%+v", c1, c2)
+	}
+	var secrets []string
+	for _, v := range s {
+		secrets = append(secrets, v)
+	}
+	if n := cacheRowsWithout(t, cdir, secrets...); n[layerTable] != 3 || n[textTable] != 2 {
+		t.Errorf("cache rows %v, want 3 layers, config and attestation", n)
+	}
+}
+
+// TestCacheEncoding: results and listings round-trip; damaged entries are
+// errors (a miss), never a panic.
+func TestCacheEncoding(t *testing.T) {
+	lr := &layerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
+		Skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
+		Matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
+		Entries: []entryRec{{"a", 5}, {"a/b", 0}, {"", 9}}}
+	blob, err := encodeResult(lr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeResult(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *lr
+	want.Entries = nil
+	want.Matches = []fileMatch{lr.Matches[0]}
+	want.Matches[0].Match.Secret = ""
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("result round trip:\n%+v\n%+v", *got, want)
+	}
+	es, err := decodeListing(encodeListing(lr.Entries))
+	if err != nil || fmt.Sprint(es) != fmt.Sprint(lr.Entries) {
+		t.Errorf("listing round trip: %v %v", es, err)
+	}
+	for i := range blob {
+		if _, err := decodeResult(blob[:i]); err == nil {
+			t.Errorf("truncated at %d: no error", i)
+		}
+	}
 }
 
 func writeFile(t testing.TB, p string, b []byte) {
