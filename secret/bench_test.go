@@ -22,10 +22,14 @@ func benchEngine(b testing.TB) *Engine {
 // hashes the rule sources and compiles nothing (a fully cached rescan
 // stops there).
 func BenchmarkNew(b *testing.B) {
-	for range b.N {
-		if _, err := New(Options{Patterns: []string{`FLAG\{[^}]+\}`}}); err != nil {
-			b.Fatal(err)
-		}
+	for name, o := range map[string]Options{"default": {}, "pattern": {Patterns: []string{`FLAG\{[^}]+\}`}}} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := New(o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

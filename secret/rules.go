@@ -3,14 +3,17 @@ package secret
 import (
 	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"regexp/syntax"
 	"runtime"
 	"runtime/debug"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -420,36 +423,58 @@ var gitleaksVersion = sync.OnceValue(func() string {
 // embedded rules, then sources (the rules files' bytes and the patterns, in
 // order) and extra (options).
 func hashSources(sources []string, extra ...string) string {
-	type al struct {
-		Desc, Cond, Target string
-		Paths, Regexes     []string
-		Stop, Commits      []string
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	str := func(s string) { // length-prefixed, so the sequence is unambiguous
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		io.WriteString(h, s)
 	}
-	extraAL := map[string][]al{}
-	for id, as := range extraAllowlists {
-		for _, a := range as {
-			x := al{Desc: a.Description, Cond: a.MatchCondition.String(), Target: a.RegexTarget, Commits: a.Commits, Stop: a.StopWords}
-			for _, p := range a.Paths {
-				x.Paths = append(x.Paths, p.String())
-			}
-			for _, p := range a.Regexes {
-				x.Regexes = append(x.Regexes, p.String())
-			}
-			extraAL[id] = append(extraAL[id], x)
+	strs := func(ss []string) {
+		str(strconv.Itoa(len(ss)))
+		for _, s := range ss {
+			str(s)
 		}
 	}
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	_ = enc.Encode(engineVersion)
-	_ = enc.Encode(runtime.Version())
-	_ = enc.Encode("gitleaks " + gitleaksVersion())
-	_ = enc.Encode(glconfig.DefaultConfig)
-	_ = enc.Encode(gitleaksSeverity) // maps encode with sorted keys
-	_ = enc.Encode(extraAL)
-	_ = enc.Encode(strataRulesTOML)
-	_ = enc.Encode(sources)
-	for _, x := range extra {
-		_ = enc.Encode(x)
+	str(engineVersion)
+	str(runtime.Version())
+	str("gitleaks " + gitleaksVersion())
+	str(glconfig.DefaultConfig)
+	ids := make([]string, 0, len(gitleaksSeverity))
+	for id := range gitleaksSeverity {
+		ids = append(ids, id)
 	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		str(id)
+		str(gitleaksSeverity[id])
+	}
+	ids = ids[:0]
+	for id := range extraAllowlists {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		str(id)
+		as := extraAllowlists[id]
+		str(strconv.Itoa(len(as)))
+		for _, a := range as {
+			str(a.Description)
+			str(a.MatchCondition.String())
+			str(a.RegexTarget)
+			strs(a.Commits)
+			strs(a.StopWords)
+			str(strconv.Itoa(len(a.Paths)))
+			for _, p := range a.Paths {
+				str(p.String())
+			}
+			str(strconv.Itoa(len(a.Regexes)))
+			for _, p := range a.Regexes {
+				str(p.String())
+			}
+		}
+	}
+	str(strataRulesTOML)
+	strs(sources)
+	strs(extra)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
