@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
@@ -100,24 +101,43 @@ func (c *Cache) Path() string { return c.path }
 // Close closes the database.
 func (c *Cache) Close() error { return c.db.Close() }
 
-// get returns the cached result for a layer (without its listing: see
-// listing), or nil.
-func (c *Cache) get(ctx context.Context, layer, ruleset string) (*layerResult, error) {
-	var blob []byte
-	err := c.db.QueryRowContext(ctx, `SELECT result FROM `+layerTable+` WHERE layer = ? AND ruleset = ?`,
-		layer, ruleset).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+// getMany returns the cached results of the layers among keys (without
+// their listings: see listing), in one query. Unreadable entries are
+// misses (they are overwritten).
+func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map[string]*layerResult, error) {
+	out := map[string]*layerResult{}
+	const batch = 500 // well under SQLite's limit on bound parameters
+	for len(keys) > 0 {
+		n := min(len(keys), batch)
+		args := []any{ruleset}
+		for _, k := range keys[:n] {
+			args = append(args, k)
+		}
+		q := `SELECT layer, result FROM ` + layerTable + ` WHERE ruleset = ? AND layer IN (?` + strings.Repeat(",?", n-1) + `)`
+		keys = keys[n:]
+		rows, err := c.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
+		}
+		for rows.Next() {
+			var k string
+			var blob []byte
+			if err := rows.Scan(&k, &blob); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
+			}
+			if lr, err := decodeResult(blob); err == nil {
+				lr.FromCache = true
+				out[k] = lr
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read scan cache: %w", err)
-	}
-	lr, err := decodeResult(blob)
-	if err != nil {
-		return nil, nil // unreadable entry: treat as a miss, it will be overwritten
-	}
-	lr.FromCache = true
-	return lr, nil
+	return out, nil
 }
 
 // listing returns a cached layer's path listing.

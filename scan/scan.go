@@ -234,9 +234,29 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	res.Coverage.Images = len(imgs)
 	res.Coverage.Layers = len(todo)
 
+	// Cached layers in one query; the rest are walked.
+	var cached map[string]*layerResult
+	if opts.Cache != nil && !opts.KeepSecrets && len(todo) > 0 {
+		keys := make([]string, len(todo))
+		for i, w := range todo {
+			keys[i] = w.key
+		}
+		var gerr error
+		cached, gerr = opts.Cache.getMany(ctx, keys, r.eng.RulesetHash())
+		if gerr != nil {
+			log.Warn("scan cache unusable, scanning without it", "err", gerr)
+		}
+		for k, lr := range cached {
+			log.Debug("layer from cache", "layer", k)
+			r.results[k] = lr
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.LayerConcurrency)
 	for _, w := range todo {
+		if cached[w.key] != nil {
+			continue
+		}
 		g.Go(func() error {
 			lr, err := r.layer(gctx, w)
 			if err != nil {
@@ -319,18 +339,9 @@ type runner struct {
 	results map[string]*layerResult
 }
 
-// layer returns one layer's result, from the cache or by walking it.
+// layer walks one layer (not in the cache) and stores its result there.
 func (r *runner) layer(ctx context.Context, w work) (*layerResult, error) {
 	hash := r.eng.RulesetHash()
-	if r.opts.Cache != nil && !r.opts.KeepSecrets {
-		lr, err := r.opts.Cache.get(ctx, w.key, hash)
-		if err != nil {
-			r.log.Warn("scan cache unusable, scanning without it", "err", err)
-		} else if lr != nil {
-			r.log.Debug("layer from cache", "layer", w.key)
-			return lr, nil
-		}
-	}
 	if err := r.eng.Compile(); err != nil {
 		return nil, fmt.Errorf("compile the secret rules: %w", err)
 	}
