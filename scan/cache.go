@@ -121,7 +121,7 @@ func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map
 		}
 		for rows.Next() {
 			var k string
-			var blob []byte
+			var blob sql.RawBytes // valid until Next; decodeResult copies it once
 			if err := rows.Scan(&k, &blob); err != nil {
 				rows.Close()
 				return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
