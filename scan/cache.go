@@ -87,7 +87,8 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 		ruleset  TEXT NOT NULL,
 		created  INTEGER NOT NULL,
 		matches  BLOB NOT NULL,
-		PRIMARY KEY (key, ruleset))`)
+		PRIMARY KEY (key, ruleset));
+	DROP TABLE IF EXISTS layer_results`) // version 1 (gzip JSON with listings), never read again
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise scan cache %s (delete it if it is corrupt): %w", p, err)
