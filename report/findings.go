@@ -128,12 +128,17 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 	c := res.Coverage
 	fmt.Fprintf(w, "\nCoverage: %d images, %d layers (%d from cache), %d files (%d scanned, %s), %d archive members, %d config entries, %d attestations\n",
 		c.Images, c.Layers, c.LayersFromCache, c.Files, c.FilesScanned, Bytes(c.Bytes), c.ArchiveMembers, c.ConfigTexts, c.Attestations)
-	reasons := map[string]int{}
-	for _, s := range c.Skipped {
-		reasons[skipKind(s.Reason)]++
-	}
-	if len(c.Skipped) > 0 {
-		var parts []string
+	if c.BinarySkipped > 0 || len(c.Skipped) > 0 {
+		parts := []string{}
+		if c.BinarySkipped > 0 {
+			parts = append(parts, fmt.Sprintf("%d binary files", c.BinarySkipped))
+		}
+		reasons := map[string]int{}
+		for _, s := range c.Skipped {
+			if k := skipKind(s.Reason); k != "binary" {
+				reasons[k]++
+			}
+		}
 		for r, n := range reasons {
 			parts = append(parts, fmt.Sprintf("%d %s", n, r))
 		}
@@ -143,10 +148,8 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 			fmt.Fprint(w, " (--verbose lists them; --scan-binaries scans binaries)")
 		}
 		fmt.Fprintln(w)
-		if verbose {
-			for _, s := range c.Skipped {
-				fmt.Fprintf(w, "  %s  %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
-			}
+		for _, s := range c.Skipped {
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
 		}
 	}
 	for _, s := range c.NotScanned {

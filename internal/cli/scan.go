@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -145,6 +146,17 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	res, err := scan.Run(ctx, targets, opts)
 	if err != nil {
 		return err
+	}
+	if !g.Verbose {
+		// Binary files are counted (coverage.binarySkipped) and listed only
+		// with --verbose; other skips (limits, timeouts) are always listed.
+		kept := res.Coverage.Skipped[:0]
+		for _, sk := range res.Coverage.Skipped {
+			if !strings.HasPrefix(sk.Reason, "binary") {
+				kept = append(kept, sk)
+			}
+		}
+		res.Coverage.Skipped = kept
 	}
 	switch g.Format {
 	case report.FormatJSON:

@@ -239,3 +239,27 @@ func pushTree(t *testing.T, ctx context.Context, repo *registry.Repo, dir string
 	}
 	registrytest.PushManifest(t, ctx, repo, tag, d.MediaType, raw)
 }
+
+func TestScanListsBinariesOnlyWithVerbose(t *testing.T) {
+	for _, verbose := range []bool{false, true} {
+		args := []string{"scan", "--no-cache", "--format", "json", "--fail-on", "none", sample}
+		if verbose {
+			args = append(args, "--verbose")
+		}
+		out, errs, code := run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var res scan.Result
+		json.Unmarshal([]byte(out), &res)
+		listed := 0
+		for _, s := range res.Coverage.Skipped {
+			if strings.HasPrefix(s.Reason, "binary") && s.Path == "bin/sh" {
+				listed++
+			}
+		}
+		if res.Coverage.BinarySkipped != 1 || (listed == 1) != verbose {
+			t.Errorf("verbose=%v: binarySkipped %d, bin/sh listed %d times", verbose, res.Coverage.BinarySkipped, listed)
+		}
+	}
+}
