@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	stdgzip "compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/source/content"

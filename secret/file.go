@@ -327,7 +327,7 @@ func (e *Engine) scanTar(ctx context.Context, name string, r io.Reader, emit fun
 		if err != nil {
 			return errCorrupt{fmt.Errorf("tar %s: %w", name, err)}
 		}
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
 		st.ArchiveMembers++

@@ -48,9 +48,9 @@ func genText(n int, seed uint64) []byte {
 				case 0:
 					fmt.Fprintf(&b, "#%s %s %s\n", word(), word(), word())
 				case 1:
-					fmt.Fprintf(&b, "%s%s = %s\n", strings.Title(word()), strings.Title(word()), word())
+					fmt.Fprintf(&b, "%s%s = %s\n", title(word()), title(word()), word())
 				case 2:
-					fmt.Fprintf(&b, "%sFile /etc/%s/%s_%s\n", strings.Title(word()), word(), word(), word())
+					fmt.Fprintf(&b, "%sFile /etc/%s/%s_%s\n", title(word()), word(), word(), word())
 				case 3:
 					fmt.Fprintf(&b, "PasswordAuthentication no\nPubkeyAuthentication yes\n")
 				default:
@@ -60,7 +60,7 @@ func genText(n int, seed uint64) []byte {
 		case 3: // code
 			for l := 0; l < 10+rng.IntN(30); l++ {
 				fmt.Fprintf(&b, "\tif err := %s.%s(ctx, %sKey, %sToken); err != nil { return fmt.Errorf(\"%s %s: %%w\", err) }\n",
-					word(), strings.Title(word()), word(), word(), word(), word())
+					word(), title(word()), word(), word(), word(), word())
 			}
 		case 4: // dpkg symbols
 			fmt.Fprintf(&b, "lib%s.so.%d lib%s%d #MINVER#\n", word(), rng.IntN(9), word(), rng.IntN(9))
@@ -75,7 +75,7 @@ func genText(n int, seed uint64) []byte {
 		case 6: // changelog
 			fmt.Fprintf(&b, "%s (%d.%d-%d) unstable; urgency=medium\n\n", word(), rng.IntN(9), rng.IntN(9), rng.IntN(9))
 			for l := 0; l < 3+rng.IntN(6); l++ {
-				fmt.Fprintf(&b, "  * %s %s %s (Closes: #%d)\n", strings.Title(word()), word(), word(), rng.IntN(999999))
+				fmt.Fprintf(&b, "  * %s %s %s (Closes: #%d)\n", title(word()), word(), word(), rng.IntN(999999))
 			}
 			fmt.Fprintf(&b, "\n -- Debian Maintainer <maint@debian.org>  Mon, %02d Jan 2024 12:00:00 +0000\n\n", 1+rng.IntN(28))
 		case 7: // debconf templates
@@ -89,4 +89,12 @@ func genText(n int, seed uint64) []byte {
 		}
 	}
 	return b.Bytes()[:n]
+}
+
+// title upper-cases the first ASCII letter (the generated words are ASCII).
+func title(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }

@@ -102,7 +102,7 @@ func pemKey(t testing.TB, kind string) string {
 		return string(pem.EncodeToMemory(&pem.Block{Type: "DSA PRIVATE KEY", Bytes: body}))
 	case "RSA-LEGACY-ENCRYPTED":
 		k, _ := rsa.GenerateKey(rand.Reader, 1024)
-		//nolint:staticcheck // legacy encrypted PEM still found in images
+		//lint:ignore SA1019 legacy encrypted PEM keys are still found in images; the test needs one
 		blk, err := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k), []byte("pw"), x509.PEMCipherAES128)
 		if err != nil {
 			t.Fatal(err)

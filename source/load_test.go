@@ -186,7 +186,7 @@ func TestLoadSchema1(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	for ref, want := range map[string]error{
-		"oci:" + filepath.Join(dir, "none"): nil,
+		"oci:" + filepath.Join(dir, "none"):                nil,
 		"docker-archive:" + filepath.Join(dir, "none.tar"): nil,
 		"sif:x": content.ErrBadReference,
 	} {
