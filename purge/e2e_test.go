@@ -503,6 +503,25 @@ func TestResumeRefusesWhenChanged(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
+	_, jpath := abortedPurge(t, ctx, f, 2, purge.ApplyOptions{})
+	// Someone builds on the leaked image meanwhile.
+	reuse := fixture.Build(t, fixture.Image{Layers: layers(app11, secret, fixture.Layer{Files: []fixture.File{{Path: "x", Body: []byte("x")}}})})
+	pushBuilt(t, ctx, f.repo, reuse, "debug-43")
+	_, _, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	if !errors.Is(err, purge.ErrChanged) {
+		t.Fatalf("resume: %v, want ErrChanged", err)
+	}
+	assertPullable(t, ctx, f.repo, "debug-43", image.FromBytes(reuse.ManifestBytes))
+	if _, err := purge.CreateJournal(jpath); err == nil {
+		t.Errorf("CreateJournal overwrote an existing journal")
+	}
+}
+
+// abortedPurge plans the purge of debug-42 and applies it with a journal
+// until the injected abort after limit registry requests; it returns the
+// plan and the journal's path.
+func abortedPurge(t *testing.T, ctx context.Context, f *repoFixture, limit int64, ao purge.ApplyOptions) (*purge.Plan, string) {
+	t.Helper()
 	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -512,23 +531,17 @@ func TestResumeRefusesWhenChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	jpath := filepath.Join(t.TempDir(), "j.jsonl")
-	j, _ := purge.CreateJournal(jpath)
-	_, err = purge.Apply(ctx, &counting{Repository: f.repo, limit: 2}, p, purge.ApplyOptions{Journal: j})
+	j, err := purge.CreateJournal(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ao.Journal = j
+	_, err = purge.Apply(ctx, &counting{Repository: f.repo, limit: limit}, p, ao)
 	j.Close()
 	if !errors.Is(err, errAborted) {
 		t.Fatalf("apply: %v, want the injected abort", err)
 	}
-	// Someone builds on the leaked image meanwhile.
-	reuse := fixture.Build(t, fixture.Image{Layers: layers(app11, secret, fixture.Layer{Files: []fixture.File{{Path: "x", Body: []byte("x")}}})})
-	pushBuilt(t, ctx, f.repo, reuse, "debug-43")
-	_, _, err = purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
-	if !errors.Is(err, purge.ErrChanged) {
-		t.Fatalf("resume: %v, want ErrChanged", err)
-	}
-	assertPullable(t, ctx, f.repo, "debug-43", image.FromBytes(reuse.ManifestBytes))
-	if _, err := purge.CreateJournal(jpath); err == nil {
-		t.Errorf("CreateJournal overwrote an existing journal")
-	}
+	return p, jpath
 }
 
 // TestWhere finds a blob in every repository that serves or references it.
@@ -580,22 +593,8 @@ func TestResumeAfterPlaceholder(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.StartDebian(t, registrytest.Options{})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
-	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jpath := filepath.Join(t.TempDir(), "j.jsonl")
-	j, _ := purge.CreateJournal(jpath)
 	// probe x2, HEAD tag, DELETE tag (400), PUT config, PUT placeholder | cut
-	_, err = purge.Apply(ctx, &counting{Repository: f.repo, limit: 6}, p, purge.ApplyOptions{Journal: j, UntagViaPlaceholder: true})
-	j.Close()
-	if !errors.Is(err, errAborted) {
-		t.Fatalf("apply: %v, want the injected abort", err)
-	}
+	p, jpath := abortedPurge(t, ctx, f, 6, purge.ApplyOptions{UntagViaPlaceholder: true})
 	if d, err := f.repo.HeadManifest(ctx, "debug-42"); err != nil || d.Digest == f.tags["debug-42"] {
 		t.Fatalf("debug-42 should point at the placeholder now: %v %v", d.Digest, err)
 	}
