@@ -120,6 +120,18 @@ func openAllForms(t *testing.T, img fixture.Image, withLegacy bool) []opened {
 }
 
 // diffID decompresses a layer (sniffed) and hashes the tar.
+// layerDiffID opens layer d from s, verifies it against its digest while
+// reading, and returns the digest of its uncompressed tar.
+func layerDiffID(t *testing.T, ctx context.Context, s content.Store, d image.Descriptor) image.Digest {
+	t.Helper()
+	rc, err := s.Open(ctx, d)
+	if err != nil {
+		t.Fatalf("open layer %s: %v", d.Digest, err)
+	}
+	defer rc.Close()
+	return diffID(t, content.Verify(rc, d, "layer"))
+}
+
 func diffID(t *testing.T, r io.Reader) image.Digest {
 	t.Helper()
 	br := bufio.NewReader(r)
@@ -179,14 +191,9 @@ func checkSameImage(t *testing.T, o opened, want *fixture.Built) {
 		if l.History == nil || l.History.CreatedBy != im.Config.History[l.HistoryIndex].CreatedBy {
 			t.Errorf("%s: layer %d history not aligned", o.name, i)
 		}
-		rc, err := o.store.Open(ctx, l.Descriptor)
-		if err != nil {
-			t.Fatalf("%s: open layer %d: %v", o.name, i, err)
-		}
-		if got := diffID(t, content.Verify(rc, l.Descriptor, "layer")); got != want.DiffIDs[i] {
+		if got := layerDiffID(t, ctx, o.store, l.Descriptor); got != want.DiffIDs[i] {
 			t.Errorf("%s: layer %d un-compresses to %s, want diff_id %s", o.name, i, got, want.DiffIDs[i])
 		}
-		rc.Close()
 	}
 }
 
@@ -314,14 +321,9 @@ func TestUmociImage(t *testing.T) {
 			t.Fatalf("umoci image: %+v", node)
 		}
 		for i, l := range im.Layers {
-			rc, err := s.Open(ctx, l.Descriptor)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := diffID(t, content.Verify(rc, l.Descriptor, "layer")); got != l.DiffID {
+			if got := layerDiffID(t, ctx, s, l.Descriptor); got != l.DiffID {
 				t.Fatalf("layer %d: diff_id %s, config says %s", i, got, l.DiffID)
 			}
-			rc.Close()
 		}
 		s.Close()
 	}
@@ -472,14 +474,9 @@ func TestBuildKitCacheLayouts(t *testing.T) {
 			t.Fatalf("%s: chains %v, want 2 (0->1, 0->2)", form, chains)
 		}
 		for _, l := range cache.Layers {
-			rc, err := s.Open(ctx, l.Descriptor)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := diffID(t, content.Verify(rc, l.Descriptor, "layer")); got != l.DiffID {
+			if got := layerDiffID(t, ctx, s, l.Descriptor); got != l.DiffID {
 				t.Fatalf("%s: diff_id %s want %s", form, got, l.DiffID)
 			}
-			rc.Close()
 		}
 		s.Close()
 	}
@@ -596,11 +593,9 @@ func TestDockerArchiveBadInput(t *testing.T) {
 		if l.Descriptor.MediaType != image.MediaTypeDockerLayerGzip || l.Descriptor.Digest != image.FromBytes(gz) {
 			t.Fatalf("gzip layer.tar described as %+v", l.Descriptor)
 		}
-		rc, _ := s.Open(ctx, l.Descriptor)
-		if got := diffID(t, content.Verify(rc, l.Descriptor, "layer")); got != l.DiffID {
+		if got := layerDiffID(t, ctx, s, l.Descriptor); got != l.DiffID {
 			t.Fatalf("diff_id %s want %s", got, l.DiffID)
 		}
-		rc.Close()
 	})
 	for name, mj := range map[string]string{
 		"garbage":   `{{{ not json`,
