@@ -118,6 +118,14 @@ func (p *faultProxy) fetch(r *http.Request) (*http.Response, []byte) {
 	return resp, b
 }
 
+// digestIs turns a wrong digest into an error.
+func digestIs(d image.Descriptor, err error, want image.Digest) error {
+	if err == nil && d.Digest != want {
+		err = errors.New("wrong digest " + string(d.Digest))
+	}
+	return err
+}
+
 func status(code int, hdr ...string) func(*faultProxy, http.ResponseWriter, *http.Request) {
 	return func(_ *faultProxy, w http.ResponseWriter, _ *http.Request) {
 		for i := 0; i+1 < len(hdr); i += 2 {
@@ -152,6 +160,17 @@ func TestFaults(t *testing.T) {
 		err     error
 		elapsed time.Duration
 	}
+	// succeedsWithGETs: the operation worked after exactly n manifest GETs.
+	succeedsWithGETs := func(n int) func(*testing.T, result) {
+		return func(t *testing.T, res result) {
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if got := p.count("GET", manifestPath); got != n {
+				t.Fatalf("%d GETs, want %d", got, n)
+			}
+		}
+	}
 	cases := []struct {
 		name    string
 		retries int
@@ -180,19 +199,9 @@ func TestFaults(t *testing.T) {
 			rules: []*rule{{method: "GET", path: manifestPath, n: 2, fn: status(503)}},
 			op: func(c *registry.Repo) error {
 				d, _, err := c.GetManifest(ctx, "v1")
-				if err == nil && d.Digest != m.Digest {
-					err = errors.New("wrong digest " + string(d.Digest))
-				}
-				return err
+				return digestIs(d, err, m.Digest)
 			},
-			check: func(t *testing.T, res result) {
-				if res.err != nil {
-					t.Fatal(res.err)
-				}
-				if n := p.count("GET", manifestPath); n != 3 {
-					t.Fatalf("%d GETs, want 3", n)
-				}
-			},
+			check: succeedsWithGETs(3),
 		},
 		{
 			name:    "persistent 500 gives up after MaxRetries",
@@ -331,19 +340,9 @@ func TestFaults(t *testing.T) {
 			}}},
 			op: func(c *registry.Repo) error {
 				d, err := c.HeadManifest(ctx, "v1")
-				if err == nil && d.Digest != m.Digest {
-					err = errors.New("wrong digest " + string(d.Digest))
-				}
-				return err
+				return digestIs(d, err, m.Digest)
 			},
-			check: func(t *testing.T, res result) {
-				if res.err != nil {
-					t.Fatal(res.err)
-				}
-				if n := p.count("GET", manifestPath); n != 1 {
-					t.Fatalf("%d GETs, want 1", n)
-				}
-			},
+			check: succeedsWithGETs(1),
 		},
 		{
 			name: "manifest over 8 MiB is refused",
