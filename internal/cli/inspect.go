@@ -87,7 +87,11 @@ func printInspect(w io.Writer, out inspectOutput) error {
 	fmt.Fprintf(w, "Reference:  %s\nDigest:     %s\nMedia type: %s\n\nManifest tree:\n", out.Reference, out.Digest, out.MediaType)
 	printNode(w, out.Tree, 1)
 	for _, im := range out.Images {
-		fmt.Fprintf(w, "\nImage %s  %s (%s)\n", im.Platform, im.Manifest.Digest, im.Kind)
+		plat := im.Platform
+		if plat == "" {
+			plat = "(no platform)"
+		}
+		fmt.Fprintf(w, "\nImage %s  %s (%s)\n", plat, im.Manifest.Digest, im.Kind)
 		rows := [][]string{}
 		for _, l := range im.Layers {
 			row := []string{strconv.Itoa(l.Index), l.Digest.Short(), l.DiffID.Short(), mediaShort(l.MediaType), report.Bytes(l.Size)}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/inspect"
+	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/report"
 )
 
@@ -76,6 +77,12 @@ layer that hid it. Deleted and overwritten files are still in the image; recover
 				state := string(r.State)
 				if r.HiddenBy != nil {
 					state += " by " + strconv.Itoa(*r.HiddenBy)
+				}
+				switch r.Type {
+				case layer.TypeWhiteout:
+					state, name = "-", name+"  (whiteout: hides lower layers' copy)"
+				case layer.TypeOpaque:
+					state, name = "-", name+"/  (opaque: hides lower layers' contents)"
 				}
 				if r.Unsafe != "" {
 					state += " UNSAFE: " + r.Unsafe
