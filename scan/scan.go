@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -40,6 +41,10 @@ type Options struct {
 	KeepSecrets bool
 	// Logger receives progress at debug level (nil: discard).
 	Logger *slog.Logger
+	// Progress, if set, is called as layers stream with the compressed
+	// bytes read so far and the total of the layers the cache could not
+	// answer. It must be safe for concurrent use.
+	Progress func(read, total int64)
 }
 
 // Target is one image reference to scan.
@@ -254,6 +259,11 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.LayerConcurrency)
 	for _, w := range todo {
+		if cached[w.key] == nil && w.desc.Size > 0 {
+			r.progressTotal += w.desc.Size
+		}
+	}
+	for _, w := range todo {
 		if cached[w.key] != nil {
 			continue
 		}
@@ -337,6 +347,9 @@ type runner struct {
 	eng     *secret.Engine
 	mu      sync.Mutex
 	results map[string]*layerResult
+
+	progressTotal int64        // compressed bytes of the layers to walk
+	progressRead  atomic.Int64 // compressed bytes read so far, all layers
 }
 
 // layer walks one layer (not in the cache) and stores its result there.
@@ -448,7 +461,15 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 		}
 		return nil
 	}
-	res, werr := layer.Walk(ctx, rc, w.desc, w.diffID, layer.Options{MaxBytes: r.opts.MaxLayerBytes, What: w.what}, fn)
+	lo := layer.Options{MaxBytes: r.opts.MaxLayerBytes, What: w.what}
+	if r.opts.Progress != nil {
+		var last int64
+		lo.Progress = func(n int64) {
+			r.opts.Progress(r.progressRead.Add(n-last), r.progressTotal)
+			last = n
+		}
+	}
+	res, werr := layer.Walk(ctx, rc, w.desc, w.diffID, lo, fn)
 	close(jobs)
 	if werr != nil {
 		cancel()

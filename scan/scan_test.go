@@ -534,3 +534,44 @@ func TestAttestation(t *testing.T) {
 		t.Errorf("coverage %+v", res.Coverage)
 	}
 }
+
+// TestProgress: the progress callback ends with every compressed byte of
+// the walked layers read, against the right total.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	big := make([]byte, 3<<20) // several 1 MiB progress steps per layer
+	for i := range big {
+		big[i] = byte(i*7 + i/5)
+	}
+	fixture.WriteLayout(t, dir, "v", fixture.Image{Layers: []fixture.Layer{
+		{Compression: "none", Files: []fixture.File{{Path: "a", Body: big}}},
+		{Compression: "none", Files: []fixture.File{{Path: "b", Body: big[:2<<20]}}},
+	}})
+	tg := open(t, dir, "v", false)
+	var want int64
+	for _, l := range tg.Images[0].Layers {
+		want += l.Descriptor.Size
+	}
+	eng, err := secret.New(secret.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lastRead, lastTotal int64
+	calls := 0
+	_, err = Run(context.Background(), []Target{tg}, Options{Engine: eng, Progress: func(read, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if read < lastRead {
+			t.Errorf("progress went backwards: %d after %d", read, lastRead)
+		}
+		lastRead, lastTotal = read, total
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls < 3 || lastRead != want || lastTotal != want {
+		t.Fatalf("%d calls, last %d of %d; want %d of %d", calls, lastRead, lastTotal, want, want)
+	}
+}

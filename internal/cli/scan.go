@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/progress"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/secret"
@@ -133,7 +134,8 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 		targets = append(targets, scan.Target{Ref: ref, Store: s, Root: root, Images: ims})
 	}
-	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log}
+	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log, Progress: bar.Update}
 	if !sf.noCache {
 		cache, err := scan.OpenCache(ctx, sf.cacheDir)
 		if err != nil {
@@ -144,6 +146,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 	}
 	res, err := scan.Run(ctx, targets, opts)
+	bar.Done()
 	if err != nil {
 		return err
 	}

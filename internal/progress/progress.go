@@ -73,6 +73,18 @@ func (b *Bar) draw() {
 	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %.1f MiB/s ", b.label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, rate)
 }
 
+// Update sets one overall counter and the total, for work whose size is
+// known only once it starts.
+func (b *Bar) Update(n, total int64) {
+	if b == nil || !b.enabled {
+		return
+	}
+	b.mu.Lock()
+	b.total = total
+	b.mu.Unlock()
+	b.Set(0, n)
+}
+
 // Done clears the bar's line.
 func (b *Bar) Done() {
 	if b == nil || !b.enabled {
