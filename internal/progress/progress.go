@@ -81,6 +81,7 @@ func (b *Bar) Update(n, total int64) {
 	}
 	b.mu.Lock()
 	b.total = total
+	clear(b.parts)
 	b.mu.Unlock()
 	b.Set(0, n)
 }
