@@ -46,14 +46,7 @@ func TestEndToEnd(t *testing.T) {
 			ctx := testCtx(t)
 			reg := c.start(t, registrytest.Options{Auth: true, TLS: true, BlobDescriptorCache: true})
 			f := pushIssueRepo(t, ctx, reg, "acme/search-indexer")
-			inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
 			if p.Refused() {
 				t.Fatalf("plan refused: %v", p.Refusals)
 			}
@@ -271,14 +264,7 @@ func TestCases(t *testing.T) {
 						}
 					}
 					before := snapshotTags(t, ctx, f)
-					inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					p, err := purge.NewPlan(inv, c.opts)
-					if err != nil {
-						t.Fatal(err)
-					}
+					p := takePlan(t, ctx, f, c.opts)
 					res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
 					if c.wantRefused {
 						if !errors.Is(err, purge.ErrRefused) || res != nil {
@@ -325,14 +311,7 @@ func TestDeleteDisabled(t *testing.T) {
 			ctx := testCtx(t)
 			reg := kind.start(t, registrytest.Options{DeleteDisabled: true})
 			f := pushIssueRepo(t, ctx, reg, "acme/app")
-			inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
 			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
 			if !errors.Is(err, purge.ErrDeleteUnsupported) || res == nil || !res.ManifestDeleteUnsupported {
 				t.Fatalf("apply: %v %+v, want ErrDeleteUnsupported", err, res)
@@ -461,14 +440,7 @@ func TestVerifyPendingGCAndStaleCache(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{BlobDescriptorCache: true})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
-	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
 	res, err := purge.Apply(ctx, refuseBlobDelete{f.repo}, p, purge.ApplyOptions{})
 	if err != nil || !res.BlobDeleteUnsupported {
 		t.Fatalf("apply: %v %+v", err, res)
@@ -517,19 +489,26 @@ func TestResumeRefusesWhenChanged(t *testing.T) {
 	}
 }
 
-// abortedPurge plans the purge of debug-42 and applies it with a journal
-// until the injected abort after limit registry requests; it returns the
-// plan and the journal's path.
-func abortedPurge(t *testing.T, ctx context.Context, f *repoFixture, limit int64, ao purge.ApplyOptions) (*purge.Plan, string) {
+// takePlan inventories f's repository and plans a purge with opts.
+func takePlan(t *testing.T, ctx context.Context, f *repoFixture, opts purge.Options) *purge.Plan {
 	t.Helper()
 	inv, err := purge.Take(ctx, f.repo, f.name, purge.InventoryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := purge.NewPlan(inv, purge.Options{Targets: []string{"debug-42"}})
+	p, err := purge.NewPlan(inv, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// abortedPurge plans the purge of debug-42 and applies it with a journal
+// until the injected abort after limit registry requests; it returns the
+// plan and the journal's path.
+func abortedPurge(t *testing.T, ctx context.Context, f *repoFixture, limit int64, ao purge.ApplyOptions) (*purge.Plan, string) {
+	t.Helper()
+	p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
 	jpath := filepath.Join(t.TempDir(), "j.jsonl")
 	j, err := purge.CreateJournal(jpath)
 	if err != nil {
