@@ -160,6 +160,16 @@ func TestFaults(t *testing.T) {
 		err     error
 		elapsed time.Duration
 	}
+	// readBlob streams the layer blob through content.Verify.
+	readBlob := func(c *registry.Repo) error {
+		rc, err := c.GetBlob(ctx, blob)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(io.Discard, content.Verify(rc, blob, "layer"))
+		return err
+	}
 	// succeedsWithGETs: the operation worked after exactly n manifest GETs.
 	succeedsWithGETs := func(n int) func(*testing.T, result) {
 		return func(t *testing.T, res result) {
@@ -253,15 +263,7 @@ func TestFaults(t *testing.T) {
 				w.(http.Flusher).Flush()
 				panic(http.ErrAbortHandler)
 			}}},
-			op: func(c *registry.Repo) error {
-				rc, err := c.GetBlob(ctx, blob)
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				_, err = io.Copy(io.Discard, content.Verify(rc, blob, "layer"))
-				return err
-			},
+			op: readBlob,
 			check: func(t *testing.T, res result) {
 				if res.err != nil {
 					t.Fatal(res.err)
@@ -281,15 +283,7 @@ func TestFaults(t *testing.T) {
 				w.(http.Flusher).Flush()
 				panic(http.ErrAbortHandler)
 			}}},
-			op: func(c *registry.Repo) error {
-				rc, err := c.GetBlob(ctx, blob)
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				_, err = io.Copy(io.Discard, content.Verify(rc, blob, "layer"))
-				return err
-			},
+			op: readBlob,
 			check: func(t *testing.T, res result) {
 				if res.err == nil {
 					t.Fatal("a truncated blob verified")
