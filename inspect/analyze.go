@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"io/fs"
+	"strings"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
@@ -89,6 +90,7 @@ type Row struct {
 // Rows returns every entry of every layer with its state, layer by layer in
 // tar order. prefix limits the rows to a path and what is below it.
 func (a *Analysis) Rows(prefix string) []Row {
+	prefix, _ = layer.CleanPath(prefix)
 	var out []Row
 	for i, es := range a.Listing.Layers {
 		for j, e := range es {
@@ -103,6 +105,7 @@ func (a *Analysis) Rows(prefix string) []Row {
 
 // LayerRows returns the entries of one layer.
 func (a *Analysis) LayerRows(idx int, prefix string) []Row {
+	prefix, _ = layer.CleanPath(prefix)
 	var out []Row
 	for j, e := range a.Listing.Layers[idx] {
 		if underPrefix(e.Path, prefix) {
@@ -114,6 +117,7 @@ func (a *Analysis) LayerRows(idx int, prefix string) []Row {
 
 // FinalRows returns the final filesystem.
 func (a *Analysis) FinalRows(prefix string) []Row {
+	prefix, _ = layer.CleanPath(prefix)
 	var out []Row
 	for _, fe := range a.Listing.Final() {
 		if underPrefix(fe.Entry.Path, prefix) {
@@ -132,25 +136,10 @@ func makeRow(i int, e *layer.Entry, st overlay.Result) Row {
 	return r
 }
 
+// underPrefix reports whether p is prefix or below it; prefix must be
+// clean (layer.CleanPath), "" meaning the root.
 func underPrefix(p, prefix string) bool {
-	prefix = trimSlashes(prefix)
-	if prefix == "" {
-		return true
-	}
-	return p == prefix || len(p) > len(prefix) && p[:len(prefix)] == prefix && p[len(prefix)] == '/'
-}
-
-func trimSlashes(s string) string {
-	for len(s) > 0 && s[0] == '/' {
-		s = s[1:]
-	}
-	for len(s) > 0 && s[len(s)-1] == '/' {
-		s = s[:len(s)-1]
-	}
-	if s == "." {
-		return ""
-	}
-	return s
+	return prefix == "" || p == prefix || strings.HasPrefix(p, prefix) && p[len(prefix)] == '/'
 }
 
 // lsMode formats a mode the way ls -l and tar -tv do ("drwxrwxrwt").

@@ -173,6 +173,7 @@ func Extract(ctx context.Context, s content.Store, im *image.Image, dir string, 
 	}
 	defer root.Close()
 	st := &ExtractStats{}
+	xo.Prefix, _ = layer.CleanPath(xo.Prefix)
 	var idxs []int
 	var winner map[string]int
 	if xo.Layer >= 0 {
