@@ -24,7 +24,6 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrLimit: extraction would write more than the byte cap.
 	ErrLimit = errors.New("byte limit reached")
-	errFound = errors.New("found")
 )
 
 // FileInfo says where a file read by ReadFile came from.
@@ -40,7 +39,8 @@ type FileInfo struct {
 // ReadFile copies the bytes of the regular file at p as it was in layer idx
 // to w. With idx < 0 it takes the highest layer that has the file, even if
 // a later layer deleted it: the "recover the deleted .env" case. Hard links
-// are followed within their layer.
+// are followed within their layer. Every layer read is walked to its end, so
+// its digest is verified even though the bytes were already written.
 func ReadFile(ctx context.Context, s content.Store, im *image.Image, p string, idx int, w io.Writer, opts Options) (FileInfo, error) {
 	clean, _ := layer.CleanPath(p)
 	if clean == "" {
@@ -55,48 +55,54 @@ func ReadFile(ctx context.Context, s content.Store, im *image.Image, p string, i
 	} else if idx >= len(im.Layers) {
 		return FileInfo{}, fmt.Errorf("layer %d out of range: the image has %d layers (0-%d)", idx, len(im.Layers), len(im.Layers)-1)
 	}
+	// The layers walked while searching feed the overlay tree that says
+	// whether a later layer hid the file; only the rest are walked after.
+	t := overlay.New()
+	walked := make([]bool, len(im.Layers))
 	for _, i := range order {
-		info, err := readFromLayer(ctx, s, im, i, clean, w, opts)
+		info, err := readFromLayer(ctx, s, im, i, clean, w, opts, func(e *layer.Entry) { t.Add(i, e) })
+		walked[i] = true
 		if errors.Is(err, ErrNoSuchFile) && idx < 0 {
 			continue
 		}
 		if err != nil {
 			return info, err
 		}
-		info.State, info.HiddenBy = overlay.Present, -1
-		if i < len(im.Layers)-1 {
-			// Which later layer hid it needs the upper layers' entries.
-			entries := make([][]*layer.Entry, len(im.Layers))
-			entries[i] = []*layer.Entry{{Path: clean, Type: layer.TypeFile}}
-			upper := make([]int, 0, len(im.Layers)-i-1)
-			for u := i + 1; u < len(im.Layers); u++ {
+		var upper []int
+		for u := i + 1; u < len(im.Layers); u++ {
+			if !walked[u] {
 				upper = append(upper, u)
 			}
-			t := overlay.New()
-			t.Add(i, entries[i][0])
+		}
+		if len(upper) > 0 {
 			if _, err := WalkLayers(ctx, s, im, upper, opts, func(u int, e *layer.Entry, _ io.Reader) error {
 				t.Add(u, e)
 				return nil
 			}); err != nil {
 				return info, err
 			}
-			r := t.State(i, entries[i][0])
-			info.State, info.HiddenBy = r.State, r.HiddenBy
 		}
+		r := t.State(i, &layer.Entry{Path: clean, Type: layer.TypeFile})
+		info.State, info.HiddenBy = r.State, r.HiddenBy
 		return info, nil
 	}
 	return FileInfo{}, fmt.Errorf("%w: no layer of %s has a regular file at %s; list candidates with: strata ls --all-layers IMAGE %s",
 		ErrNoSuchFile, im.Manifest.Digest, clean, path.Dir(clean))
 }
 
-func readFromLayer(ctx context.Context, s content.Store, im *image.Image, i int, p string, w io.Writer, opts Options) (FileInfo, error) {
+// readFromLayer copies the file at p in layer i to w, walking the whole
+// layer (seen gets every entry) so the blob is verified.
+func readFromLayer(ctx context.Context, s content.Store, im *image.Image, i int, p string, w io.Writer, opts Options, seen func(*layer.Entry)) (FileInfo, error) {
 	info := FileInfo{Layer: i, Path: p}
 	target := p
 	for hops := 0; hops < 8; hops++ {
 		var link string
 		var found bool
 		_, err := WalkLayer(ctx, s, im, i, opts, func(e *layer.Entry, r io.Reader) error {
-			if e.Path != target || e.IsWhiteout() {
+			if hops == 0 {
+				seen(e)
+			}
+			if found || link != "" || e.Path != target || e.IsWhiteout() {
 				return nil
 			}
 			switch e.Type {
@@ -107,19 +113,16 @@ func readFromLayer(ctx context.Context, s content.Store, im *image.Image, i int,
 					return fmt.Errorf("write %s: %w", p, err)
 				}
 				found = true
-				return errFound
+				return nil
 			case layer.TypeHardlink:
 				link = e.Linkname
-				return errFound
+				return nil
 			case layer.TypeSymlink:
 				return fmt.Errorf("%w: %s in layer %d is a symlink to %s; read the target instead", ErrNotRegular, p, i, e.Linkname)
 			default:
 				return fmt.Errorf("%w: %s in layer %d is a %s", ErrNotRegular, p, i, e.Type)
 			}
 		})
-		if errors.Is(err, errFound) {
-			err = nil
-		}
 		if err != nil {
 			return info, err
 		}

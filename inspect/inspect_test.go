@@ -17,6 +17,7 @@ import (
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/source"
+	"github.com/stratascan/strata/source/content"
 )
 
 // blobDir is the smallest honest store: an OCI layout's blobs read from disk.
@@ -255,5 +256,24 @@ func TestUnknownLayerMediaTypes(t *testing.T) {
 	}
 	if len(a.Listing.Layers[1]) != 0 || !strings.Contains(logs.String(), "skipped layer of unknown media type") {
 		t.Errorf("non-tar layer not skipped with a warning; logs:\n%s", logs.String())
+	}
+}
+
+// TestReadFileVerifiesLayer: the file is at the start of a layer whose blob
+// was swapped for other bytes; cat still walks to the end, so the digest
+// check fires instead of the bytes passing unverified.
+func TestReadFileVerifiesLayer(t *testing.T) {
+	s, im := load(t, fixture.Image{Layers: []fixture.Layer{{Files: []fixture.File{
+		{Path: "first", Body: []byte("wanted")}, {Path: "second", Body: []byte("original")},
+	}}}})
+	swapped := fixture.Compress(t, fixture.Tar(t, []fixture.File{
+		{Path: "first", Body: []byte("wanted")}, {Path: "second", Body: []byte("tampered")},
+	}), "gzip")
+	if err := os.WriteFile(fixture.BlobPath(s.dir, im.Layers[0].Descriptor.Digest), swapped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(context.Background(), s, im, "first", -1, io.Discard, Options{})
+	if !errors.Is(err, content.ErrDigestMismatch) && !errors.Is(err, content.ErrSizeMismatch) {
+		t.Fatalf("err = %v, want a verification failure", err)
 	}
 }
