@@ -126,7 +126,7 @@ func fetchManifest(ctx context.Context, s content.Store, d image.Descriptor) ([]
 		}
 		return raw, nil
 	}
-	if image.IsSchema1(d.MediaType) || strings.Contains(string(raw), `"schemaVersion": 1`) || strings.Contains(string(raw), `"schemaVersion":1`) {
+	if image.IsSchema1(d.MediaType) || image.IsSchema1(image.SniffMediaType(raw)) {
 		if payload, err := image.Schema1Payload(raw); err == nil && image.FromBytes(payload) == d.Digest {
 			return raw, nil
 		}
