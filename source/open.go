@@ -15,7 +15,10 @@ import (
 type Options struct {
 	// Registry configures registry access (auth, TLS, retries).
 	Registry registry.Options
-	Logger   *slog.Logger
+	// Client, when set, opens registry references instead of a new client
+	// built from Registry, so many references share connections and tokens.
+	Client *registry.Client
+	Logger *slog.Logger
 }
 
 // Open parses ref (see ParseReference) and opens the store it names.
@@ -41,8 +44,11 @@ func OpenReference(ctx context.Context, r Reference, opts Options) (content.Stor
 		if ro.Logger == nil {
 			ro.Logger = log
 		}
-		var c *registry.Client
-		if c, err = registry.New(ro); err == nil {
+		c := opts.Client
+		if c == nil {
+			c, err = registry.New(ro)
+		}
+		if err == nil {
 			s, err = c.Open(ctx, r.Path)
 		}
 	case TransportOCI:

@@ -18,7 +18,6 @@ import (
 	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 func init() { register(newBaseCmd) }
@@ -55,32 +54,14 @@ it in git as policy.`,
 
 type storeOpener func(context.Context) (*provenance.Store, error)
 
-// imageOpener opens references with one shared registry client, so that
+// imageOpener opens references with the run's one registry client, so that
 // many images of one registry share connections and tokens.
 func (g *Globals) imageOpener() (provenance.Opener, *registry.Client, error) {
-	so, err := g.sourceOptions()
+	client, err := g.registryClient()
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := registry.New(so.Registry)
-	if err != nil {
-		return nil, nil, err
-	}
-	open := func(ctx context.Context, ref string) (content.Store, error) {
-		r, err := source.ParseReference(ref)
-		if err != nil {
-			return nil, err
-		}
-		if r.Transport != source.TransportRegistry {
-			return source.OpenReference(ctx, r, so)
-		}
-		s, err := client.Open(ctx, r.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", ref, err)
-		}
-		return s, nil
-	}
-	return open, client, nil
+	return g.openStore, client, nil
 }
 
 func (g *Globals) platformFlag() (*image.Platform, error) {

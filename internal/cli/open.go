@@ -45,13 +45,21 @@ func (g *Globals) registryOptions() (registry.Options, error) {
 	return ro, nil
 }
 
-// registryClient builds a registry client from the global flags.
+// registryClient returns the run's registry client, built once from the
+// global flags so every reference of a command shares its connections and
+// tokens.
 func (g *Globals) registryClient() (*registry.Client, error) {
+	if g.client != nil {
+		return g.client, nil
+	}
 	ro, err := g.registryOptions()
 	if err != nil {
 		return nil, err
 	}
-	return registry.New(ro)
+	if g.client, err = registry.New(ro); err != nil {
+		return nil, err
+	}
+	return g.client, nil
 }
 
 func (g *Globals) sourceOptions() (source.Options, error) {
@@ -59,14 +67,42 @@ func (g *Globals) sourceOptions() (source.Options, error) {
 	return source.Options{Registry: ro, Logger: g.Log}, err
 }
 
-// openImage opens ref, loads its manifest tree and selects images by the
-// --platform / --all-platforms flags.
-func (g *Globals) openImage(ctx context.Context, ref string) (*opened, error) {
+// openStore opens ref; registry references go through the run's shared
+// client, local ones never build one.
+func (g *Globals) openStore(ctx context.Context, ref string) (content.Store, error) {
+	r, err := source.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
 	so, err := g.sourceOptions()
 	if err != nil {
 		return nil, err
 	}
-	s, err := source.Open(ctx, ref, so)
+	if r.Transport == source.TransportRegistry {
+		if so.Client, err = g.registryClient(); err != nil {
+			return nil, err
+		}
+	}
+	return source.OpenReference(ctx, r, so)
+}
+
+// openImage opens ref, loads its manifest tree and selects images by the
+// --platform / --all-platforms flags.
+func (g *Globals) openImage(ctx context.Context, ref string) (*opened, error) {
+	return g.openImageAll(ctx, ref, g.AllPlatforms)
+}
+
+// openImageAll is openImage with the no---platform default given: all
+// platforms (scan) or one (commands that read one filesystem).
+func (g *Globals) openImageAll(ctx context.Context, ref string, all bool) (*opened, error) {
+	var want *image.Platform
+	if g.Platform != "" {
+		var err error
+		if want, err = image.ParsePlatform(g.Platform); err != nil {
+			return nil, err
+		}
+	}
+	s, err := g.openStore(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +111,7 @@ func (g *Globals) openImage(ctx context.Context, ref string) (*opened, error) {
 		s.Close()
 		return nil, fmt.Errorf("load %s: %w", ref, err)
 	}
-	var want *image.Platform
-	if g.Platform != "" {
-		if want, err = image.ParsePlatform(g.Platform); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	ims, err := source.Select(root, want, g.AllPlatforms)
+	ims, err := source.Select(root, want, all)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", ref, err)

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stratascan/strata/registry"
 )
 
 // Exit codes, for CI gating.
@@ -53,7 +55,8 @@ type Globals struct {
 	Platform      string
 	AllPlatforms  bool
 
-	password string // read once from stdin
+	password string           // read once from stdin
+	client   *registry.Client // built once per run (registryClient)
 }
 
 // commands is filled by init functions in this package, one file per

@@ -2,18 +2,15 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/progress"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/secret"
-	"github.com/stratascan/strata/source"
 )
 
 func init() { register(newScanCmd) }
@@ -107,32 +104,15 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			return err
 		}
 	}
-	so, err := g.sourceOptions()
-	if err != nil {
-		return err
-	}
-	var want *image.Platform
-	if g.Platform != "" {
-		if want, err = image.ParsePlatform(g.Platform); err != nil {
-			return err
-		}
-	}
 	var targets []scan.Target
 	for _, ref := range refs {
-		s, err := source.Open(ctx, ref, so)
+		// Every platform of an index unless --platform narrows it.
+		o, err := g.openImageAll(ctx, ref, g.AllPlatforms || g.Platform == "")
 		if err != nil {
 			return err
 		}
-		defer s.Close()
-		root, err := source.Load(ctx, s, g.Log)
-		if err != nil {
-			return fmt.Errorf("load %s: %w", ref, err)
-		}
-		ims, err := source.Select(root, want, want == nil)
-		if err != nil {
-			return fmt.Errorf("%s: %w", ref, err)
-		}
-		targets = append(targets, scan.Target{Ref: ref, Store: s, Root: root, Images: ims})
+		defer o.Close()
+		targets = append(targets, scan.Target{Ref: ref, Store: o.store, Root: o.root, Images: o.images})
 	}
 	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
 	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log, Progress: bar.Update}
