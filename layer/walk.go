@@ -14,8 +14,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Errors a walk can return besides content.DigestError and content.ErrSizeMismatch.

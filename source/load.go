@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 const (

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source/archive"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

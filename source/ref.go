@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 // Transport names, as skopeo spells them.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 func TestParseReference(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/internal/progress"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 // opened is an image reference opened, loaded and narrowed to the

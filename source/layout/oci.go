@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // ociLayout is the parsed top of an OCI image layout.

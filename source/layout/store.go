@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Limits on the JSON files a store reads whole.
