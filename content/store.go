@@ -12,7 +12,7 @@ import (
 )
 
 // Store is a read-only, content-addressed view of one image reference.
-// Implementations: source/registry, source/archive (docker-archive,
+// Implementations: registry, source/archive (docker-archive,
 // oci-archive), source/layout (oci:, dir:).
 type Store interface {
 	// Root returns the descriptor the reference resolves to: a manifest or
