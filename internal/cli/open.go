@@ -106,7 +106,9 @@ func (g *Globals) openImageAll(ctx context.Context, ref string, all bool) (*open
 	if err != nil {
 		return nil, err
 	}
-	root, err := source.Load(ctx, s, g.Log)
+	// With --platform only the entries that platform needs are fetched, so
+	// an odd sibling (a broken unknown/unknown child) cannot get in the way.
+	root, err := source.LoadWith(ctx, s, source.LoadOptions{Platform: want, Logger: g.Log})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("load %s: %w", ref, err)
