@@ -106,8 +106,8 @@ func Extract(ctx context.Context, s content.Store, im *image.Image, dir string, 
 // layerPlan says what Extract does with the entries of one layer, by
 // position.
 type layerPlan struct {
-	write map[int]bool // written at their own path
-	stage map[int]bool // files a written hard link holds but that are not written themselves
+	write map[int]bool   // written at their own path
+	stage map[int]bool   // files a written hard link holds but that are not written themselves
 	links map[int]string // written hard link -> the path (from the root) of the file it holds
 }
 

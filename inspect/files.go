@@ -202,4 +202,3 @@ func copyEntry(ctx context.Context, s content.Store, im *image.Image, i, ord int
 	})
 	return err
 }
-
