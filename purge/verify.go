@@ -381,7 +381,7 @@ func (v *verifier) keptFor(b BlobAction, n *now) bool {
 				ts.add(t)
 			}
 		}
-		v.changed("%s %s that the plan deleted is used by %s, pushed during the purge: it stays pullable through them", what, b.Digest, usersText(sortedKeys(ts), us))
+		v.changed("%s %s that the plan deleted is used by %s, pushed during the purge", what, b.Digest, usersText(sortedKeys(ts), us))
 		return true
 	}
 	return false
