@@ -123,3 +123,55 @@ func raceCase(t *testing.T, reg *registrytest.Registry, name string, holdOn func
 	}
 	t.Logf("proxy saw %v; writer checks %d requests; verify %d requests", px.Counts(), res.CheckRequests, rep.Requests)
 }
+
+// TestUntaggedReferrers is issue 9 item 14 end to end: debug-42 and latest
+// each have a signature that no tag reaches, found only through the
+// referrers API (served by the proxy: distribution has none); both use the
+// empty config "{}". Purging debug-42 deletes its signature and payload but
+// keeps the empty config, whose only other user is latest's untagged
+// signature, and that signature stays retrievable. Debian 2.8 and v3.
+func TestUntaggedReferrers(t *testing.T) {
+	for _, kind := range []struct {
+		name  string
+		start func(testing.TB, registrytest.Options) *registrytest.Registry
+	}{{"debian-2.8", registrytest.StartDebian}, {"embedded-v3", registrytest.NewEmbedded}} {
+		t.Run(kind.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			px := kind.start(t, registrytest.Options{}).Proxy(t, registrytest.ProxyOptions{Referrers: true})
+			f := pushIssueRepo(t, ctx, px.Registry, "acme/signed")
+			sigDebug := pushArtifact(t, ctx, f.repo, "", "signature of debug-42", f.tags["debug-42"])
+			sigLatest := pushArtifact(t, ctx, f.repo, "", "signature of latest", f.tags["latest"])
+			empty := image.FromBytes([]byte("{}"))
+			p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
+			if p.Refused() || !p.Inventory.ReferrersAPI {
+				t.Fatalf("plan refused (%v) or referrers API not seen (%v)", p.Refusals, p.Inventory.ReferrersAPI)
+			}
+			if !slices.ContainsFunc(p.DeleteManifests, func(m purge.ManifestAction) bool { return m.Digest == sigDebug.Digest && m.Role == "referrer" }) {
+				t.Errorf("debug-42's signature is not deleted: %+v", p.DeleteManifests)
+			}
+			if !slices.ContainsFunc(p.KeptBlobs, func(k purge.Kept) bool {
+				return k.Digest == empty && slices.Equal(k.Manifests, []image.Digest{sigLatest.Digest}) && slices.Equal(k.Tags, []string{"latest", "v1.1.0"})
+			}) {
+				t.Errorf("the empty config is not kept for latest's untagged signature: kept %+v", p.KeptBlobs)
+			}
+			if slices.ContainsFunc(p.DeleteBlobs, func(b purge.BlobAction) bool { return b.Digest == empty }) {
+				t.Fatalf("the plan deletes the empty config that latest's signature uses")
+			}
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
+			if err != nil || rep.Verdict != purge.VerdictClean {
+				t.Fatalf("verify: %v %s %v", err, rep.Verdict, rep.Problems)
+			}
+			assertManifestGone(t, ctx, f.repo, sigDebug.Digest)
+			assertBlobGone(t, ctx, f.repo, image.FromBytes([]byte("signature of debug-42")))
+			assertPullable(t, ctx, f.repo, string(sigLatest.Digest), sigLatest.Digest)
+			refs, viaAPI, err := f.repo.Referrers(ctx, f.tags["latest"], "")
+			if err != nil || !viaAPI || len(refs) != 1 || refs[0].Digest != sigLatest.Digest {
+				t.Errorf("referrers of latest after the purge: %v %v %+v", err, viaAPI, refs)
+			}
+		})
+	}
+}
