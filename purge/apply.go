@@ -457,12 +457,14 @@ func isPlaceholder(ctx context.Context, repo Repository, d image.Digest, tag str
 
 const placeholderLabel = "io.strata.purge.placeholder"
 
-// Resume finishes the purge a journal describes: it re-inventories the
-// repository, refuses if the registry changed in a way that makes the
-// remaining steps unsafe (a surviving manifest now uses a planned blob, a
-// planned tag now points elsewhere), then runs the steps not yet done,
-// appending to the journal. Started-but-unfinished steps are repeated
-// (deletes are idempotent: 404 counts as done).
+// Resume finishes the purge a journal describes: it runs the steps not yet
+// done, appending to the journal, with the same guards as Apply: a planned
+// tag that now points elsewhere is left alone, and a planned blob that a
+// manifest pushed since uses is kept (the checks around the blob deletes
+// see everything present when they run). Started-but-unfinished steps are
+// repeated (deletes are idempotent: 404 counts as done). Blobs deleted
+// before the interruption were not held in memory by this process: one that
+// a push made meanwhile uses is reported lost, not restored.
 func Resume(ctx context.Context, repo Repository, journalPath string, opts ApplyOptions) (*Plan, *Result, error) {
 	f, err := os.Open(journalPath)
 	if err != nil {
@@ -475,8 +477,8 @@ func Resume(ctx context.Context, repo Repository, journalPath string, opts Apply
 	}
 	p := rp.Plan
 	opts.UntagViaPlaceholder = opts.UntagViaPlaceholder || rp.Options.UntagViaPlaceholder
-	if err := Recheck(ctx, repo, p, rp.Done, opts.Logger); err != nil {
-		return p, nil, err
+	if opts.RestoreLimit == 0 {
+		opts.RestoreLimit = rp.Options.RestoreLimit
 	}
 	if opts.Journal == nil {
 		j, err := AppendJournal(journalPath)
@@ -492,7 +494,9 @@ func Resume(ctx context.Context, repo Repository, journalPath string, opts Apply
 
 // Recheck re-inventories the repository and checks that the steps of p not
 // in done are still safe: no manifest outside the plan references a blob
-// still to delete, and no tag still to delete points somewhere new.
+// still to delete, and no tag still to delete points somewhere new. Resume
+// does not need it (Apply's own guards keep such blobs and tags and report
+// them); it is for a caller that wants to refuse rather than adapt.
 func Recheck(ctx context.Context, repo Repository, p *Plan, done map[int]string, log *slog.Logger) error {
 	inv, err := Take(ctx, repo, p.Repository, InventoryOptions{Logger: log})
 	if err != nil {
