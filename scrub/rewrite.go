@@ -40,6 +40,9 @@ type rewritten struct {
 	level        int
 	wants        []want
 	members      []MemberRemoval
+	// changed are paths whose entry changed on purpose: hard links turned
+	// into files or pointed at another name, archives rewritten.
+	changed []string
 }
 
 // rewriter streams one layer blob into a new blob without the edited
@@ -229,6 +232,7 @@ func (rw *rewriter) entry(ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer
 		h.Typeflag, h.Linkname = tar.TypeReg, ""
 		x := *e
 		x.Type, x.Linkname, x.Mode = layer.TypeFile, "", h.FileInfo().Mode()
+		rw.out.changed = append(rw.out.changed, e.Path)
 		return rw.writeFile(tw, h, rw.spooled[t], &x, false)
 	}
 	if name, ok := rw.edit.repoint[ord]; ok {
@@ -236,6 +240,7 @@ func (rw *rewriter) entry(ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer
 		x := *e
 		x.Linkname, _ = layer.CleanPath(name)
 		e = &x
+		rw.out.changed = append(rw.out.changed, e.Path)
 	}
 	if ms, ok := rw.edit.members[ord]; ok {
 		return rw.rewriteArchive(tr, tw, h, e, ms)
@@ -328,6 +333,7 @@ func (rw *rewriter) rewriteArchive(tr *tar.Reader, tw *tar.Writer, h *tar.Header
 		return fmt.Errorf("%w: /%s holds none of the members %s", ErrBadSelector, e.Path, strings.Join(members, ", "))
 	}
 	rw.out.members = append(rw.out.members, MemberRemoval{Archive: "/" + e.Path, Members: removed})
+	rw.out.changed = append(rw.out.changed, e.Path)
 	return rw.writeFile(tw, h, out, e, true)
 }
 

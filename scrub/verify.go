@@ -159,31 +159,15 @@ func (ip *ImagePlan) edited() (removed, changed map[string]bool) {
 				removed[r.Path[1:]] = true
 			}
 		}
-		for _, m := range lp.Members {
-			changed[m.Archive[1:]] = true
-		}
 	}
-	for i, rw := range ip.rewritten {
-		if rw == nil {
-			continue
-		}
-		for _, w := range rw.wants {
-			if o := findEntry(ip.oldEntries[i], w.entry.Path); o != nil && o.Type == layer.TypeHardlink && w.entry.Type != layer.TypeHardlink {
-				changed[w.entry.Path] = true
+	for _, rw := range ip.rewritten {
+		if rw != nil {
+			for _, p := range rw.changed {
+				changed[p] = true
 			}
 		}
 	}
 	return removed, changed
-}
-
-func findEntry(es []*layer.Entry, p string) *layer.Entry {
-	var out *layer.Entry
-	for _, e := range es {
-		if e.Path == p && !e.IsWhiteout() {
-			out = e
-		}
-	}
-	return out
 }
 
 // compareFinal checks that the final filesystem changed only at removed
