@@ -263,3 +263,8 @@ func tarReader(t testing.TB, r io.Reader) *tar.Reader {
 	}
 	return tar.NewReader(zr)
 }
+
+func writeLayoutAt(t testing.TB, dir string, img fixture.Image) {
+	t.Helper()
+	fixture.WriteLayout(t, dir, "latest", img)
+}
