@@ -3,7 +3,6 @@ package scrub
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -56,7 +55,8 @@ type Plan struct {
 	// Replace is set by PlanReplace.
 	Replace *ReplacePlan `json:"replace,omitempty"`
 
-	stage *stage
+	stage     *stage
+	selectors Selectors
 }
 
 // ImagePlan is one platform image.
@@ -148,7 +148,7 @@ func NewPlan(ctx context.Context, s content.Store, root *image.Node, opts Option
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	pl := &planner{opts: opts, log: log, src: s, globs: globs, ft: sortFindings(opts.Selectors.Findings), matched: map[string]bool{},
-		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s)}}
+		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s), selectors: opts.Selectors}}
 	if n, ok := s.(content.Namer); ok {
 		pl.plan.Source = n.Name()
 	}
@@ -343,11 +343,5 @@ func (pl *planner) count() {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// ReplacePlan is the second half of a replace: the tags moved to the
-// scrubbed image and what purge will delete.
-type ReplacePlan struct{}
-
-func (r *ReplacePlan) writeTable(io.Writer) {}
-
-// Replaced is what Replace did.
-type Replaced struct{}
+// Selectors returns the selectors the plan was made with.
+func (p *Plan) Selectors() Selectors { return p.selectors }

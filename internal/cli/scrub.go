@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -188,28 +190,128 @@ func runScrub(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string) error 
 			return WithExitCode(ExitError, err)
 		}
 	}
-	if g.Format == report.FormatJSON {
-		return report.JSON(g.Stdout, out)
-	}
-	if err := p.WriteTable(g.Stdout); err != nil {
-		return err
-	}
 	if out.Applied == nil {
-		fmt.Fprintln(g.Stdout, "\nDry run: nothing written.")
-		return nil
+		return printScrub(g, out, "\nDry run: nothing written.\n")
 	}
-	fmt.Fprintf(g.Stdout, "\nwrote %s to %s", out.Applied.Root.Digest, out.Applied.Destination)
+	tail := fmt.Sprintf("\nwrote %s to %s", out.Applied.Root.Digest, out.Applied.Destination)
 	if st := out.Applied.Push; st != nil {
-		fmt.Fprintf(g.Stdout, " (blobs: %d present, %d mounted, %d uploaded, %s)", st.Present, st.Mounted, st.Uploaded, report.Bytes(st.Bytes))
+		tail += fmt.Sprintf(" (blobs: %d present, %d mounted, %d uploaded, %s)", st.Present, st.Mounted, st.Uploaded, report.Bytes(st.Bytes))
 	}
-	fmt.Fprintln(g.Stdout)
-	return nil
+	return printScrub(g, out, tail+"\n")
+}
+
+// registryRepo returns the repository a registry store reads from.
+func registryRepo(ref string, s content.Store) (*registry.Repo, error) {
+	rs, ok := s.(*registry.Store)
+	if !ok {
+		return nil, fmt.Errorf("--replace works on registry images; %s is not one (use --to)", ref)
+	}
+	return rs.Repo(), nil
 }
 
 func runScrubReplace(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string, s content.Store, p *scrub.Plan) error {
-	return errors.New("not yet")
+	ctx := cmd.Context()
+	repo, err := registryRepo(ref, s)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if err := scrub.PlanReplace(ctx, p, repo, g.Log); err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	out := scrubOutput{Plan: p}
+	if sf.dryRun {
+		return printScrub(g, out, "\nDry run: nothing pushed or deleted.")
+	}
+	journal := sf.journalPath
+	if journal == "" {
+		journal = fmt.Sprintf("strata-scrub-%s-%s.jsonl", unsafeChars.ReplaceAllString(repo.Name(), "-"), time.Now().UTC().Format("20060102T150405Z"))
+	}
+	sel := p.Selectors()
+	out.Replace, err = scrub.Replace(ctx, p, repo, scrub.ReplaceOptions{Yes: sf.yes, Journal: journal, Selectors: sel, UntagViaPlaceholder: sf.placeholder, Logger: g.Log})
+	return replaceResult(g, out, err)
+}
+
+func replaceResult(g *Globals, out scrubOutput, err error) error {
+	tail := ""
+	if r := out.Replace; r != nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "\nmoved %d tag(s) (blobs: %d present, %d uploaded, %s; journal %s)\n", len(r.Moved), r.Push.Present, r.Push.Uploaded, report.Bytes(r.Push.Bytes), r.Journal)
+		if r.Purge != nil && r.PurgeResult == nil && err == nil {
+			fmt.Fprintf(&b, "purge of the old digest planned: %d manifest(s), %d blob(s); rerun with --yes to apply it\n", len(r.Purge.DeleteManifests), len(r.Purge.DeleteBlobs))
+		}
+		if r.Verify != nil {
+			fmt.Fprintf(&b, "purge verdict: %s\n", r.Verify.Verdict)
+		}
+		if r.HandOff != "" && r.PurgeResult != nil {
+			b.WriteString("\n" + r.HandOff)
+		}
+		tail = b.String()
+	}
+	if perr := printScrub(g, out, tail); perr != nil {
+		return perr
+	}
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if r := out.Replace; r != nil && r.Verify != nil && len(r.Verify.Problems)+len(r.Verify.StillServed) > 0 {
+		return WithExitCode(ExitError, errors.New("the old digest is not fully gone (see the verdict above)"))
+	}
+	return nil
+}
+
+func printScrub(g *Globals, out scrubOutput, tail string) error {
+	if g.Format == report.FormatJSON {
+		return report.JSON(g.Stdout, out)
+	}
+	if out.Plan != nil {
+		if err := out.Plan.WriteTable(g.Stdout); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprint(g.Stdout, tail)
+	return err
 }
 
 func runScrubResume(cmd *cobra.Command, g *Globals, sf *scrubFlags) error {
-	return errors.New("not yet")
+	ctx := cmd.Context()
+	rj, err := scrub.ReadReplaceJournal(sf.resumePath)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	client, err := g.registryClient()
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	repo, err := client.Repo(ctx, rj.Replace.Repository)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	ropts := scrub.ReplaceOptions{Journal: sf.resumePath, Selectors: rj.Selectors, UntagViaPlaceholder: sf.placeholder, Logger: g.Log}
+	var p *scrub.Plan
+	if rj.PurgeJournal == "" {
+		// Make the plan again from the old digest, which the tags may no
+		// longer name.
+		ref := rj.Replace.Repository + "@" + string(rj.Replace.OldDigest)
+		s, err := g.openStore(ctx, ref)
+		if err != nil {
+			return WithExitCode(ExitError, err)
+		}
+		defer s.Close()
+		root, err := source.Load(ctx, s, g.Log)
+		if err != nil {
+			return WithExitCode(ExitError, fmt.Errorf("load %s: %w", ref, err))
+		}
+		opts, cleanup, err := scrubOptions(ctx, g, sf)
+		defer cleanup()
+		if err != nil {
+			return WithExitCode(ExitError, err)
+		}
+		opts.Selectors = rj.Selectors
+		if p, err = scrub.NewPlan(ctx, s, root, opts); err != nil {
+			return WithExitCode(ExitError, err)
+		}
+		defer p.Close()
+	}
+	res, err := scrub.ResumeReplace(ctx, rj, p, repo, ropts)
+	return replaceResult(g, scrubOutput{Plan: p, Replace: res}, err)
 }
