@@ -112,7 +112,7 @@ func TestEncodings(t *testing.T) {
 		{"kubernetes yaml escaped", "k8s/tls.yaml", []byte(k8sTLS), "private-key", ecKey, EncodingJSONEscape, 7},
 		{"kubernetes secret data", "k8s/secret.yaml", []byte(k8sSecret), "aws-access-token", "key: " + aws + "\n", EncodingBase64, 7},
 		{"kubernetes secret pem data", "k8s/secret.yaml", []byte(k8sSecret), "private-key", ecKey, EncodingBase64, 8},
-		{"base64 token file", "run/secrets/gh.b64", []byte(b64([]byte("GITHUB_TOKEN=" + ghp + "\n")) + "\n"), "github-pat", ghp, EncodingBase64, 1},
+		{"base64 token file", "run/secrets/gh.b64", []byte(b64([]byte("GITHUB_TOKEN="+ghp+"\n")) + "\n"), "github-pat", ghp, EncodingBase64, 1},
 		{"base64url", "etc/app/token", []byte("x\nv=" + b64url + "\n"), "github-pat", ghp, EncodingBase64URL, 2},
 		{"json \\/ escapes", "var/www/hooks.json", []byte(slackJSONEscaped), "slack-webhook-url", slack, EncodingJSONEscape, 1},
 		{"percent-encoded", "etc/default/notify", []byte("# notify\n" + pct), "slack-webhook-url", slack, EncodingPercent, 2},
