@@ -119,7 +119,17 @@ func innerName(name, stored string) string {
 }
 
 // scanArchive opens an archive or compressed stream and scans its members.
+// An archive cut short by the byte budget says so, rather than that it
+// ended early.
 func (e *Engine) scanArchive(ctx context.Context, k kind, name string, size int64, r io.Reader, emit func(Match), depth int, budget *int64, st *FileStats) error {
+	err := e.openArchive(ctx, k, name, size, r, emit, depth, budget, st)
+	if *budget <= 0 && (st.SkipReason == "" || strings.HasPrefix(st.SkipReason, "corrupt")) {
+		st.SkipReason = fmt.Sprintf("archive byte limit (%d) reached", e.opts.MaxArchiveBytes)
+	}
+	return err
+}
+
+func (e *Engine) openArchive(ctx context.Context, k kind, name string, size int64, r io.Reader, emit func(Match), depth int, budget *int64, st *FileStats) error {
 	switch k {
 	case kindGzip, kindXz, kindBzip2, kindZstd:
 		return e.scanCompressed(ctx, k, name, r, emit, depth, budget, st)
@@ -159,13 +169,7 @@ func (e *Engine) scanCompressed(ctx context.Context, k kind, name string, r io.R
 	if ik, _ := sniff(head); ik == kindTar {
 		err = e.scanTar(ctx, name, body, emit, depth, budget, st)
 	} else {
-		st.ArchiveMembers++
-		var ms FileStats
-		err = e.scanFile(ctx, name+"!"+innerName(name, d.name), -1, body, emit, depth+1, budget, &ms)
-		mergeStats(st, &ms)
-	}
-	if br.hit {
-		st.SkipReason = fmt.Sprintf("archive byte limit (%d) reached", e.opts.MaxArchiveBytes)
+		err = e.scanMember(ctx, name+"!"+innerName(name, d.name), -1, body, emit, depth, budget, st)
 	}
 	return corrupt(err, st)
 }
