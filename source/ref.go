@@ -146,7 +146,7 @@ func parseBare(s string) (Reference, error) {
 		return Reference{Transport: TransportLocal, Path: s}, nil
 	}
 	if looksLikePath(s) {
-		return Reference{}, fmt.Errorf("%w: %s: no such file or directory", os.ErrNotExist, s)
+		return Reference{}, &wrapped{msg: s + ": no such file or directory", err: os.ErrNotExist}
 	}
 	if tr, rest, ok := strings.Cut(s, ":"); ok && !registryColon(tr, rest) {
 		return Reference{}, unknownTransport(s, tr)
@@ -200,7 +200,7 @@ func unknownTransport(s, tr string) error {
 		fmt.Fprintf(&b, " (did you mean %s?)", near)
 	}
 	fmt.Fprintf(&b, "; known transports: %s; a bare NAME[:TAG] is a registry image, and docker://%s forces one", strings.Join(Transports, ", "), s)
-	return fmt.Errorf("%w: %s", content.ErrBadReference, &wrapped{msg: b.String(), err: ErrUnknownTransport})
+	return fmt.Errorf("%w: %w", content.ErrBadReference, &wrapped{msg: b.String(), err: ErrUnknownTransport})
 }
 
 // wrapped carries a message and a sentinel for errors.Is.
