@@ -139,6 +139,11 @@ func (g *Globals) openStore(ctx context.Context, ref string) (content.Store, err
 			return nil, err
 		}
 	}
+	if r.Transport == source.TransportDockerDaemon || r.Transport == source.TransportPodman {
+		bar := progress.New(g.Stderr, "export "+ref, 0, progress.Enabled(g.Stderr, g.Quiet))
+		defer bar.Done()
+		so.Engines.Progress = bar.Update
+	}
 	return source.OpenReference(ctx, r, so)
 }
 
