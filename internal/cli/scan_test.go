@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,8 @@ func TestScanSample(t *testing.T) {
 		}
 	}
 	for _, w := range []want{
-		{"app/.env", "deleted", 1, 2},
-		{"app/.ssh/id_ed25519", "deleted", 1, 3},
+		{"/app/.env", "deleted", 1, 2},
+		{"/app/.ssh/id_ed25519", "deleted", 1, 3},
 		{"config:env", "present", -1, -1},
 		{"config:history[3]", "present", -1, -1},
 	} {
@@ -136,6 +137,13 @@ func TestScanTableAndSARIF(t *testing.T) {
 		}
 		if len(r.Locations) != 1 || r.Locations[0].PhysicalLocation.ArtifactLocation.URI == "" || r.PartialFingerprints["secretFingerprint/v1"] == "" || r.Level == "" {
 			t.Errorf("incomplete result %+v", r)
+			continue
+		}
+		// artifactLocation.uri is a relative reference (SARIF 2.1.0 3.4.3):
+		// it parses, has no scheme, and is not absolute.
+		uri := r.Locations[0].PhysicalLocation.ArtifactLocation.URI
+		if u, err := url.Parse(uri); err != nil || u.Scheme != "" || strings.HasPrefix(uri, "/") || strings.ContainsAny(uri, "[]") {
+			t.Errorf("result %s: artifactLocation.uri %q is not a valid relative URI reference (%v)", r.RuleID, uri, err)
 		}
 	}
 	for _, s := range sampleSecrets {
@@ -202,7 +210,7 @@ func TestScanAllTagsFindsCacheLeak(t *testing.T) {
 	json.Unmarshal([]byte(out), &res)
 	found := map[string]bool{}
 	for _, f := range res.Findings {
-		if f.Path == "root/.npmrc" && f.Kind == image.KindCache {
+		if f.Path == "/root/.npmrc" && f.Kind == image.KindCache {
 			found[f.Image] = true
 		}
 		if strings.HasSuffix(f.Image, ":latest") {
@@ -254,7 +262,7 @@ func TestScanListsBinariesOnlyWithVerbose(t *testing.T) {
 		json.Unmarshal([]byte(out), &res)
 		listed := 0
 		for _, s := range res.Coverage.Skipped {
-			if strings.HasPrefix(s.Reason, "binary") && s.Path == "bin/sh" {
+			if strings.HasPrefix(s.Reason, "binary") && s.Path == "/bin/sh" {
 				listed++
 			}
 		}
