@@ -72,12 +72,16 @@ func newInspectCmd(g *Globals) *cobra.Command {
 				}
 				out.Images = append(out.Images, ii)
 			}
-			if g.Format == report.FormatJSON {
+			switch g.Format {
+			case report.FormatJSON:
 				return report.JSON(g.Stdout, out)
+			case report.FormatHTML:
+				return report.HTML(g.Stdout, inspectHTML(out))
 			}
 			return printInspect(g.Stdout, out)
 		},
 	}
+	withFormats(cmd, report.FormatTable, report.FormatJSON, report.FormatHTML)
 	cmd.Flags().BoolVar(&noWalk, "manifest-only", false, "read manifests and configs only; do not download or walk layers")
 	return cmd
 }

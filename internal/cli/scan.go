@@ -60,7 +60,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 		RunE:              func(cmd *cobra.Command, args []string) error { return runScan(cmd, g, &sf, args) },
 		ValidArgsFunction: completeRef,
 	}
-	withFormats(cmd, report.FormatTable, report.FormatJSON, report.FormatSARIF)
+	withFormats(cmd, report.FormatTable, report.FormatJSON, report.FormatSARIF, report.FormatHTML)
 	f := cmd.Flags()
 	f.StringArrayVar(&sf.rules, "rules", nil, "extra rules file in gitleaks TOML format (repeatable)")
 	f.StringArrayVar(&sf.patterns, "pattern", nil, "extra one-off rule as a regular expression (repeatable)")
@@ -118,7 +118,9 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		targets = append(targets, scan.Target{Ref: ref, Store: o.store, Root: o.root, Images: o.images})
 	}
 	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
-	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log, Progress: bar.Update}
+	// The HTML report keeps values in memory only to scrub them from every
+	// text of the page; it never writes them.
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || g.Format == report.FormatHTML, Logger: g.Log, Progress: bar.Update}
 	if !sf.noCache {
 		cache, err := scan.OpenCache(ctx, sf.cacheDir)
 		if err != nil {
@@ -150,6 +152,8 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		err = report.JSON(g.Stdout, res)
 	case report.FormatSARIF:
 		err = report.SARIF(g.Stdout, res, ReadBuildInfo().Version)
+	case report.FormatHTML:
+		err = report.HTML(g.Stdout, scanHTML(refs, targets, res))
 	default:
 		err = report.FindingsTable(g.Stdout, res, sf.showSecrets, g.Verbose)
 	}

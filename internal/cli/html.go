@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/inspect"
+	"github.com/stratascan/strata/report"
+	"github.com/stratascan/strata/scan"
+)
+
+// scanHTML is the HTML report of a scan: every scanned image with its
+// layers as the manifest lists them (the timeline), and the findings.
+func scanHTML(refs []string, targets []scan.Target, res *scan.Result) report.HTMLReport {
+	rep := report.HTMLReport{Command: "scan", References: refs, Version: ReadBuildInfo().Version, Scanned: true, Findings: res.Findings}
+	for _, t := range targets {
+		for _, im := range t.Images {
+			rep.Images = append(rep.Images, report.HTMLImage{Reference: t.Ref, Platform: im.Platform.String(), Kind: im.Kind,
+				Manifest: im.Manifest.Digest, Layers: manifestLayers(im)})
+		}
+	}
+	return rep
+}
+
+// inspectHTML is the HTML report of inspect's output, build steps masked.
+func inspectHTML(out inspectOutput) report.HTMLReport {
+	rep := report.HTMLReport{Command: "inspect", References: []string{out.Reference}, Version: ReadBuildInfo().Version}
+	for _, im := range out.Images {
+		layers := append([]inspect.LayerInfo(nil), im.Layers...)
+		for i := range layers {
+			layers[i].CreatedBy = createdBy(layers[i].CreatedBy)
+		}
+		rep.Images = append(rep.Images, report.HTMLImage{Reference: out.Reference, Platform: im.Platform, Kind: im.Kind,
+			Manifest: im.Manifest.Digest, Layers: layers, Walked: im.Walked, WastedBytes: im.WastedBytes})
+	}
+	return rep
+}
+
+// manifestLayers is im's layers as its manifest and config list them,
+// build steps masked, without walking them.
+func manifestLayers(im *image.Image) []inspect.LayerInfo {
+	var out []inspect.LayerInfo
+	for _, l := range im.Layers {
+		li := inspect.LayerInfo{Index: l.Index, Digest: l.Descriptor.Digest, DiffID: l.DiffID, MediaType: l.Descriptor.MediaType,
+			Size: l.Descriptor.Size, HistoryIndex: l.HistoryIndex}
+		if l.History != nil {
+			li.CreatedBy = createdBy(l.History.CreatedBy)
+		}
+		out = append(out, li)
+	}
+	return out
+}
