@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/scan"
+)
+
+// multiToken is a random-looking GitHub token planted in multiPlatform.
+const multiToken = "ghp_q7Rk2WmZ9tLx4VbN8cYp3JdH6fGs1aQe5KuT"
+
+// multiPlatform writes a two-platform index whose arm64 image carries a
+// token in a file a later layer deletes, and returns its reference.
+func multiPlatform(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	token := multiToken
+	base := fixture.Layer{Files: []fixture.File{{Path: "etc/os-release", Body: []byte("ID=debian\n")}}, CreatedBy: "ADD rootfs.tar /"}
+	amd := fixture.Image{Layers: []fixture.Layer{base, {Files: []fixture.File{{Path: "app/a.txt", Body: []byte("nothing\n")}}, CreatedBy: "COPY a.txt /app/"}}}
+	arm := fixture.Image{Arch: "arm64", Layers: []fixture.Layer{base,
+		{Files: []fixture.File{{Path: "app/a.txt", Body: []byte("t=" + token + "\n")}}, CreatedBy: "COPY a.txt /app/"},
+		{Files: []fixture.File{{Path: "app/.wh.a.txt"}}, CreatedBy: "RUN rm /app/a.txt"}}}
+	fixture.WriteIndex(t, dir, "multi", amd, arm)
+	return "oci:" + dir + ":multi"
+}
+
+// htmlCase is one rendered report and what it must show.
+type htmlCase struct {
+	name     string
+	args     []string
+	layers   int // timeline bars
+	findings int // markers and table rows
+	secrets  []string
+}
+
+func htmlCases(t *testing.T) []htmlCase {
+	multi := multiPlatform(t)
+	return []htmlCase{
+		{"scan.html", []string{"scan", "--no-cache", "--format", "html", sample}, 4, 5, sampleSecrets},
+		{"scan-show-secrets.html", []string{"scan", "--no-cache", "--show-secrets", "--format", "html", sample}, 4, 5, sampleSecrets},
+		{"inspect.html", []string{"inspect", "--format", "html", sample}, 4, 0, sampleSecrets},
+		{"scan-multi.html", []string{"scan", "--no-cache", "--format", "html", multi}, 5, 1, []string{multiToken}},
+	}
+}
+
+// renderHTML runs c and returns the page with temp paths made stable.
+func renderHTML(t *testing.T, c htmlCase) string {
+	t.Helper()
+	out, errs, code := run(t, "", c.args...)
+	if code == ExitError {
+		t.Fatalf("%v: exit %d: %s", c.args, code, errs)
+	}
+	ref := c.args[len(c.args)-1]
+	if strings.HasPrefix(ref, "oci:/") {
+		out = strings.ReplaceAll(out, strings.TrimSuffix(strings.TrimPrefix(ref, "oci:"), ":multi"), "TMP")
+	}
+	return out
+}
+
+func TestHTMLReport(t *testing.T) {
+	for _, c := range htmlCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			out := renderHTML(t, c)
+			for _, s := range c.secrets {
+				if strings.Contains(out, s) {
+					t.Errorf("the page reveals the secret value %q", s)
+				}
+			}
+			checkWellFormed(t, out)
+			doc, err := html.Parse(strings.NewReader(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bars := findAll(doc, "rect", "bar")
+			markers := findAll(doc, "circle", "marker")
+			rows := findAll(doc, "tr", "finding")
+			if len(bars) != c.layers || len(markers) != c.findings || len(rows) != c.findings {
+				t.Errorf("%d bars (want %d), %d markers and %d finding rows (want %d)", len(bars), c.layers, len(markers), len(rows), c.findings)
+			}
+			// Every marker links to its row.
+			ids := map[string]bool{}
+			for _, r := range rows {
+				ids[attr(r, "id")] = true
+			}
+			for _, m := range markers {
+				if !ids[attr(m, "data-finding")] {
+					t.Errorf("marker for %q has no row", attr(m, "data-finding"))
+				}
+			}
+			for _, n := range findAll(doc, "script", "") {
+				if attr(n, "src") != "" {
+					t.Errorf("external script %q", attr(n, "src"))
+				}
+			}
+			for _, a := range []string{"link", "img", "iframe"} {
+				if ns := findAll(doc, a, ""); len(ns) > 0 {
+					t.Errorf("%d <%s> elements: the page must load nothing", len(ns), a)
+				}
+			}
+			golden(t, c.name, out)
+		})
+	}
+}
+
+// TestHTMLDeletedSecretSpan: a deleted secret's timeline shows where it was
+// hidden and a span to the last layer, the span over which it is carried.
+func TestHTMLDeletedSecretSpan(t *testing.T) {
+	out, _, _ := run(t, "", "scan", "--no-cache", "--format", "json", sample)
+	var res scan.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	hidden := 0
+	for _, f := range res.Findings {
+		if f.HiddenBy != nil {
+			hidden++
+		}
+	}
+	doc, err := html.Parse(strings.NewReader(renderHTML(t, htmlCases(t)[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := findAll(doc, "rect", "event")
+	carried := findAll(doc, "line", "carried")
+	if hidden == 0 || len(events) != hidden || len(carried) != hidden {
+		t.Errorf("%d hidden findings, %d hide events, %d carried spans", hidden, len(events), len(carried))
+	}
+}
+
+// checkWellFormed is a strict reading of the page: a doctype first, every
+// element closed in order (void elements excepted), ids unique.
+func checkWellFormed(t *testing.T, page string) {
+	t.Helper()
+	if !strings.HasPrefix(page, "<!DOCTYPE html>") {
+		t.Error("no HTML5 doctype")
+	}
+	void := map[string]bool{"meta": true, "br": true, "img": true, "input": true, "link": true, "hr": true}
+	z := html.NewTokenizer(strings.NewReader(page))
+	var stack []string
+	ids := map[string]bool{}
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			if z.Err() != io.EOF {
+				t.Fatal(z.Err())
+			}
+			if len(stack) > 0 {
+				t.Errorf("unclosed elements %v", stack)
+			}
+			return
+		case html.StartTagToken, html.SelfClosingTagToken:
+			tok := z.Token()
+			for _, a := range tok.Attr {
+				if a.Key == "id" {
+					if ids[a.Val] {
+						t.Errorf("duplicate id %q", a.Val)
+					}
+					ids[a.Val] = true
+				}
+			}
+			if tt == html.StartTagToken && !void[tok.Data] {
+				stack = append(stack, tok.Data)
+			}
+		case html.EndTagToken:
+			tok := z.Token()
+			if len(stack) == 0 || stack[len(stack)-1] != tok.Data {
+				t.Fatalf("</%s> closes %v", tok.Data, stack)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// findAll returns the elements named name with the given class (any class when "").
+func findAll(n *html.Node, name string, class string) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == name {
+			if class == "" || hasClass(n, class) {
+				out = append(out, n)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+func hasClass(n *html.Node, class string) bool {
+	for _, c := range strings.Fields(attr(n, "class")) {
+		if c == class {
+			return true
+		}
+	}
+	return false
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
