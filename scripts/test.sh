@@ -21,6 +21,8 @@ command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
+# the HTML report test opens the page in headless Chromium
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
