@@ -17,7 +17,7 @@ import (
 // TestHTMLInBrowser opens the HTML reports in headless Chromium: the
 // timeline has one bar per layer and one marker per finding, each filter
 // hides and shows rows, no secret value is in the DOM, and a screenshot of
-// each page is saved (in $STRATA_TEST_ARTIFACTS when set, else the test's
+// each page as opened is saved (in $STRATA_TEST_ARTIFACTS when set, else the test's
 // temp dir).
 func TestHTMLInBrowser(t *testing.T) {
 	chrome := testtool.Require(t, "chromium")
@@ -62,9 +62,6 @@ func TestHTMLInBrowser(t *testing.T) {
 					t.Errorf("the DOM reveals the secret value %q", s)
 				}
 			}
-			if c.findings > 0 {
-				checkFilters(t, b, out)
-			}
 			png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)
@@ -77,6 +74,9 @@ func TestHTMLInBrowser(t *testing.T) {
 				t.Errorf("screenshot %s is not a PNG", shot)
 			}
 			t.Logf("screenshot: %s", shot)
+			if c.findings > 0 {
+				checkFilters(t, b, out)
+			}
 		})
 	}
 }
