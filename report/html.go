@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,20 +192,11 @@ func (v *htmlView) findings(fs []scan.Finding, scrub func(string) string) {
 		sev[fv.Severity], st[fv.State], rules[f.Rule] = true, true, true
 		v.Findings = append(v.Findings, fv)
 	}
-	v.Severities = sortedKeys(sev)
+	v.Severities = slices.Sorted(maps.Keys(sev))
 	sort.SliceStable(v.Severities, func(i, j int) bool {
 		return severityRank[v.Severities[i]] > severityRank[v.Severities[j]]
 	})
-	v.States, v.Rules = sortedKeys(st), sortedKeys(rules)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	v.States, v.Rules = slices.Sorted(maps.Keys(st)), slices.Sorted(maps.Keys(rules))
 }
 
 func (v *htmlView) image(i int, im HTMLImage, findings []int, scrub func(string) string) imageView {
