@@ -43,6 +43,19 @@ type HTMLImage struct {
 	Layers      []inspect.LayerInfo
 	Walked      bool
 	WastedBytes int64
+	// Changes, when set, are each layer's entries (by layer index), those a
+	// later layer hid first; Omitted counts the entries left out of each.
+	Changes [][]HTMLChange
+	Omitted []int
+}
+
+// HTMLChange is one entry of a layer: what it is and what became of it.
+type HTMLChange struct {
+	Path     string
+	Type     string // file, dir, symlink, whiteout, ...
+	Size     int64
+	State    overlay.State
+	HiddenBy int // the layer that hid it; -1 when present
 }
 
 // HTMLReport is what HTML renders.
@@ -110,8 +123,11 @@ type imageView struct {
 type layerRow struct {
 	ID, Digest, Size, Uncompressed, Wasted, Step string
 	Index, Files, Added, Modified, Deleted       int
-	Findings                                     int
+	Findings, Omitted                            int
+	Changes                                      []changeRow
 }
+
+type changeRow struct{ Path, Type, Size, State, StateText string }
 
 func newHTMLView(rep HTMLReport) (*htmlView, error) {
 	css, err := templateFS.ReadFile("templates/report.css")
@@ -220,10 +236,32 @@ func (v *htmlView) image(i int, im HTMLImage, findings []int, scrub func(string)
 			r.Uncompressed, r.Wasted = Bytes(l.Uncompressed), Bytes(l.Stats.Wasted)
 			r.Files, r.Added, r.Modified, r.Deleted = l.Stats.Files, l.Stats.Added, l.Stats.Modified, l.Stats.Deleted
 		}
+		if l.Index < len(im.Changes) {
+			r.Changes = changeRows(im.Changes[l.Index], scrub)
+		}
+		if l.Index < len(im.Omitted) {
+			r.Omitted = im.Omitted[l.Index]
+		}
 		iv.Rows = append(iv.Rows, r)
 	}
 	iv.Timeline = newTimeline(im.Layers, fvs, perLayer, scrub)
 	return iv
+}
+
+func changeRows(cs []HTMLChange, scrub func(string) string) []changeRow {
+	out := make([]changeRow, 0, len(cs))
+	for _, c := range cs {
+		st := string(c.State)
+		if c.HiddenBy >= 0 && c.State != "" {
+			st = fmt.Sprintf("%s by layer %d, still recoverable", c.State, c.HiddenBy)
+		}
+		size := ""
+		if c.Type == "file" {
+			size = Bytes(c.Size)
+		}
+		out = append(out, changeRow{Path: scrub(ImagePath(c.Path)), Type: c.Type, Size: size, State: string(c.State), StateText: st})
+	}
+	return out
 }
 
 // Timeline geometry, in SVG user units.

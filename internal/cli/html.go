@@ -29,7 +29,8 @@ func inspectHTML(out inspectOutput) report.HTMLReport {
 			layers[i].CreatedBy = createdBy(layers[i].CreatedBy)
 		}
 		rep.Images = append(rep.Images, report.HTMLImage{Reference: out.Reference, Platform: im.Platform, Kind: im.Kind,
-			Manifest: im.Manifest.Digest, Layers: layers, Walked: im.Walked, WastedBytes: im.WastedBytes})
+			Manifest: im.Manifest.Digest, Layers: layers, Walked: im.Walked, WastedBytes: im.WastedBytes,
+			Changes: im.changes, Omitted: im.omitted})
 	}
 	return rep
 }
@@ -47,4 +48,37 @@ func manifestLayers(im *image.Image) []inspect.LayerInfo {
 		out = append(out, li)
 	}
 	return out
+}
+
+// maxHTMLChanges bounds the entries listed per layer in the HTML report, so
+// a layer of 100k files stays a page a browser opens.
+const maxHTMLChanges = 200
+
+// layerChanges lists each layer's entries for the HTML report, those a
+// later layer hid (still recoverable) first, at most limit per layer; the
+// second result counts what was left out of each.
+func layerChanges(a *inspect.Analysis, limit int) ([][]report.HTMLChange, []int) {
+	if a.Listing == nil {
+		return nil, nil
+	}
+	changes := make([][]report.HTMLChange, len(a.Listing.Layers))
+	omitted := make([]int, len(a.Listing.Layers))
+	for i, entries := range a.Listing.Layers {
+		var hidden, rest []report.HTMLChange
+		for j, e := range entries {
+			r := a.Listing.States[i][j]
+			c := report.HTMLChange{Path: e.Path, Type: e.Type.String(), Size: e.Size, State: r.State, HiddenBy: r.HiddenBy}
+			if r.HiddenBy >= 0 {
+				hidden = append(hidden, c)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		all := append(hidden, rest...)
+		if len(all) > limit {
+			omitted[i], all = len(all)-limit, all[:limit]
+		}
+		changes[i] = all
+	}
+	return changes, omitted
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -223,4 +224,38 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestHTMLInspectChanges: inspect's page lists each layer's entries, the
+// hidden ones first and marked, at most maxHTMLChanges a layer.
+func TestHTMLInspectChanges(t *testing.T) {
+	out, errs, code := run(t, "", "inspect", "--format", "html", sample)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `<tr class="change state-deleted"><td><code>/app/.env</code></td><td>file</td><td class="num">126 B</td><td>deleted by layer 2, still recoverable</td></tr>`) {
+		t.Error("the .env layer 2 deletes is not listed as deleted and recoverable")
+	}
+	dir := t.TempDir()
+	var files []fixture.File
+	for i := range maxHTMLChanges + 50 {
+		files = append(files, fixture.File{Path: fmt.Sprintf("data/f%03d", i), Body: []byte("x")})
+	}
+	fixture.WriteLayout(t, dir, "many", fixture.Image{Layers: []fixture.Layer{{Files: files}, {Files: []fixture.File{{Path: "data/.wh.f249"}}}}})
+	out, errs, code = run(t, "", "inspect", "--format", "html", "oci:"+dir+":many")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	doc, err := html.Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := findAll(doc, "tr", "change")
+	// Layer 0: 200 of its 250 files (the deleted one first); layer 1: its whiteout.
+	if len(rows) != maxHTMLChanges+1 || !strings.Contains(out, "(50 more not shown)") {
+		t.Errorf("%d change rows, want %d and 50 omitted", len(rows), maxHTMLChanges+1)
+	}
+	if !strings.Contains(out, `<tr class="change state-deleted"><td><code>/data/f249</code>`) {
+		t.Error("the deleted file is not listed first")
+	}
 }

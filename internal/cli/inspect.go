@@ -23,6 +23,9 @@ type inspectImage struct {
 	Layers      []inspect.LayerInfo `json:"layers"`
 	WastedBytes int64               `json:"wastedBytes"`
 	Walked      bool                `json:"walked"`
+	// changes and omitted are each layer's entries for the HTML report.
+	changes [][]report.HTMLChange
+	omitted []int
 }
 
 type inspectOutput struct {
@@ -69,6 +72,7 @@ func newInspectCmd(g *Globals) *cobra.Command {
 						return err
 					}
 					ii.Layers, ii.WastedBytes, ii.Walked = a.Layers, a.Wasted(), true
+					ii.changes, ii.omitted = layerChanges(a, maxHTMLChanges)
 				}
 				out.Images = append(out.Images, ii)
 			}
