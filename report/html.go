@@ -114,7 +114,7 @@ type imageView struct {
 	ID, Reference, PlatformLabel string
 	Manifest                     image.Digest
 	Kind                         image.Kind
-	Walked                       bool
+	Walked, Scanned              bool
 	WastedText                   string
 	Timeline                     timeline
 	Rows                         []layerRow
@@ -217,7 +217,7 @@ func (v *htmlView) findings(fs []scan.Finding, scrub func(string) string) {
 
 func (v *htmlView) image(i int, im HTMLImage, findings []int, scrub func(string) string) imageView {
 	iv := imageView{ID: "image-" + strconv.Itoa(i), Reference: im.Reference, PlatformLabel: im.Platform, Manifest: im.Manifest,
-		Kind: im.Kind, Walked: im.Walked, WastedText: Bytes(im.WastedBytes)}
+		Kind: im.Kind, Walked: im.Walked, Scanned: v.Scanned, WastedText: Bytes(im.WastedBytes)}
 	if iv.PlatformLabel == "" {
 		iv.PlatformLabel = "(no platform)"
 	}
