@@ -89,7 +89,7 @@ func raceCase(t *testing.T, reg *registrytest.Registry, name string, holdOn func
 	if !slices.ContainsFunc(p.DeleteBlobs, func(b purge.BlobAction) bool { return b.Digest == f.secretL }) {
 		t.Fatalf("the plan does not delete the leaked layer: %+v", p.DeleteBlobs)
 	}
-	res, err := purge.Apply(ctx, through, p, purge.ApplyOptions{Inventory: inv})
+	res, err := purge.Apply(ctx, through, p, purge.ApplyOptions{Settle: quietSettle, Inventory: inv})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestUntaggedReferrers(t *testing.T) {
 			if slices.ContainsFunc(p.DeleteBlobs, func(b purge.BlobAction) bool { return b.Digest == empty }) {
 				t.Fatalf("the plan deletes the empty config that latest's signature uses")
 			}
-			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Settle: quietSettle})
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
