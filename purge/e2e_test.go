@@ -383,7 +383,8 @@ func cacheTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]imag
 }
 
 // cacheIndexTag pushes a BuildKit index-form cache (an index listing the
-// leaked layer blob and the cache config; FIELD-NOTES 2.2) as buildcache-index.
+// leaked layer blob and the cache config, as BuildKit exports with
+// image-manifest=false) as buildcache-index.
 func cacheIndexTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]image.Digest {
 	sec := f.debug.Layers[len(f.debug.Layers)-1]
 	cc := []byte(`{"layers":[{"blob":"` + string(sec.Digest) + `","parent":-1}],"records":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","layers":[{"layer":0}]}]}`)
@@ -434,7 +435,7 @@ func (refuseBlobDelete) DeleteBlob(context.Context, image.Digest) error {
 // TestVerifyPendingGCAndStaleCache: with blob deletes refused the verdict is
 // pending-gc and the hand-off says blobs stay pullable; after an
 // out-of-process GC the registry's in-memory blob descriptor cache still
-// answers 200 with an empty body (FIELD-NOTES 3.7): restart-needed; after a
+// answers 200 with an empty body (distribution#2966): restart-needed; after a
 // restart: clean.
 func TestVerifyPendingGCAndStaleCache(t *testing.T) {
 	ctx := testCtx(t)

@@ -49,7 +49,7 @@ func HandOff(p *Plan, res *Result, rep *Report) string {
 	w("  and untagged signatures/SBOMs (distribution#3178): on v2.8 holding multi-arch images or referrers, run GC WITHOUT")
 	w("  --delete-untagged (this purge already deleted what had to go by digest), or upgrade to v3 first.")
 	w("")
-	w("Hosted registries (FIELD-NOTES 3.10):")
+	w("Hosted registries:")
 	w("  Docker Hub:   manifest DELETE is refused; delete the tag in the Hub UI or with the Hub API")
 	w("                (DELETE /v2/repositories/{ns}/{repo}/tags/{tag}, POST /v2/namespaces/{ns}/delete-images); Hub collects blobs itself")
 	w("  ECR:          aws ecr batch-delete-image --repository-name R --image-ids imageDigest=D (untagged images then expire by lifecycle)")

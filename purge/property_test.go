@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/registrytest"
@@ -274,7 +275,7 @@ func planWithConsent(t testing.TB, inv *purge.Inventory, target string) *purge.P
 	return nil
 }
 
-// TestProperty purges a random tag from each of 200 random repositories
+// TestProperty purges a random tag from each of 120 random repositories
 // (40 with -short) on embedded distribution v3 and checks, against the
 // generator's own model: the purged tags are exactly the target and the
 // tags the user consented to; every other tag resolves to its old digest
@@ -289,12 +290,13 @@ func planWithConsent(t testing.TB, inv *purge.Inventory, target string) *purge.P
 // as the purge runs: no tag it pushed (nor its referrer of a surviving
 // image) may lose a blob, and a planned blob it uses must be reported.
 func TestProperty(t *testing.T) {
-	n := 200
+	n := 120
 	if testing.Short() {
 		n = 40
 	}
 	const seed = 20260102
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	px := reg.Proxy(t, registrytest.ProxyOptions{Referrers: true})
 	ways := [2]propWay{{reg.Client(t), reg.Host}, {px.Registry.Client(t), px.Registry.Host}}

@@ -72,7 +72,7 @@ func (w *writer) run(ctx context.Context, stop <-chan struct{}) {
 			w.failed++
 		}
 		w.mu.Unlock()
-		time.Sleep(time.Duration(w.rng.Intn(3)) * time.Millisecond)
+		time.Sleep(time.Duration(1+w.rng.Intn(4)) * time.Millisecond)
 	}
 }
 
@@ -100,11 +100,21 @@ func (w *writer) reuse(ds []image.Digest) blobData { return w.g.data[ds[w.rng.In
 
 // put pushes a manifest and records it when the registry accepts it.
 func (w *writer) put(ctx context.Context, tag string, m any, blobs, children []image.Digest) (image.Descriptor, bool) {
-	raw, _ := json.Marshal(m)
+	// A nonce keeps every manifest new: reusing a config and the same
+	// layers would otherwise re-create a manifest of the repository (the
+	// purge target itself, which deleting by digest takes with its tags).
+	nonce := map[string]string{"org.example.writer.nonce": fmt.Sprint(w.rng.Int63())}
 	mt := image.MediaTypeOCIManifest
-	if _, ok := m.(image.Index); ok {
+	switch x := m.(type) {
+	case image.Manifest:
+		x.Annotations = nonce
+		m = x
+	case image.Index:
+		x.Annotations = nonce
+		m = x
 		mt = image.MediaTypeOCIIndex
 	}
+	raw, _ := json.Marshal(m)
 	d, err := w.repo.PutManifest(ctx, tag, mt, raw)
 	if err != nil {
 		return image.Descriptor{}, false
