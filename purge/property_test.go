@@ -340,15 +340,14 @@ var propMu sync.Mutex
 func (s *propStats) add(c propStats) {
 	propMu.Lock()
 	defer propMu.Unlock()
-	s.aborted += c.aborted
-	s.resumed += c.resumed
-	s.pushes += c.pushes
-	s.failed += c.failed
-	s.inUse += c.inUse
-	s.restored += c.restored
-	s.lost += c.lost
-	s.changed += c.changed
-	s.checkRequests += c.checkRequests
+	src := c.counters()
+	for i, p := range s.counters() {
+		*p += *src[i]
+	}
+}
+
+func (s *propStats) counters() []*int {
+	return []*int{&s.aborted, &s.resumed, &s.pushes, &s.failed, &s.inUse, &s.restored, &s.lost, &s.changed, &s.checkRequests}
 }
 
 // propWay is how a property case reaches the registry: straight, or
