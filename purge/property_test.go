@@ -295,7 +295,7 @@ func TestProperty(t *testing.T) {
 		n = 40
 	}
 	const seed = 20260102
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a deadlock guard, not a time bound
 	defer cancel()
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	px := reg.Proxy(t, registrytest.ProxyOptions{Referrers: true})
