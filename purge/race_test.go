@@ -109,6 +109,9 @@ func raceCase(t *testing.T, reg *registrytest.Registry, name string, holdOn func
 		!slices.ContainsFunc(rep.Changed, func(s string) bool { return strings.Contains(s, string(f.secretL)) && strings.Contains(s, "debug-43") }) {
 		t.Errorf("verdict %s, new tags %v, changed %v, problems %v: want changed naming debug-43 and the leaked layer", rep.Verdict, rep.NewTags, rep.Changed, rep.Problems)
 	}
+	if h := purge.HandOff(p, res, rep); !strings.Contains(h, "CHANGED DURING THE PURGE") || !strings.Contains(h, "debug-43") {
+		t.Errorf("hand-off does not say what changed:\n%s", h)
+	}
 	// The new tag pulls completely, with the strata client and with skopeo.
 	want := image.FromBytes(reuse.ManifestBytes)
 	assertPullable(t, ctx, f.repo, "debug-43", want)
