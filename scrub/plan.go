@@ -280,7 +280,7 @@ func (pl *planner) layer(ctx context.Context, l image.Layer, entries []*layer.En
 	if rw == nil {
 		pl.log.Debug("rewriting layer", "index", l.Index, "digest", l.Descriptor.Digest, "drop", len(ed.drop), "archives", len(ed.members))
 		var err error
-		if rw, err = rewriteLayer(ctx, pl.src, l, entries, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes); err != nil {
+		if rw, err = rewriteLayer(ctx, pl.src, l, entries, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes, pl.opts.Engine); err != nil {
 			return lp, nil, err
 		}
 		pl.cache[key] = rw

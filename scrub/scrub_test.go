@@ -247,3 +247,28 @@ func TestHardlinks(t *testing.T) {
 		t.Fatalf("entries %v, want %v", types, want)
 	}
 }
+
+// TestRescan: removing a path rescans the result for the secrets found in
+// the removed files; a copy left elsewhere fails the plan.
+func TestRescan(t *testing.T) {
+	ctx := testCtx(t)
+	img := leakyImage(t)
+	img.Layers = append(img.Layers, fixture.Layer{CreatedBy: "COPY backup /", Files: []fixture.File{
+		{Path: "srv/env.bak", Body: []byte("STRIPE_API_KEY=" + stripeKey + "\n")},
+	}})
+	ref, _ := writeLayout(t, img)
+	src := open(t, ctx, ref)
+	eng := engine(t)
+	_, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Engine: eng, Selectors: scrub.Selectors{Paths: []string{"/app/.env"}}})
+	if !errors.Is(err, scrub.ErrInvariant) || !strings.Contains(err.Error(), "srv/env.bak") {
+		t.Fatalf("err = %v, want an invariant error naming the copy left in srv/env.bak", err)
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Engine: eng, Selectors: scrub.Selectors{Paths: []string{"/app/.env", "/srv/env.bak"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if v := p.Verification; !v.Rescanned || v.Fingerprints == 0 {
+		t.Fatalf("verification %+v: want a rescan for the removed files' secrets", v)
+	}
+}
