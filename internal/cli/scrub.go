@@ -167,6 +167,7 @@ func runScrub(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string) error 
 		return WithExitCode(ExitError, err)
 	}
 	defer p.Close()
+	p.Source = ref
 	if sf.replace {
 		return runScrubReplace(cmd, g, sf, ref, s, p)
 	}
