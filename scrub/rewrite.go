@@ -117,7 +117,12 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries [
 	done := make(chan error, 1)
 	var zsum hash.Hash = sha256.New()
 	var zn countWriter
-	go func() { done <- rw.compress(pr, io.MultiWriter(f, zsum, &zn)) }()
+	go func() {
+		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn))
+		// Unblock the tar writer if compression failed (disk full, say).
+		pr.CloseWithError(err)
+		done <- err
+	}()
 	usum := sha256.New()
 	var un countWriter
 	err = rw.copyTar(ctx, src, io.MultiWriter(pw, usum, &un))

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/internal/registrytest"
 )
 
 // TestScrubDryRun: the plan of the sample image, as a golden table.
@@ -63,5 +68,41 @@ func TestScrubBadInput(t *testing.T) {
 		if code != ExitError || !strings.Contains(errb, c.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errb, c.want)
 		}
+	}
+}
+
+// TestScrubReplaceCLI: --replace --dry-run lists the tags to move and the
+// blobs purge will delete and changes nothing; --replace without --yes
+// moves the tags and only plans the purge.
+func TestScrubReplaceCLI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg := registrytest.NewEmbedded(t, registrytest.Options{Auth: true, TLS: true})
+	repo := reg.Repo(t, ctx, "acme/app")
+	img := fixture.Image{Layers: []fixture.Layer{
+		{Files: []fixture.File{{Path: "etc/os-release", Body: []byte("ID=test\n")}}},
+		{Files: []fixture.File{{Path: "root/.netrc", Body: []byte("machine x login u password hunter2\n")}, {Path: "app", Body: []byte("1.1")}}},
+	}}
+	old, _ := registrytest.PushFixture(t, ctx, repo, "v1", img)
+	auth := []string{"--ca-file", reg.CAFile, "--username", reg.Username, "--password-stdin"}
+	ref := reg.Host + "/acme/app:v1"
+
+	out, errs, code := run(t, reg.Password, append(auth, "scrub", ref, "--replace", "--dry-run", "--no-rescan", "--path", "/root/.netrc")...)
+	if code != ExitOK || !strings.Contains(out, "move tag v1:") || !strings.Contains(out, "blob(s) expected to go") || !strings.Contains(out, "Dry run: nothing pushed") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errs)
+	}
+	if d, _ := repo.HeadManifest(ctx, "v1"); d.Digest != old.Digest {
+		t.Fatal("the dry run moved v1")
+	}
+	journal := filepath.Join(t.TempDir(), "scrub.jsonl")
+	out, errs, code = run(t, reg.Password, append(auth, "scrub", ref, "--replace", "--no-rescan", "--path", "/root/.netrc", "--journal", journal)...)
+	if code != ExitOK || !strings.Contains(out, "moved 1 tag(s)") || !strings.Contains(out, "rerun with --yes") {
+		t.Fatalf("replace: exit %d\n%s\n%s", code, out, errs)
+	}
+	if d, _ := repo.HeadManifest(ctx, "v1"); d.Digest == old.Digest {
+		t.Fatal("v1 still points at the old digest")
+	}
+	if _, err := repo.HeadManifest(ctx, string(old.Digest)); err != nil {
+		t.Fatalf("the old digest went without --yes: %v", err)
 	}
 }
