@@ -148,7 +148,7 @@ func NewPlan(ctx context.Context, s content.Store, root *image.Node, opts Option
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	pl := &planner{opts: opts, log: log, src: s, globs: globs, ft: sortFindings(opts.Selectors.Findings), matched: map[string]bool{},
-		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s), selectors: opts.Selectors}}
+		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s), selectors: withoutSecrets(opts.Selectors)}}
 	if n, ok := s.(content.Namer); ok {
 		pl.plan.Source = n.Name()
 	}
@@ -345,3 +345,15 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // Selectors returns the selectors the plan was made with.
 func (p *Plan) Selectors() Selectors { return p.selectors }
+
+// withoutSecrets copies sel with every finding's Secret cleared (a report
+// made with --show-secrets holds them), so journals never store one.
+func withoutSecrets(sel Selectors) Selectors {
+	fs := make([]scan.Finding, len(sel.Findings))
+	copy(fs, sel.Findings)
+	for i := range fs {
+		fs[i].Secret = ""
+	}
+	sel.Findings = fs
+	return sel
+}
