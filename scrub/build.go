@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // stage holds the blobs a plan made: rewritten layers as files, configs,

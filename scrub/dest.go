@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 // blob is one object of the result to write.

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/scrub"
 	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 // TestReplaceEndToEnd is the acceptance test, against the Debian

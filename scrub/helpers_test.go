@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/layer"
@@ -25,7 +26,6 @@ import (
 	"github.com/stratascan/strata/scrub"
 	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 func testCtx(t testing.TB) context.Context {

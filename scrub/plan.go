@@ -8,11 +8,11 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/secret"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Options configure NewPlan.

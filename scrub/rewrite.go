@@ -16,10 +16,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/secret"
-	"github.com/stratascan/strata/source/content"
 )
 
 // want is what a rewritten layer must hold at one position: the original

@@ -57,6 +57,7 @@ type Globals struct {
 
 	password string           // read once from stdin
 	client   *registry.Client // built once per run (registryClient)
+	engines  engineFlags
 }
 
 // commands is filled by init functions in this package, one file per
@@ -99,9 +100,11 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
+	addEngineFlags(pf, g)
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	wordErrors(root)
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/report"
@@ -17,7 +18,6 @@ import (
 	"github.com/stratascan/strata/scrub"
 	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 func init() { register(newScrubCmd) }
