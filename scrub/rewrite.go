@@ -222,7 +222,7 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 
 func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
 	e := rw.entries[ord]
-	if h.Typeflag == tar.TypeGNUSparse || hasSparse(h) {
+	if e.Sparse {
 		if _, touched := rw.edit.drop[ord]; !touched {
 			return fmt.Errorf("%w: /%s is a sparse file, which the tar writer cannot reproduce", ErrUnsupported, e.Path)
 		}
@@ -274,15 +274,6 @@ func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.R
 	}
 	rw.out.wants = append(rw.out.wants, wt)
 	return nil
-}
-
-func hasSparse(h *tar.Header) bool {
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // spool copies r (at most limit bytes when limit >= 0) to a temporary

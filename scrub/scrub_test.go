@@ -272,3 +272,21 @@ func TestRescan(t *testing.T) {
 		t.Fatalf("verification %+v: want a rescan for the removed files' secrets", v)
 	}
 }
+
+// TestSparseRefused: a sparse file in a layer that must be rewritten is
+// refused (the tar writer would expand it); removing the sparse file
+// itself is fine.
+func TestSparseRefused(t *testing.T) {
+	ctx := testCtx(t)
+	raw := fixture.SparseTar(t, "s", 1<<20, []fixture.Fragment{{Offset: 1 << 19, Data: []byte("mid")}}, fixture.File{Path: "secret", Body: []byte("x")})
+	ref, _ := writeLayout(t, fixture.Image{Layers: []fixture.Layer{{Raw: raw}}})
+	src := open(t, ctx, ref)
+	if _, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/secret"}}}); !errors.Is(err, scrub.ErrUnsupported) {
+		t.Fatalf("err = %v, want ErrUnsupported", err)
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/s"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+}
