@@ -73,7 +73,8 @@ func TestScrubBadInput(t *testing.T) {
 
 // TestScrubReplaceCLI: --replace --dry-run lists the tags to move and the
 // blobs purge will delete and changes nothing; --replace without --yes
-// moves the tags and only plans the purge.
+// moves the tags and only plans the purge; --resume of its journal gets
+// the same scrubbed digest from the old one.
 func TestScrubReplaceCLI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -104,5 +105,11 @@ func TestScrubReplaceCLI(t *testing.T) {
 	}
 	if _, err := repo.HeadManifest(ctx, string(old.Digest)); err != nil {
 		t.Fatalf("the old digest went without --yes: %v", err)
+	}
+	// --resume makes the plan again from the old digest (the tag has moved)
+	// and finds the same scrubbed digest.
+	out, errs, code = run(t, reg.Password, append(auth, "scrub", "--resume", journal, "--no-rescan")...)
+	if code != ExitOK || !strings.Contains(out, "moved 1 tag(s)") {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
 	}
 }
