@@ -168,8 +168,13 @@ func (pl *planner) run(ctx context.Context, root *image.Node) error {
 	for i, n := range nodes {
 		ims[i] = n.Image
 	}
-	if pl.blobs, err = indexLayers(ctx, pl.src, ims, pl.opts.MaxLayerBytes); err != nil {
-		return err
+	if len(pl.globs) > 0 || len(pl.ft.files) > 0 || len(pl.ft.members) > 0 {
+		if pl.blobs, err = indexLayers(ctx, pl.src, ims, pl.opts.MaxLayerBytes); err != nil {
+			return err
+		}
+	} else {
+		// Config values only: every layer is reused as is, none is read.
+		pl.blobs = emptyListings(ims)
 	}
 	changed := false
 	newDescs := map[image.Digest]image.Descriptor{}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -289,4 +290,31 @@ func TestSparseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
+}
+
+// TestConfigOnlyReadsNoLayer: redacting config values reuses every layer
+// without reading one (the layer blobs are removed from the layout).
+func TestConfigOnlyReadsNoLayer(t *testing.T) {
+	ctx := testCtx(t)
+	dir := filepath.Join(t.TempDir(), "src")
+	writeLayoutAt(t, dir, leakyImage(t))
+	src := open(t, ctx, "oci:"+dir+":latest")
+	for _, l := range single(t, src.root).Layers {
+		if err := os.Remove(filepath.Join(dir, "blobs", "sha256", l.Descriptor.Digest.Hex())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Env: []string{"GITHUB_TOKEN"}, BuildArgs: []string{"NPM_TOKEN"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, lp := range p.Images[0].Layers {
+		if lp.Action != scrub.ActionReused {
+			t.Fatalf("layer %d %s", lp.Index, lp.Action)
+		}
+	}
+	if len(p.Images[0].ConfigChanges) != 2 || p.NewRoot.Digest == p.OldRoot.Digest {
+		t.Fatalf("config changes %+v", p.Images[0].ConfigChanges)
+	}
 }
