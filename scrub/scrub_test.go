@@ -318,3 +318,33 @@ func TestConfigOnlyReadsNoLayer(t *testing.T) {
 		t.Fatalf("config changes %+v", p.Images[0].ConfigChanges)
 	}
 }
+
+// TestDockerMediaTypes: a Docker v2 image keeps its media types; the scrub
+// is recorded as config labels (Docker manifests have no annotations).
+func TestDockerMediaTypes(t *testing.T) {
+	ctx := testCtx(t)
+	img := leakyImage(t)
+	img.DockerMediaTypes, img.Annotations = true, nil
+	ref, _ := writeLayout(t, img)
+	src := open(t, ctx, ref)
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/app/.env"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := filepath.Join(t.TempDir(), "o.tar")
+	if _, err := p.Apply(ctx, scrub.Destination{Ref: "docker-archive:" + out + ":acme/app:clean"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := open(t, ctx, "docker-archive:"+out)
+	im := single(t, dst.root)
+	if im.Manifest.MediaType != image.MediaTypeDockerManifest || im.Layers[1].Descriptor.MediaType != image.MediaTypeDockerLayerGzip {
+		t.Fatalf("media types %s / %s", im.Manifest.MediaType, im.Layers[1].Descriptor.MediaType)
+	}
+	if im.Config.Config.Labels[scrub.AnnotationRemovedPaths] != "1" {
+		t.Fatalf("labels %v", im.Config.Config.Labels)
+	}
+	if strings.Contains(string(dst.root.Raw), "annotations") {
+		t.Fatalf("docker manifest gained annotations: %s", dst.root.Raw)
+	}
+}
