@@ -165,7 +165,7 @@ func (f *fake) gate(w http.ResponseWriter) bool {
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 		return false
 	case "slow":
-		time.Sleep(700 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond)
 	}
 	return true
 }
@@ -268,7 +268,7 @@ func (f *fake) checker(t *testing.T, allow ...string) *Checker {
 	for _, p := range []string{"github", "slack", "slack-webhook", "aws", "google", "azure-storage", "twilio", "registry"} {
 		eps[p] = f.srv.URL
 	}
-	return New(Options{TestEndpoints: eps, TestRoots: pool, Timeout: 400 * time.Millisecond, Interval: time.Millisecond, AllowHosts: allow})
+	return New(Options{TestEndpoints: eps, TestRoots: pool, Timeout: 2 * time.Second, Interval: time.Millisecond, AllowHosts: allow})
 }
 
 func (f *fake) googleCandidate(t *testing.T) Candidate {
@@ -307,26 +307,31 @@ func TestVerdicts(t *testing.T) {
 	}{{"active", Active}, {"inactive", Inactive}, {"ratelimit", Unknown}, {"slow", Unknown}}
 	for _, m := range modes {
 		f.mode.Store(m.mode)
-		for name, cd := range cands {
-			t.Run(m.mode+"/"+name, func(t *testing.T) {
-				r := c.Check(context.Background(), []Candidate{cd})[cd.Fingerprint]
-				if r.Status != m.want {
-					t.Fatalf("%s: %+v, want %s", name, r, m.want)
-				}
-				if r.Provider != name || r.CheckedAt.IsZero() {
-					t.Errorf("%s: provider %q checkedAt %v", name, r.Provider, r.CheckedAt)
-				}
-				if m.want == Active && r.Identity == "" {
-					t.Errorf("%s: active without an identity", name)
-				}
-				out, _ := json.Marshal(r)
-				for _, s := range []string{cd.Secret, awsSecret, regPass, azKey, twToken} {
-					if strings.Contains(string(out), s) {
-						t.Errorf("%s: result reveals a secret: %s", name, out)
+		// The subtests of one mode run in parallel; t.Run returns when they
+		// are all done, before the mode changes.
+		t.Run(m.mode, func(t *testing.T) {
+			for name, cd := range cands {
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					r := c.Check(context.Background(), []Candidate{cd})[cd.Fingerprint]
+					if r.Status != m.want {
+						t.Fatalf("%s: %+v, want %s", name, r, m.want)
 					}
-				}
-			})
-		}
+					if r.Provider != name || r.CheckedAt.IsZero() {
+						t.Errorf("%s: provider %q checkedAt %v", name, r.Provider, r.CheckedAt)
+					}
+					if m.want == Active && r.Identity == "" {
+						t.Errorf("%s: active without an identity", name)
+					}
+					out, _ := json.Marshal(r)
+					for _, s := range []string{cd.Secret, awsSecret, regPass, azKey, twToken} {
+						if strings.Contains(string(out), s) {
+							t.Errorf("%s: result reveals a secret: %s", name, out)
+						}
+					}
+				})
+			}
+		})
 	}
 	for _, p := range f.problems {
 		t.Error(p)
