@@ -156,8 +156,14 @@ func TestContainerdEngine(t *testing.T) {
 	t.Setenv("CONTAINERD_NAMESPACE", "strata-test")
 	sameAsLayout(t, "containerd:example.test/leaky:latest", sample, true)
 
+	// The image by its target digest, as ctr images ls shows it.
+	byName, _, _ := run(t, "", "ls", "containerd:example.test/leaky:latest")
+	byDigest, errs, code := run(t, "", "ls", "containerd:sha256:1dfd74a9a9d916be81bafaedb2fe622bf9e61d70116b7ba5c8ef5a27efcb9fa0")
+	if code != 0 || byDigest != byName {
+		t.Errorf("by digest: exit %d %s\n%s", code, errs, byDigest)
+	}
 	// The namespace flag overrides the environment: the image is not in "default".
-	_, errs, code := run(t, "", "ls", "--containerd-namespace", "default", "containerd:example.test/leaky:latest")
+	_, errs, code = run(t, "", "ls", "--containerd-namespace", "default", "containerd:example.test/leaky:latest")
 	if code != ExitError || !strings.Contains(errs, `namespace "default"`) || !strings.Contains(errs, "not found") {
 		t.Errorf("other namespace: exit %d, %q", code, errs)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,30 +28,17 @@ func shortDir(t testing.TB, prefix string) string {
 	return d
 }
 
-// syncBuffer collects a daemon's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startDaemon runs cmd until the test ends and waits for sock to accept
-// connections.
-func startDaemon(t testing.TB, cmd *exec.Cmd, sock string) *syncBuffer {
+// startDaemon runs cmd until the test ends, its output going to logPath,
+// and waits for sock to accept connections.
+func startDaemon(t testing.TB, cmd *exec.Cmd, sock, logPath string) {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child keeps its own descriptor
+	cmd.Stdout, cmd.Stderr = f, f
+	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
@@ -72,15 +58,15 @@ func startDaemon(t testing.TB, cmd *exec.Cmd, sock string) *syncBuffer {
 		c, err := net.DialTimeout("unix", sock, time.Second)
 		if err == nil {
 			c.Close()
-			return logs
+			return
 		}
 		select {
 		case <-done:
-			t.Fatalf("%s exited before serving %s:\n%s", cmd.Path, sock, logs)
+			t.Fatalf("%s exited before serving %s:\n%s", cmd.Path, sock, logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no socket %s after %v: %v\n%s", cmd.Path, sock, startTimeout, err, logs)
+			t.Fatalf("%s: no socket %s after %v: %v\n%s", cmd.Path, sock, startTimeout, err, logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -124,7 +110,7 @@ func StartPodman(t testing.TB) *Podman {
 	args := append(append([]string{}, p.global...), "system", "service", "--time=0", p.Host)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "CONTAINERS_CONF=/dev/null")
-	startDaemon(t, cmd, p.Socket)
+	startDaemon(t, cmd, p.Socket, filepath.Join(dir, "service.log"))
 	return p
 }
 
@@ -170,7 +156,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, exec.Command(bin, "--config", cfgPath), sock)
+	startDaemon(t, exec.Command(bin, "--config", cfgPath), sock, filepath.Join(dir, "containerd.log"))
 	return &Containerd{Socket: sock, ctr: ctr}
 }
 
