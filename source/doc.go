@@ -3,7 +3,8 @@
 // A reference uses skopeo's transport syntax: docker://REF for a registry,
 // docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF] and
 // dir:DIR for files, and docker-daemon:, podman: and containerd: for local
-// engines (packages source/daemon and source/containerd). A bare argument
+// engines (packages source/daemon, source/containerd and source/storage
+// for containers-storage:). A bare argument
 // is an existing file or directory when one exists (opened as whatever
 // image it holds), a local error when it only looks like a path, an
 // ErrUnknownTransport error when it looks like a typo'd transport, and a

@@ -39,7 +39,7 @@ func TestParseReference(t *testing.T) {
 		{"ocii:foo", Reference{}, true},
 		{"podmn:app", Reference{}, true},
 		{"foo:/some/path", Reference{}, true},
-		{"containers-storage:app", Reference{}, true},
+		{"containers-storage:[vfs@/r+/run]app:1", Reference{Transport: "containers-storage", Path: "[vfs@/r+/run]app:1"}, false},
 		{"Upper/Case", Reference{}, true},
 		{"docker:alpine", Reference{}, true},
 	}

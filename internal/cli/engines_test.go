@@ -106,7 +106,8 @@ func project(d scanDoc) []map[string]any {
 // TestPodmanEngine: the sample, loaded into a real Podman, read through
 // its Engine-compatible API as podman: (CONTAINER_HOST) and as
 // docker-daemon: (DOCKER_HOST at Podman's socket, the Docker Engine API
-// path), gives what the same image gives from an OCI layout.
+// path), and from its store directly as containers-storage:, gives what the
+// same image gives from an OCI layout.
 func TestPodmanEngine(t *testing.T) {
 	skopeo := testtool.Require(t, "skopeo")
 	ctx := context.Background()
@@ -123,7 +124,10 @@ func TestPodmanEngine(t *testing.T) {
 	t.Setenv("CONTAINER_HOST", pd.Host)
 	t.Setenv("DOCKER_HOST", pd.Host)
 	t.Setenv("TMPDIR", t.TempDir())
-	for _, ref := range []string{"podman:example.test/leaky:1", "docker-daemon:example.test/leaky:1"} {
+	refs := []string{"podman:example.test/leaky:1", "docker-daemon:example.test/leaky:1",
+		// The same store read directly, no service involved.
+		"containers-storage:[vfs@" + pd.Root + "]example.test/leaky:1"}
+	for _, ref := range refs {
 		t.Run(ref, func(t *testing.T) { sameAsLayout(t, ref, "oci:"+gz+":latest", false) })
 	}
 	// Every export was removed when its store closed.

@@ -87,8 +87,10 @@ func runTool(t testing.TB, ctx context.Context, name string, args ...string) []b
 type Podman struct {
 	// Socket is the API socket path; Host is it as a unix:// URL.
 	Socket, Host string
-	bin          string
-	global       []string
+	// Root is the store's graph root (driver vfs), for containers-storage:.
+	Root   string
+	bin    string
+	global []string
 }
 
 // StartPodman starts Podman's API service with root, runroot and temporary
@@ -101,7 +103,7 @@ func StartPodman(t testing.TB) *Podman {
 	for _, d := range []string{"root", "run", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o700)
 	}
-	p := &Podman{Socket: filepath.Join(dir, "p.sock"), bin: bin, global: []string{
+	p := &Podman{Socket: filepath.Join(dir, "p.sock"), Root: filepath.Join(dir, "root"), bin: bin, global: []string{
 		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
 		"--cgroup-manager", "cgroupfs", "--events-backend", "none",
