@@ -58,7 +58,8 @@ func TestParseReference(t *testing.T) {
 }
 
 func FuzzParseReference(f *testing.F) {
-	for _, s := range []string{"alpine", "oci:a:b", "docker-archive:x:y:z", "docker://h/r@sha256:0"} {
+	for _, s := range []string{"alpine", "oci:a:b", "docker-archive:x:y:z", "docker://h/r@sha256:0", "ocii:foo",
+		"localhost:5000/a:b", "containers-storage:[vfs@/r+/s]a", "a@sha256:00", "./x.tar"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -116,7 +117,7 @@ func Open(ctx context.Context, ref string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	root = firstNonEmpty(root, opts.Root)
+	root = cmp.Or(root, opts.Root)
 	if root == "" {
 		getenv := opts.Getenv
 		if getenv == nil {
@@ -124,7 +125,7 @@ func Open(ctx context.Context, ref string, opts Options) (*Store, error) {
 		}
 		root = DefaultRoot(getenv, opts.UID)
 	}
-	driver = firstNonEmpty(driver, opts.Driver)
+	driver = cmp.Or(driver, opts.Driver)
 	if driver == "" {
 		if driver, err = detectDriver(root); err != nil {
 			return nil, err
@@ -142,15 +143,6 @@ func Open(ctx context.Context, ref string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("containers-storage %s: image %s: %w", root, im.ID, err)
 	}
 	return s, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 func detectDriver(root string) (string, error) {
@@ -332,8 +324,8 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		ts.Close()
 		return nil, err
 	}
-	out := asm.NewOutputTarStream(&rootGetter{root: dir}, tsstorage.NewJSONUnpacker(&ctxReader{ctx: ctx, r: zr}))
-	return &layerReader{ReadCloser: out, closers: []io.Closer{dir, ts}}, nil
+	out := asm.NewOutputTarStream(&rootGetter{root: dir}, tsstorage.NewJSONUnpacker(zr))
+	return &layerReader{ctx: ctx, ReadCloser: out, closers: []io.Closer{dir, ts}}, nil
 }
 
 // layerDir opens a layer's unpacked files: overlay keeps the layer's own
@@ -376,9 +368,18 @@ func (g *rootGetter) Get(name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// layerReader is the reassembled layer; it stops when ctx ends.
 type layerReader struct {
+	ctx context.Context
 	io.ReadCloser
 	closers []io.Closer
+}
+
+func (l *layerReader) Read(p []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return l.ReadCloser.Read(p)
 }
 
 func (l *layerReader) Close() error {
@@ -387,16 +388,4 @@ func (l *layerReader) Close() error {
 		c.Close()
 	}
 	return err
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
