@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/stratascan/strata/connerr"
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 // Options configure a Client. The zero value talks HTTPS to public

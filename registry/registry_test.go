@@ -19,12 +19,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 var kinds = []string{"embedded", "debian"}

@@ -48,6 +48,9 @@ func Table(w io.Writer, headers []string, rows [][]string) error {
 // Bytes formats n bytes for people: 512 B, 1.5 KiB, 3.2 MiB.
 func Bytes(n int64) string {
 	const unit = 1024
+	if n < 0 {
+		return "unknown" // a size the source does not record (schema 1 layers)
+	}
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/source/archive"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source/archive"
 	"github.com/stratascan/strata/source/containerd"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/daemon"
 	"github.com/stratascan/strata/source/layout"
 	"github.com/stratascan/strata/source/storage"

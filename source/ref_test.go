@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 func TestParseReference(t *testing.T) {

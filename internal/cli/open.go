@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/stratascan/strata/content"
 
 	"github.com/stratascan/strata/connerr"
 	"github.com/stratascan/strata/image"
@@ -17,7 +18,6 @@ import (
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
 	"github.com/stratascan/strata/source/containerd"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/daemon"
 )
 
@@ -167,7 +167,9 @@ func (g *Globals) openImageAll(ctx context.Context, ref string, all bool) (*open
 	if err != nil {
 		return nil, err
 	}
-	root, err := source.Load(ctx, s, g.Log)
+	// With --platform only the entries that platform needs are fetched, so
+	// an odd sibling (a broken unknown/unknown child) cannot get in the way.
+	root, err := source.LoadWith(ctx, s, source.LoadOptions{Platform: want, Logger: g.Log})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("load %s: %w", ref, err)

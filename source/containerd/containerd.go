@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

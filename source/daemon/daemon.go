@@ -19,8 +19,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/source/archive"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

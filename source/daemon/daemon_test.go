@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/internal/enginetest"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/internal/testtool"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/daemon"
 )
 

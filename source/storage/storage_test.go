@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 func TestSplitReference(t *testing.T) {
