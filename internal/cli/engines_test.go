@@ -181,3 +181,29 @@ func TestContainerdEngine(t *testing.T) {
 		t.Errorf("no daemon: exit %d, %q", code, errs)
 	}
 }
+
+// TestDockerEngine: the sample, loaded with docker load into a real dockerd
+// (its own data root, the test's containerd), read as docker-daemon:
+// through DOCKER_HOST, gives what the same image gives from an OCI layout.
+func TestDockerEngine(t *testing.T) {
+	skopeo := testtool.Require(t, "skopeo")
+	ctx := context.Background()
+	cd := enginetest.StartContainerd(t)
+	dd := enginetest.StartDockerd(t, cd)
+	dir := t.TempDir()
+	// docker-archive cannot carry zstd layers: the reference layout is the
+	// sample recompressed with gzip.
+	gz := filepath.Join(dir, "gz")
+	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	archive := filepath.Join(dir, "img.tar")
+	registrytest.Skopeo(t, ctx, skopeo, "copy", "oci:"+gz+":latest", "docker-archive:"+archive+":example.test/leaky:1")
+	dd.Load(t, ctx, archive)
+
+	t.Setenv("DOCKER_HOST", dd.Host)
+	t.Setenv("DOCKER_CONTEXT", "")
+	sameAsLayout(t, "docker-daemon:example.test/leaky:1", "oci:"+gz+":latest", false)
+	_, errs, code := run(t, "", "ls", "docker-daemon:example.test/nosuch:1")
+	if code != ExitError || !strings.Contains(errs, "not found") {
+		t.Errorf("missing image: exit %d, %q", code, errs)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,4 +175,50 @@ func (c *Containerd) Import(t testing.TB, ctx context.Context, ns, archive, base
 func (c *Containerd) Version(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	return string(runTool(t, ctx, c.ctr, "-a", c.Socket, "version"))
+}
+
+// Dockerd is a running Docker daemon with its own data root and socket.
+type Dockerd struct {
+	// Socket is the API socket path; Host is it as a unix:// URL.
+	Socket, Host string
+	docker       string
+}
+
+// StartDockerd starts dockerd on a private socket with the vfs storage
+// driver, no networking set-up (no bridge, no iptables) and the given
+// containerd (see StartContainerd) instead of its own. dockerd needs root:
+// the test is skipped otherwise.
+func StartDockerd(t testing.TB, c *Containerd) *Dockerd {
+	t.Helper()
+	// dockerd lives in /usr/sbin, which a minimal PATH may lack.
+	bin := "/usr/sbin/dockerd"
+	if _, err := os.Stat(bin); err != nil {
+		bin = testtool.Require(t, "dockerd")
+	}
+	docker := testtool.Require(t, "docker")
+	if os.Geteuid() != 0 {
+		t.Skip("dockerd needs root")
+	}
+	dir := shortDir(t, "dkd")
+	cfg := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(cfg, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	d := &Dockerd{Socket: filepath.Join(dir, "d.sock"), docker: docker}
+	d.Host = "unix://" + d.Socket
+	cmd := exec.Command(bin, "--config-file", cfg, "--data-root", data, "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "pid"), "-H", d.Host, "--containerd", c.Socket,
+		"--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs")
+	// dockerd bind-mounts its data root onto itself and undoes it on a
+	// clean exit; after a crash, detach it so the directory can go.
+	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+	startDaemon(t, cmd, d.Socket, filepath.Join(dir, "dockerd.log"))
+	return d
+}
+
+// Load runs docker load on a docker-archive tarball.
+func (d *Dockerd) Load(t testing.TB, ctx context.Context, archive string) {
+	t.Helper()
+	runTool(t, ctx, d.docker, "-H", d.Host, "load", "-q", "-i", archive)
 }
