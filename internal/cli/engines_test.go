@@ -113,10 +113,7 @@ func TestPodmanEngine(t *testing.T) {
 	ctx := context.Background()
 	pd := enginetest.StartPodman(t)
 	dir := t.TempDir()
-	// Podman exports docker-archive, which cannot carry zstd layers: the
-	// reference layout is the sample recompressed with gzip.
-	gz := filepath.Join(dir, "gz")
-	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	gz := gzipSample(t, ctx, skopeo, dir) // Podman exports docker-archive
 	archive := filepath.Join(dir, "gz.tar")
 	registrytest.Skopeo(t, ctx, skopeo, "copy", "oci:"+gz+":latest", "oci-archive:"+archive+":example.test/leaky:1")
 	pd.Load(t, ctx, archive, "example.test/leaky:1")
@@ -191,10 +188,7 @@ func TestDockerEngine(t *testing.T) {
 	cd := enginetest.StartContainerd(t)
 	dd := enginetest.StartDockerd(t, cd)
 	dir := t.TempDir()
-	// docker-archive cannot carry zstd layers: the reference layout is the
-	// sample recompressed with gzip.
-	gz := filepath.Join(dir, "gz")
-	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	gz := gzipSample(t, ctx, skopeo, dir)
 	archive := filepath.Join(dir, "img.tar")
 	registrytest.Skopeo(t, ctx, skopeo, "copy", "oci:"+gz+":latest", "docker-archive:"+archive+":example.test/leaky:1")
 	dd.Load(t, ctx, archive)
@@ -206,4 +200,15 @@ func TestDockerEngine(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "not found") {
 		t.Errorf("missing image: exit %d, %q", code, errs)
 	}
+}
+
+// gzipSample copies the sample into an OCI layout under dir with its layers
+// recompressed with gzip, and returns the layout's path: an engine that
+// exports docker-archive (Docker, Podman) cannot carry zstd layers, so this
+// is the layout such an engine's output is compared with.
+func gzipSample(t *testing.T, ctx context.Context, skopeo, dir string) string {
+	t.Helper()
+	gz := filepath.Join(dir, "gz")
+	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	return gz
 }
