@@ -132,6 +132,7 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 	f.StringVar(&journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl)")
 	f.StringVar(&resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
 	f.StringSliceVar(&leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
+	addListFlags(f, g)
 	return cmd
 }
 
