@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,6 +205,20 @@ func TestHostileStalls(t *testing.T) {
 		})
 	}
 
+	t.Run("connect", func(t *testing.T) {
+		addr := fullListener(t)
+		cc := newClient(t, registry.Options{ConnectTimeout: short, MaxRetries: -1})
+		start := time.Now()
+		_, err := cc.Repo(ctx, addr+"/app")
+		var te *registry.TimeoutError
+		if !errors.As(err, &te) || te.Phase != registry.PhaseConnect || !strings.Contains(err.Error(), addr) {
+			t.Fatalf("err = %v; want a connect timeout naming %s", err, addr)
+		}
+		if el := time.Since(start); el > 3*time.Second {
+			t.Errorf("gave up after %v", el)
+		}
+	})
+
 	t.Run("tls", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -381,4 +396,37 @@ func TestListingCaps(t *testing.T) {
 	if _, err := big.Tags(ctx); !errors.As(err, &le) || le.Limit != registry.DefaultMaxTags {
 		t.Fatalf("default cap: %v", err)
 	}
+}
+
+// fullListener returns the address of a loopback socket that listens with
+// a backlog of 0 and never accepts, its queue already filled: the kernel
+// drops further SYNs, so connecting to it stalls (all on loopback).
+func fullListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
+	// Fill the queue until a connection attempt stalls.
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("the kernel queued every connection; connecting never stalled")
+	return ""
 }
