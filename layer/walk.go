@@ -31,7 +31,8 @@ var (
 
 // Options tune a walk.
 type Options struct {
-	// MaxBytes caps the uncompressed bytes read (0: no cap).
+	// MaxBytes caps the uncompressed bytes read (0: no cap). The logical
+	// size of sparse files counts too: reading one yields its holes.
 	MaxBytes int64
 	// What names the layer in errors, e.g. "layer 3"; default "layer".
 	What string
@@ -134,6 +135,13 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 		}
 		res.Entries++
 		e := newEntry(h)
+		if e.Sparse && e.Size > 0 {
+			// A few hundred bytes can declare a file of a petabyte of holes.
+			un.extra += e.Size
+			if un.max > 0 && un.n+un.extra > un.max {
+				return res, walkErr(ErrTooLarge, un, raw, what, d, res.Entries)
+			}
+		}
 		var body io.Reader
 		if e.Type == TypeFile {
 			body = tr
@@ -211,6 +219,7 @@ type countHash struct {
 	r        io.Reader
 	h        hash.Hash
 	n, max   int64
+	extra    int64 // counted against max besides n: sparse files' logical sizes
 	err      error
 	progress func(int64)
 	lastProg int64
@@ -220,14 +229,14 @@ func (c *countHash) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if c.max > 0 && int64(len(p)) > c.max-c.n+1 {
-		p = p[:c.max-c.n+1]
+	if c.max > 0 && int64(len(p)) > c.max-c.n-c.extra+1 {
+		p = p[:max(c.max-c.n-c.extra+1, 1)]
 	}
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.h.Write(p[:n])
 		c.n += int64(n)
-		if c.max > 0 && c.n > c.max {
+		if c.max > 0 && c.n+c.extra > c.max {
 			c.err = ErrTooLarge
 			return n, c.err
 		}

@@ -155,6 +155,9 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 	for _, s := range c.NotScanned {
 		fmt.Fprintf(w, "Not scanned: %s %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
 	}
+	for _, s := range c.Mismatched {
+		fmt.Fprintf(w, "Mismatched: %s: %s\n", s.Layer.Short(), s.Reason)
+	}
 	return nil
 }
 

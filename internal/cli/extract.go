@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -41,11 +42,14 @@ func newExtractCmd(g *Globals) *cobra.Command {
 						st.Files, report.Bytes(st.Bytes), st.Dirs, st.Links, args[1], len(st.Refused))
 				}
 			}
+			if errors.Is(err, inspect.ErrLimit) {
+				return fmt.Errorf("%w (raise --max-bytes or narrow --path)", err)
+			}
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&xo.Layer, "layer", -1, "extract only layer N's own entries (default: the final filesystem)")
 	cmd.Flags().StringVar(&xo.Prefix, "path", "", "extract only this path and what is below it")
-	cmd.Flags().Int64Var(&xo.MaxBytes, "max-bytes", 8<<30, "stop with an error past this many bytes written (0: no cap)")
+	cmd.Flags().Int64Var(&xo.MaxBytes, "max-bytes", 8<<30, "stop with an error past this many bytes written, sparse files at their full size (0: no cap)")
 	return cmd
 }

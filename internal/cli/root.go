@@ -63,6 +63,7 @@ type Globals struct {
 
 	password string           // read once from stdin
 	client   *registry.Client // built once per run (registryClient)
+	engines  engineFlags
 }
 
 // commands is filled by init functions in this package, one file per
@@ -107,9 +108,11 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.DurationVar(&g.RegistryTimeout, "registry-timeout", registry.DefaultResponseHeaderTimeout, "how long one registry wait (connect, TLS, response headers) may stall; body reads get twice that")
 	pf.BoolVar(&g.AllowCrossHostAuth, "allow-cross-host-auth", false, "send registry credentials to a token service on another site (HTTPS only)")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
+	addEngineFlags(pf, g)
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	wordErrors(root)
 	return root
 }
 
