@@ -28,11 +28,13 @@ func TestMain(m *testing.M) {
 // within a second of SIGINT or SIGTERM, saying so; a second signal exits
 // at once.
 func TestSignalsStopCommands(t *testing.T) {
+	waiting := make(chan struct{}, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2/" {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
+		waiting <- struct{}{}
 		select { // stall every other request
 		case <-r.Context().Done():
 		case <-time.After(time.Minute):
@@ -60,7 +62,12 @@ func TestSignalsStopCommands(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
-			time.Sleep(500 * time.Millisecond) // it is waiting on the registry now
+			select { // wait until it is waiting on the registry
+			case <-waiting:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("strata never reached the registry; stderr %q", stderr.String())
+			}
 			sent := time.Now()
 			for _, s := range c.sigs {
 				cmd.Process.Signal(s)
