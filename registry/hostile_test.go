@@ -141,6 +141,17 @@ func TestHostileEndlessBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An endless body on the version check (which is drained) ends too.
+	h2 := newHostile(t)
+	h2.route("", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			h2.endless(w, r)
+		}
+	})
+	start := time.Now()
+	if _, err := c.Repo(ctx, h2.host()+"/z"); err != nil || time.Since(start) > 5*time.Second {
+		t.Errorf("endless /v2/ body: %v after %v", err, time.Since(start))
+	}
 	if _, err := repo.GetBlob(ctx, blob); !errors.Is(err, content.ErrSizeMismatch) || !strings.Contains(err.Error(), "announces") {
 		t.Errorf("3 GiB Content-Length for a 96-byte blob: %v", err)
 	}

@@ -142,7 +142,34 @@ func (g *stallGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &idleBody{rc: resp.Body, ctx: ctx, cancel: cancel, host: host, idle: g.t.body, budget: g.t.body}
+	if req.URL.Path == "/v2/" {
+		// The version check's body means nothing, but the ping of the
+		// authentication library drains it to the end: an endless one
+		// would keep it reading forever.
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: maxPingBody}
+	}
 	return resp, nil
+}
+
+// maxPingBody is how much of a /v2/ response body is read.
+const maxPingBody = 64 << 10
+
+// cappedBody ends a body after left bytes.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // idleBody fails a body read that stays blocked, without delivering
