@@ -147,7 +147,7 @@ func New(opts Options) (*Client, error) {
 	base := opts.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = tos.dialer()
+		t.DialContext = tos.dialer(t.DialContext)
 		t.TLSHandshakeTimeout = tos.tls
 		if opts.CAFile != "" || opts.SkipTLSVerify {
 			cfg := &tls.Config{MinVersion: tls.VersionTLS12}

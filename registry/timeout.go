@@ -91,14 +91,21 @@ func (o Options) timeouts() timeouts {
 	}
 }
 
-// dialer returns a DialContext that reports a connect timeout as a
+// dialer wraps a transport's DialContext (nil: a plain net.Dialer) so that
+// connecting is bounded by the connect timeout and reported as a
 // TimeoutError.
-func (t timeouts) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: t.connect, KeepAlive: 30 * time.Second}
+func (t timeouts) dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
+		dctx, cancel := context.WithTimeout(ctx, t.connect)
+		defer cancel()
+		c, err := dial(dctx, network, addr)
+		// The dialer's own deadline can fire a hair before the context
+		// says so: a timeout error counts as well.
 		var ne net.Error
-		if err != nil && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+		if err != nil && ctx.Err() == nil && (dctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) {
 			return nil, &TimeoutError{Host: addr, Phase: PhaseConnect, After: t.connect}
 		}
 		return c, err

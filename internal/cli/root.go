@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/registry"
+	"github.com/stratascan/strata/report"
 )
 
 // Exit codes, for CI gating.
@@ -45,6 +46,7 @@ type Globals struct {
 	Verbose        bool
 	Quiet          bool
 	Format         string // table | json | sarif (where supported)
+	ConfigPath     string // --config
 	Log            *slog.Logger
 
 	// Registry access (see source.Options).
@@ -79,9 +81,20 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Use:           "strata",
 		Short:         "Container-image forensics and registry hygiene",
 		Long:          "strata reads any container image without a daemon, shows what every layer added, changed and deleted,\nrecovers files (deleted ones too), finds secrets, proves base-image provenance and purges leaks from registries.",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd, g.ConfigPath); err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			if err := checkFlags(cmd); err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			if err := report.CheckFormat(g.Format, formatsOf(cmd)...); err != nil {
+				return WithExitCode(ExitError, fmt.Errorf("--format: %w", err))
+			}
+			g.Stdout = report.StyleFor(g.Stdout)
 			level := slog.LevelWarn
 			if g.Verbose {
 				level = slog.LevelDebug
@@ -90,11 +103,13 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 				level = slog.LevelError
 			}
 			g.Log = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+			return nil
 		},
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log more (debug level), list skipped items")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "log errors only, no progress bars")
@@ -109,9 +124,17 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVar(&g.AllowCrossHostAuth, "allow-cross-host-auth", false, "send registry credentials to a token service on another site (HTTPS only)")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
 	addEngineFlags(pf, g)
+	pf.StringVar(&g.ConfigPath, "config", "", "config file (default $XDG_CONFIG_HOME/strata/config.yaml; env STRATA_CONFIG)")
+	root.MarkFlagsMutuallyExclusive("verbose", "quiet")
+	root.MarkFlagsMutuallyExclusive("platform", "all-platforms")
+	_ = root.RegisterFlagCompletionFunc("format", completeFormat)
+	_ = root.RegisterFlagCompletionFunc("platform", completePlatform)
+	_ = root.MarkPersistentFlagFilename("ca-file", "pem", "crt")
+	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	root.SetUsageTemplate(root.UsageTemplate() + configHelp)
 	wordErrors(root)
 	return root
 }
