@@ -13,10 +13,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
-	"github.com/stratascan/strata/source/content"
 )
 
 // ExtractOptions select what Extract writes.

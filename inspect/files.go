@@ -7,10 +7,10 @@ import (
 	"io"
 	"path"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Errors of file operations.

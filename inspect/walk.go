@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Options tune layer walks.

@@ -12,8 +12,8 @@ import (
 	stdgzip "compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 type tfile struct {

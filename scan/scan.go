@@ -15,11 +15,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/secret"
-	"github.com/stratascan/strata/source/content"
 )
 
 // ErrNoEngine: Options.Engine is nil.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs strata's whole test suite. Installs what the tests need first when it
 # is missing: Debian packages via apt-get (the real registry binary, skopeo,
-# umoci, and a C compiler for the race detector), then Go modules via
-# `go test` itself. Then runs every fuzz target for a short time.
+# umoci, podman and containerd, whose daemons the engine tests start, the
+# archivers secret/ builds fixtures with, and a C compiler for the race
+# detector), then Go modules via `go test` itself. Then runs every fuzz
+# target for a short time.
 #
 #   ./scripts/test.sh            # vet + every test with the race detector + fuzz
 #   ./scripts/test.sh -short     # extra args go to `go test`
@@ -17,6 +19,15 @@ command -v umoci >/dev/null 2>&1 || need+=(umoci)
 # -race needs cgo, hence a C compiler.
 cc="$(go env CC)"
 command -v "${cc:-gcc}" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+# archive fixtures in secret/ are built with the real tools
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v 7zz >/dev/null 2>&1 || need+=(7zip)
+command -v zip >/dev/null 2>&1 || need+=(zip)
+command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/overlay"
+	"github.com/stratascan/strata/report"
 )
 
 func init() { register(newCatCmd) }
@@ -18,9 +19,10 @@ func newCatCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cat IMAGE PATH",
 		Short: "Print a file as it was in a layer; by default the last layer that has it, even if a later layer deleted it",
-		Example: `  strata cat oci:examples/leaky:latest /app/.env          # recover a deleted file
-  strata cat --layer 0 oci:examples/leaky:latest /app/main.py`,
-		Args: cobra.ExactArgs(2),
+		Example: `  strata cat oci:examples/leaky-app:latest /app/.env          # recover a deleted file
+  strata cat --layer 2 oci:examples/leaky-app:latest /app/requirements.txt`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
@@ -39,13 +41,13 @@ func newCatCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if info.State != overlay.Present && !g.Quiet {
-				fmt.Fprintf(g.Stderr, "strata: /%s from layer %d is %s in the final image (by layer %d); these bytes are still in the image\n",
-					info.Path, info.Layer, info.State, info.HiddenBy)
+				fmt.Fprintf(g.Stderr, "strata: %s from layer %d is %s in the final image (by layer %d); these bytes are still in the image\n",
+					report.ImagePath(info.Path), info.Layer, info.State, info.HiddenBy)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&layerIdx, "layer", -1, "read the file from layer N (default: the last layer that has it)")
 	cmd.Flags().Int64Var(&maxBytes, "max-bytes", 8<<30, "refuse a file larger than this many bytes, sparse holes included (0: no cap)")
-	return cmd
+	return withFormats(cmd, report.FormatTable)
 }
