@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs strata's whole test suite. Installs what the tests need first when it
 # is missing: Debian packages via apt-get (the real registry binary, skopeo,
-# umoci, podman and containerd, whose daemons the engine tests start, the
-# archivers secret/ builds fixtures with, and a C compiler for the race
-# detector), then Go modules via `go test` itself. Then runs every fuzz
+# umoci, podman, containerd and docker.io, whose daemons the engine tests
+# start, the archivers secret/ builds fixtures with, and a C compiler for the
+# race detector), then Go modules via `go test` itself. Then runs every fuzz
 # target for a short time.
 #
 #   ./scripts/test.sh            # vet + every test with the race detector + fuzz
@@ -21,6 +21,7 @@ cc="$(go env CC)"
 command -v "${cc:-gcc}" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 # archive fixtures in secret/ are built with the real tools
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
