@@ -125,6 +125,9 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 			uri = uri[:i] // archive member: point at the archive file
 		}
 		msg := fmt.Sprintf("%s in %s", f.Description, f.Path)
+		if f.Encoding != "" {
+			msg += " (" + f.Encoding + "-encoded)"
+		}
 		if f.Layer != nil {
 			msg += fmt.Sprintf(" (layer %d", *f.Layer)
 			if f.State != "" && f.State != "present" && f.HiddenBy != nil {
@@ -153,6 +156,9 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		}
 		if f.CreatedBy != "" {
 			props["createdBy"] = f.CreatedBy
+		}
+		if f.Encoding != "" {
+			props["encoding"] = f.Encoding
 		}
 		results = append(results, sarifResult{
 			RuleID: f.Rule, RuleIndex: ruleIdx[f.Rule], Level: sarifLevel(f.Severity), Message: sarifText{msg},

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"slices"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -25,7 +27,9 @@ import (
 // Decoded text is decoded again up to maxDecodeDepth levels (a
 // .dockerconfigjson holding base64 "auth" values). Findings from decoded
 // text carry Encoding, report the line of the encoded text and are dropped
-// when the same rule found the same secret in the plain text. Rescanned
+// when the same rule found the same secret in the plain text; a generic or
+// other low-confidence finding on a base64 run (the encoded value itself)
+// gives way to a specific rule's finding in its decoded text. Rescanned
 // bytes are bounded per buffer (decodeBudget), so the work stays linear.
 //
 // UTF-16 files (with a byte-order mark, or NULs in every other byte of
@@ -76,13 +80,80 @@ var b64Class = func() (c [256]uint8) {
 	return c
 }()
 
+// decodeState is a fileScan's decoding state.
+type decodeState struct {
+	enc    string // encoding chain of the text scanned ("" for the file itself)
+	depth  int
+	lo, hi int // nested scans decode only text[lo:hi], the decoded part
+	left   int // decoded bytes left to rescan in this buffer
+	// plain holds rule+fingerprint of every finding delivered in this file
+	plain map[string]struct{}
+	// pending are findings in decoded text, emitted after the buffer's
+	// plain findings; spans are the encoded runs they came from, whose
+	// plain findings (the encoded value itself) give way to them
+	pending []Match
+	spans   [][2]int64
+}
+
+func (d *decodeState) reset() {
+	d.enc, d.depth, d.lo, d.hi = "", 0, 0, -1
+	clear(d.plain)
+	d.pending, d.spans = d.pending[:0], d.spans[:0]
+}
+
+func (d *decodeState) delivered(m *Match) {
+	if d.plain == nil {
+		d.plain = map[string]struct{}{}
+	}
+	d.plain[m.RuleID+"\x00"+m.Fingerprint] = struct{}{}
+}
+
+// weakRule: generic and other low-confidence rules (keyword + entropy),
+// whose finding on an encoded value gives way to a specific rule's finding
+// in the decoded value.
+func weakRule(id string) bool {
+	return strings.Contains(id, "generic") || slices.Contains(docRules, id)
+}
+
+// givesWay reports whether a finding of rule r with its secret at [s, e)
+// is the encoded form of a secret a specific rule found decoded: r is weak
+// and [s, e) overlaps such an encoded run.
+func (d *decodeState) givesWay(r *rule, s, e int64) bool {
+	if len(d.spans) == 0 || !weakRule(r.ID) {
+		return false
+	}
+	for _, sp := range d.spans {
+		if s < sp[1] && sp[0] < e {
+			return true
+		}
+	}
+	return false
+}
+
+// flushDecoded emits the findings of decoded text that plain text did not
+// already give.
+func (fs *fileScan) flushDecoded() {
+	for _, m := range fs.dec.pending {
+		if _, dup := fs.dec.plain[m.RuleID+"\x00"+m.Fingerprint]; dup {
+			continue
+		}
+		if fs.emit != nil {
+			fs.emit(m)
+		}
+	}
+	fs.dec.pending, fs.dec.spans = fs.dec.pending[:0], fs.dec.spans[:0]
+}
+
 // decodePass scans the decoded forms of encoded text starting in
 // buf[from:limit].
 func (fs *fileScan) decodePass(buf []byte, from, limit int) {
-	if fs.encDepth >= maxDecodeDepth || fs.err != nil || from >= limit {
+	if fs.dec.hi >= 0 {
+		from, limit = max(from, fs.dec.lo), min(limit, fs.dec.hi)
+	}
+	if fs.dec.depth >= maxDecodeDepth || fs.err != nil || from >= limit {
 		return
 	}
-	fs.decodeLeft = limit - from + decodeBudget
+	fs.dec.left = limit - from + decodeBudget
 	fs.decodeBase64(buf, from, limit)
 	fs.decodeEscapes(buf, from, limit)
 }
@@ -96,7 +167,7 @@ func (fs *fileScan) decodeBase64(buf []byte, from, limit int) {
 			i++ // the run began in the previous buffer, which decoded it
 		}
 	}
-	for i < limit && fs.decodeLeft > 0 && fs.err == nil {
+	for i < limit && fs.dec.left > 0 && fs.err == nil {
 		if b64Class[buf[i]] == 0 {
 			i++
 			continue
@@ -189,41 +260,39 @@ func (fs *fileScan) scanDecoded(buf []byte, s, e int, dec []byte, enc string) {
 	text = append(text, buf[ls:s]...)
 	text = append(text, dec...)
 	text = append(text, buf[e:le]...)
-	fs.scanNested(text, s-ls, s-ls+len(dec), fs.base+int64(s), enc)
+	fs.scanNested(text, s-ls, s-ls+len(dec), fs.base+int64(s), fs.base+int64(e), enc)
 }
 
-// scanNested scans text (decoded from the encoded text at absolute offset
-// at) with a fresh fileScan; its own decode pass looks only at
-// text[from:to], the decoded part.
-func (fs *fileScan) scanNested(text []byte, from, to int, at int64, enc string) {
-	if fs.decodeLeft <= 0 {
+// scanNested scans text, decoded from the encoded text at absolute offsets
+// [at, end) (end == at: a whole line, no span), with a fresh fileScan whose
+// decode pass looks only at text[from:to], the decoded part. Its findings
+// become pending findings of fs.
+func (fs *fileScan) scanNested(text []byte, from, to int, at, end int64, enc string) {
+	if fs.dec.left <= 0 {
 		return
 	}
-	fs.decodeLeft -= len(text)
+	fs.dec.left -= len(text)
 	line := fs.lineAt(at)
 	chain := enc
-	if fs.enc != "" {
-		chain = fs.enc + "+" + enc
+	if fs.dec.enc != "" {
+		chain = fs.dec.enc + "+" + enc
 	}
 	outer := fs
 	emit := func(m Match) {
-		if _, dup := outer.plain[m.RuleID+"\x00"+m.Fingerprint]; dup {
-			return
-		}
 		m.Line = line
 		if m.Encoding == "" {
 			m.Encoding = chain
 		}
-		if outer.emit != nil {
-			outer.emit(m)
+		outer.dec.pending = append(outer.dec.pending, m)
+		if end > at && !weakRule(m.RuleID) {
+			outer.dec.spans = append(outer.dec.spans, [2]int64{at, end})
 		}
 	}
 	ns := fs.e.getFileScan()
 	pooled := ns.buf
 	ns.begin(fs.ctx, fs.path, emit, false)
-	ns.enc, ns.encDepth = chain, fs.encDepth+1
+	ns.dec.enc, ns.dec.depth, ns.dec.lo, ns.dec.hi = chain, fs.dec.depth+1, from, to
 	ns.scanBuffer(text, 0, len(text))
-	ns.decodePass(text, from, to)
 	if ns.err != nil {
 		fs.err = ns.err
 	}
@@ -236,7 +305,7 @@ func (fs *fileScan) scanNested(text []byte, from, to int, at int64, enc string) 
 // in buf[from:limit].
 func (fs *fileScan) decodeEscapes(buf []byte, from, limit int) {
 	done := from // lines before done were handled
-	for i := from; i < limit && fs.decodeLeft > 0 && fs.err == nil; {
+	for i := from; i < limit && fs.dec.left > 0 && fs.err == nil; {
 		k := bytes.IndexAny(buf[i:limit], `\%`)
 		if k < 0 {
 			return
@@ -271,7 +340,7 @@ func (fs *fileScan) decodeEscapes(buf []byte, from, limit int) {
 			dec = jsonUnescape(buf[ls:le])
 		}
 		if dec != nil && printable(dec) {
-			fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), enc)
+			fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), fs.base+int64(ls), enc)
 		}
 	}
 }

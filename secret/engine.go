@@ -271,7 +271,6 @@ func (e *Engine) ScanText(ctx context.Context, location string, text string, emi
 	}
 	buf = append(buf, text...)
 	fs.scanBuffer(buf, 0, len(buf))
-	fs.decodePass(buf, 0, len(buf))
 	if fs.err != nil {
 		e.log.Warn("text scan cut short", "location", location, "err", fs.err)
 	}
