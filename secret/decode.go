@@ -158,32 +158,50 @@ func (fs *fileScan) decodePass(buf []byte, from, limit int) {
 	fs.decodeEscapes(buf, from, limit)
 }
 
-// decodeBase64 finds base64 runs starting in buf[from:limit].
+// decodeBase64 finds base64 runs starting in buf[from:limit]. A run of
+// b64MinRun bytes or more that starts in [i, i+b64MinRun) covers
+// buf[i+b64MinRun-1], so one byte test skips b64MinRun bytes of ordinary
+// text.
 func (fs *fileScan) decodeBase64(buf []byte, from, limit int) {
 	n := len(buf)
 	i := from
-	if i > 0 && b64Class[buf[i-1]] != 0 {
-		for i < limit && b64Class[buf[i]] != 0 {
-			i++ // the run began in the previous buffer, which decoded it
-		}
+	for i < n && i > 0 && b64Class[buf[i-1]] != 0 && b64Class[buf[i]] != 0 {
+		i++ // the run began in the previous buffer, which decoded it
 	}
 	for i < limit && fs.dec.left > 0 && fs.err == nil {
-		if b64Class[buf[i]] == 0 {
-			i++
+		p := i + b64MinRun - 1
+		if p >= n {
+			return
+		}
+		if b64Class[buf[p]] == 0 {
+			i = p + 1
 			continue
 		}
-		j := i
-		var cls uint8
+		s, cls := p, b64Class[buf[p]]
+		for s > i && b64Class[buf[s-1]] != 0 {
+			s--
+			cls |= b64Class[buf[s]]
+		}
+		if s >= limit {
+			return
+		}
+		if q := s + b64MinRun - 1; s > i && q < n && b64Class[buf[q]] == 0 {
+			i = q + 1 // the run through p is too short, and so is any up to q
+			continue
+		}
+		j := p + 1
 		for j < n && b64Class[buf[j]] != 0 {
 			cls |= b64Class[buf[j]]
 			j++
 		}
-		if j-i >= b64MinRun && j-i <= b64MaxRun && cls&b64NotHex != 0 && cls&(b64Std|b64URL) != b64Std|b64URL {
-			end := j
-			for end < n && end-j < 2 && buf[end] == '=' {
-				end++
+		if j-s >= b64MinRun && j-s <= b64MaxRun {
+			if cls&b64NotHex != 0 && cls&(b64Std|b64URL) != b64Std|b64URL {
+				end := j
+				for end < n && end-j < 2 && buf[end] == '=' {
+					end++
+				}
+				fs.tryBase64(buf, s, j, end, cls)
 			}
-			fs.tryBase64(buf, i, j, end, cls)
 		}
 		i = j + 1
 	}
@@ -200,12 +218,14 @@ func (fs *fileScan) tryBase64(buf []byte, s, e, pe int, cls uint8) {
 	if len(src)%4 == 1 {
 		return
 	}
-	// a cheap look at the first 24 bytes rejects binary (and non-base64
-	// words) before decoding the rest
+	// cheap looks at the first 6, then 24 bytes reject binary (and words,
+	// paths and identifiers that are not base64) before decoding the rest
 	var probe [24]byte
-	pn, err := enc.Decode(probe[:], src[:min(32, len(src)&^3)])
-	if err != nil || !printable(probe[:pn]) {
-		return
+	for _, k := range [2]int{8, 32} {
+		pn, err := enc.Decode(probe[:], src[:min(k, len(src)&^3)])
+		if err != nil || !printable(probe[:pn]) {
+			return
+		}
 	}
 	dec := make([]byte, enc.DecodedLen(len(src)))
 	m, err := enc.Decode(dec, src)
@@ -279,6 +299,11 @@ func (fs *fileScan) scanNested(text []byte, from, to int, at, end int64, enc str
 	}
 	outer := fs
 	emit := func(m Match) {
+		if weakRule(m.RuleID) && enc != EncodingBase64 && enc != EncodingBase64URL {
+			// a line's escapes were no obstacle to keyword rules, which
+			// already ran on it; a decoded value adds only their noise
+			return
+		}
 		m.Line = line
 		if m.Encoding == "" {
 			m.Encoding = chain
@@ -304,45 +329,54 @@ func (fs *fileScan) scanNested(text []byte, from, to int, at, end int64, enc str
 // decodeEscapes finds lines with JSON string escapes or percent-encoding
 // in buf[from:limit].
 func (fs *fileScan) decodeEscapes(buf []byte, from, limit int) {
-	done := from // lines before done were handled
-	for i := from; i < limit && fs.dec.left > 0 && fs.err == nil; {
-		k := bytes.IndexAny(buf[i:limit], `\%`)
-		if k < 0 {
-			return
-		}
-		p := i + k
-		i = p + 1
-		if p < done || p+2 >= len(buf) {
-			continue
-		}
-		var enc string
-		switch {
-		case buf[p] == '%' && isHex(buf[p+1]) && isHex(buf[p+2]) && urlReserved(unhex(buf[p+1])<<4|unhex(buf[p+2])):
-			enc = EncodingPercent
-		case buf[p] == '\\' && (buf[p+1] == '/' || buf[p+1] == 'u' && bytes.HasPrefix(buf[p+2:], []byte("00"))):
-			enc = EncodingJSONEscape
-		case buf[p] == '\\' && buf[p+1] == 'n':
-			ls, le := lineBounds(buf, p, p)
-			if !bytes.Contains(buf[ls:le], []byte("-----BEGIN")) {
+	for _, c := range []byte{'\\', '%'} {
+		done := from // lines before done were handled
+		for i := from; i < limit && fs.dec.left > 0 && fs.err == nil; {
+			k := bytes.IndexByte(buf[i:limit], c)
+			if k < 0 {
+				break
+			}
+			p := i + k
+			i = p + 1
+			if p < done || p+2 >= len(buf) {
 				continue
 			}
-			enc = EncodingJSONEscape
-		default:
-			continue
-		}
-		ls, le := escapeLine(buf, p)
-		done = le
-		i = le
-		var dec []byte
-		if enc == EncodingPercent {
-			dec = percentDecode(buf[ls:le])
-		} else {
-			dec = jsonUnescape(buf[ls:le])
-		}
-		if dec != nil && printable(dec) {
-			fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), fs.base+int64(ls), enc)
+			enc := escapeAt(buf, p)
+			if enc == "" {
+				continue
+			}
+			ls, le := escapeLine(buf, p)
+			done, i = le, le
+			var dec []byte
+			if enc == EncodingPercent {
+				dec = percentDecode(buf[ls:le])
+			} else {
+				dec = jsonUnescape(buf[ls:le])
+			}
+			if dec != nil && printable(dec) {
+				fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), fs.base+int64(ls), enc)
+			}
 		}
 	}
+}
+
+// escapeAt says which encoding the escape at buf[p] ('\\' or '%', with two
+// bytes after it) starts, if it is one decodePass handles.
+func escapeAt(buf []byte, p int) string {
+	switch {
+	case buf[p] == '%':
+		if isHex(buf[p+1]) && isHex(buf[p+2]) && urlReserved(unhex(buf[p+1])<<4|unhex(buf[p+2])) {
+			return EncodingPercent
+		}
+	case buf[p+1] == '/' || buf[p+1] == 'u' && bytes.HasPrefix(buf[p+2:], []byte("00")):
+		return EncodingJSONEscape
+	case buf[p+1] == 'n':
+		ls, le := lineBounds(buf, p, p)
+		if bytes.Contains(buf[ls:le], []byte("-----BEGIN")) {
+			return EncodingJSONEscape
+		}
+	}
+	return ""
 }
 
 // escapeLine is the line around buf[p], up to keepBefore bytes before and
