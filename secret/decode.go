@@ -116,8 +116,10 @@ func weakRule(id string) bool {
 }
 
 // givesWay reports whether a finding of rule r with its secret at [s, e)
-// is the encoded form of a secret a specific rule found decoded: r is weak
-// and [s, e) overlaps such an encoded run.
+// is the encoded form of a secret that a specific rule found decoded: r is
+// generic or low-confidence and [s, e) overlaps such an encoded run.
+// Specific rules on encoded values (kubeconfig client-key-data, Docker
+// auths, .env values) keep their findings.
 func (d *decodeState) givesWay(r *rule, s, e int64) bool {
 	if len(d.spans) == 0 || !weakRule(r.ID) {
 		return false

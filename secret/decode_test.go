@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -237,5 +238,41 @@ keywords = ["robot$ci:"]
 	}
 	for _, m := range ms {
 		checkMatch(t, m)
+	}
+}
+
+// TestEncodingsChunkBoundary: a base64 run and an escaped PEM line that
+// straddle a buffer boundary are decoded exactly once, with the right line.
+func TestEncodingsChunkBoundary(t *testing.T) {
+	e := defaultEngine(t)
+	ghp := "ghp_" + rnd(93, 36, alnum)
+	enc := base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN=" + ghp))
+	filler := strings.Repeat("just some ordinary words in a line\n", 40000) // 1.4 MB
+	for _, shift := range []int{-len(enc) / 2, -3, 0, 5} {
+		off := keepBefore + chunkSize + shift // the first buffer's scan limit
+		line := "v: " + enc + "\n"
+		head := filler[:off-len("v: ")]
+		head = head[:strings.LastIndexByte(head, '\n')+1]
+		pad := strings.Repeat("x", off-len("v: ")-len(head))
+		content := head + pad + line + filler[:1000]
+		ms, _ := scanAll(t, e, "big.yaml", []byte(content))
+		if len(ms) != 1 || ms[0].Secret != ghp || ms[0].Encoding != EncodingBase64 || ms[0].Line != strings.Count(head, "\n")+1 {
+			t.Errorf("shift %d: %+v", shift, ms)
+		}
+	}
+}
+
+// TestScanTextDecodes: config texts (Env) are decoded too.
+func TestScanTextDecodes(t *testing.T) {
+	ghp := "ghp_" + rnd(94, 36, alnum)
+	var ms []Match
+	defaultEngine(t).ScanText(t.Context(), "config:env", "PATH=/usr/bin\nTOKEN_B64="+base64.StdEncoding.EncodeToString([]byte("token "+ghp))+"\n", func(m Match) { ms = append(ms, m) })
+	// dotenv-secret reports the encoded value, github-pat the decoded one
+	var got []string
+	for _, m := range ms {
+		got = append(got, fmt.Sprintf("%s:%d:%s:%v", m.RuleID, m.Line, m.Encoding, m.Secret == ghp))
+	}
+	if want := "[dotenv-secret:2::false github-pat:2:base64:true]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
 	}
 }
