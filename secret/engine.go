@@ -14,7 +14,7 @@ import (
 
 // engineVersion is part of RulesetHash: bump it whenever a change to the
 // matching logic can change what is found, so cached results are not reused.
-const engineVersion = "strata-secret-engine/3"
+const engineVersion = "strata-secret-engine/4"
 
 // Defaults for Options fields left zero.
 const (
@@ -57,6 +57,19 @@ type Match struct {
 	Fingerprint string
 	// Entropy is the Shannon entropy of Secret in bits per character.
 	Entropy float64
+	// Confidence is ConfidenceFormat when the value matched a provider's
+	// exact format (and its checksum, where the format has one),
+	// ConfidenceKeyword for keyword (+ entropy) matches and for values
+	// that fail their format's checksum.
+	Confidence string
+	// Validation is the rule's validator and its verdict ("github-crc32:
+	// valid" or ": invalid"), empty when the rule has none. A value that
+	// fails its checksum is reported with severity low.
+	Validation string
+	// Context is ContextExample when the file is documentation, a test
+	// fixture or an example of an installed package: the severity is then
+	// low, unless the value passed a checksum (Validation says so).
+	Context string
 	// Encoding says how the secret was encoded where it was found, outermost
 	// first, joined with "+": "base64", "base64url", "percent",
 	// "json-escape", "utf-16le", "utf-16be" (e.g. "utf-16le+base64");

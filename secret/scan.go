@@ -452,7 +452,13 @@ func (fs *fileScan) consider(ri int32, r *rule, loc []int, ms int) {
 	if se > me {
 		me = se
 	}
+	if r.prefixBound && ms > 0 && isAlnum(seg[ms-1]) {
+		return // a token prefix inside a word ("Sogho_...")
+	}
 	secret := string(seg[ss:se])
+	if isPlaceholder(secret) {
+		return
+	}
 	ent := shannon(secret)
 	if r.Entropy > 0 && ent <= r.Entropy {
 		return
@@ -596,6 +602,7 @@ func (fs *fileScan) flushFound() {
 			Fingerprint: fingerprint(f[i].secret),
 			Entropy:     shannon(f[i].secret),
 		}
+		annotate(&m, r)
 		fs.deliver(m)
 	}
 	fs.found = fs.found[:0]
