@@ -196,8 +196,8 @@ func TestEncodingsNegative(t *testing.T) {
 }
 
 // TestDockerConfigJSONInSecret: a Kubernetes Secret's .dockerconfigjson is
-// base64 of JSON whose "auth" is base64 again: both levels are decoded. The
-// rule comes from a rules file so that this tests decoding, not rule paths.
+// base64 of JSON whose "auth" is base64 again: both levels are decoded
+// (the user:password rule comes from a rules file).
 func TestDockerConfigJSONInSecret(t *testing.T) {
 	rules := filepath.Join(t.TempDir(), "rules.toml")
 	if err := os.WriteFile(rules, []byte(`[[rules]]
@@ -230,7 +230,9 @@ keywords = ["robot$ci:"]
 	for _, m := range ms {
 		got[m.RuleID] = m
 	}
-	if m := got["test-docker-auth"]; m.Secret != auth || m.Encoding != "base64" || m.Line != 7 {
+	// the built-in docker-auths-json rule reports the same secret at the same
+	// place as the test rule, and wins (it is loaded first)
+	if m := got["docker-auths-json"]; m.Secret != auth || m.Encoding != "base64" || m.Line != 7 {
 		t.Errorf("auth: %+v", m)
 	}
 	if m := got["test-basic-auth"]; m.Secret != pass || m.Encoding != "base64+base64" || m.Line != 7 {
