@@ -197,26 +197,69 @@ func (fs *fileScan) decodeBase64(buf []byte, from, limit int) {
 			j++
 		}
 		if j-s >= b64MinRun && j-s <= b64MaxRun {
+			src := buf[s:j]
+			if w := j - s; w == 64 || w == 76 {
+				src, j, cls = wrappedBase64(buf, s, j, cls)
+			}
 			if cls&b64NotHex != 0 && cls&(b64Std|b64URL) != b64Std|b64URL {
 				end := j
 				for end < n && end-j < 2 && buf[end] == '=' {
 					end++
 				}
-				fs.tryBase64(buf, s, j, end, cls)
+				fs.tryBase64(buf, src, s, end, cls)
 			}
 		}
 		i = j + 1
 	}
 }
 
-// tryBase64 decodes buf[s:e] (padding up to pe) and, when it is printable
-// text, scans it in its line.
-func (fs *fileScan) tryBase64(buf []byte, s, e, pe int, cls uint8) {
+// wrappedBase64 joins the lines of base64 wrapped at the width of its first
+// line buf[s:j] (base64(1) wraps at 76 columns, PEM and openssl at 64): it
+// returns the joined text, where the last line ends and the lines' classes.
+func wrappedBase64(buf []byte, s, j int, cls uint8) ([]byte, int, uint8) {
+	w, n := j-s, len(buf)
+	var joined []byte
+	for k := j; len(joined)+w <= b64MaxRun; {
+		if k < n && buf[k] == '\r' {
+			k++
+		}
+		if k >= n || buf[k] != '\n' {
+			break
+		}
+		r := k + 1
+		var c uint8
+		for r < n && r-k-1 <= w && b64Class[buf[r]] != 0 {
+			c |= b64Class[buf[r]]
+			r++
+		}
+		l := r - k - 1
+		if l == 0 || l > w || r < n && buf[r] != '\n' && buf[r] != '\r' && buf[r] != '=' {
+			break
+		}
+		if joined == nil {
+			joined = append(make([]byte, 0, 4*w), buf[s:j]...)
+		}
+		joined = append(joined, buf[k+1:r]...)
+		cls |= c
+		j, k = r, r
+		if l < w {
+			break // a shorter line is the last
+		}
+	}
+	if joined == nil {
+		return buf[s:j], j, cls
+	}
+	return joined, j, cls
+}
+
+// tryBase64 decodes src, the base64 at buf[s:pe] (padding included, line
+// breaks of wrapped base64 removed) and, when it is printable text, scans
+// it in its line.
+func (fs *fileScan) tryBase64(buf, src []byte, s, pe int, cls uint8) {
 	enc, name := base64.RawStdEncoding, EncodingBase64
 	if cls&b64URL != 0 {
 		enc, name = base64.RawURLEncoding, EncodingBase64URL
 	}
-	src := buf[s:e]
 	if len(src)%4 == 1 {
 		return
 	}
