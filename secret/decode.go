@@ -16,7 +16,8 @@ import (
 //
 //   - base64 / base64url: maximal runs of the alphabet of at least
 //     b64MinRun characters (hex-only runs, digests, are left alone) that
-//     decode to printable UTF-8;
+//     decode to printable UTF-8; lines wrapped at 64 or 76 columns are
+//     joined first;
 //   - JSON/YAML string escapes: a line holding a "\n" escape and a PEM
 //     "-----BEGIN" marker (a key in a service-account JSON, Terraform state,
 //     a manifest), or "\/" or "\u00XX" escapes;

@@ -30,6 +30,12 @@ func FuzzScanFile(f *testing.F) {
 	f.Add([]byte("PK\x03\x04\x14\x00\x00\x00\x08\x00"), "x.zip")
 	f.Add([]byte("\x7fELF\x02\x01"), "bin")
 	f.Add([]byte("root:$6$abcdefgh$"+strings.Repeat("x", 86)+":1:0:::::\n"), "etc/shadow")
+	// encodings: base64 (wrapped and not), JSON escapes, percent, UTF-16
+	f.Add([]byte("data:\n  t: Z2hwXzAxMjM0NTY3ODlhYmNkZWZnaGlqQUJDREVGR0hJSjAxMjM0NQ==\n"), "k8s.yaml")
+	f.Add([]byte(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n", 3)+"NTY=\n"), "x.b64")
+	f.Add([]byte(`{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIB\u0041\/x\n-----END PRIVATE KEY-----\n"}`), "sa.json")
+	f.Add([]byte("url=https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0%2FB0%2Fx%\n"), "a.env")
+	f.Add([]byte("\xff\xfet\x00o\x00k\x00\x00\xd8"), "a.ini")
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
 		start := time.Now()
 		st, err := e.ScanFile(context.Background(), name, int64(len(data)), bytes.NewReader(data), func(m Match) {
