@@ -504,9 +504,11 @@ func jsonUnescape(line []byte) []byte {
 				i += 4
 				r = v
 				if utf16.IsSurrogate(r) {
-					if w, ok := hex4(line[i+4:]); ok && line[i+2] == '\\' && line[i+3] == 'u' {
-						r = utf16.DecodeRune(r, w)
-						i += 6
+					if len(line) >= i+8 && line[i+2] == '\\' && line[i+3] == 'u' {
+						if w, ok := hex4(line[i+4:]); ok {
+							r = utf16.DecodeRune(r, w)
+							i += 6
+						}
 					}
 				}
 			}

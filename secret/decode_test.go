@@ -304,3 +304,21 @@ func TestWrappedBase64(t *testing.T) {
 		t.Errorf("%+v", ms)
 	}
 }
+
+// TestJSONUnescape: escapes, surrogate pairs, and escapes cut at the end
+// of the line.
+func TestJSONUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`a\nb\/c\"d\\e\tf`:  "a\nb/c\"d\\e\tf",
+		`\u00e9\ud83d\ude00`: "é😀",
+		`x\ud83d`:            "x\ufffd",
+		`x\ud83d\u`:          "x\ufffd\\u",
+		`x\u12`:              "",
+		`x\`:                 "",
+		`\q\n`:               "\\q\n",
+	} {
+		if got := string(jsonUnescape([]byte(in))); got != want {
+			t.Errorf("jsonUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
