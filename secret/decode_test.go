@@ -309,7 +309,7 @@ func TestWrappedBase64(t *testing.T) {
 // of the line.
 func TestJSONUnescape(t *testing.T) {
 	for in, want := range map[string]string{
-		`a\nb\/c\"d\\e\tf`:  "a\nb/c\"d\\e\tf",
+		`a\nb\/c\"d\\e\tf`:   "a\nb/c\"d\\e\tf",
 		`\u00e9\ud83d\ude00`: "é😀",
 		`x\ud83d`:            "x\ufffd",
 		`x\ud83d\u`:          "x\ufffd\\u",
