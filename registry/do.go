@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stratascan/strata/connerr"
 )
 
 // request is one registry call; do sends it with retries.
@@ -49,7 +51,10 @@ func retryableStatus(code int) bool {
 // plain HTTP refused, cancelled context, connection refused).
 func retryableNetError(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrInsecureRefused) || errors.Is(err, syscall.ECONNREFUSED) {
+		errors.Is(err, ErrInsecureRefused) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, ErrTimeout) || errors.Is(err, ErrCredentialsRefused) {
+		// A stalled registry stays stalled: report it now rather than
+		// after every retry has waited out its timeout.
 		return false
 	}
 	var cert *tls.CertificateVerificationError
@@ -199,7 +204,7 @@ func (c *Client) doWith(ctx context.Context, rt http.RoundTripper, req request) 
 				}
 				continue
 			}
-			return nil, fmt.Errorf("%s %s: %w", req.method, redactString(req.url), err)
+			return nil, fmt.Errorf("%s %s: %w", req.method, redactString(req.url), connerr.Classify(hreq.URL.Host, err))
 		}
 		for _, code := range req.ok {
 			if resp.StatusCode == code {
