@@ -135,7 +135,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"base", "list", "-o", "bogus"}, `unknown output format "bogus"`},
 		{[]string{"base", "add", "-o", "json", sample}, `unknown output format "json"`},
 		{[]string{"digest", "infer", "-o", "bogus", sample}, `unknown output format "bogus"`},
-		{[]string{"scan", "-o", "html", sample}, "use one of table, json, sarif"},
+		{[]string{"scan", "-o", "xml", sample}, "use one of table, json, sarif, html"},
 		{[]string{"scan", "--fail-on", "severe", sample}, "unknown severity"},
 	}
 	for _, c := range cases {
