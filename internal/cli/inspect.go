@@ -43,6 +43,7 @@ func newInspectCmd(g *Globals) *cobra.Command {
 		Short: "Show the manifest tree and, per layer, its digests, sizes, build step and what it added, changed, deleted and wasted",
 		Example: `  strata inspect oci:examples/leaky-app:latest
   strata inspect --manifest-only --format json oci:examples/leaky-app:latest
+  strata inspect --format html oci:examples/leaky-app:latest > layers.html
   strata inspect --all-platforms docker://registry.example/app:1.0 --format json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeFirstRef,

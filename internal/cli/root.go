@@ -122,7 +122,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
 	pf.DurationVar(&g.RegistryTimeout, "registry-timeout", registry.DefaultResponseHeaderTimeout, "how long one registry wait (connect, TLS, response headers) may stall; body reads get twice that")
 	pf.BoolVar(&g.AllowCrossHostAuth, "allow-cross-host-auth", false, "send registry credentials to a token service on another site (HTTPS only)")
-	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
+	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif, html; inspect also: html)")
 	addEngineFlags(pf, g)
 	pf.StringVar(&g.ConfigPath, "config", "", "config file (default $XDG_CONFIG_HOME/strata/config.yaml; env STRATA_CONFIG)")
 	root.MarkFlagsMutuallyExclusive("verbose", "quiet")

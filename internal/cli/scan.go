@@ -49,6 +49,7 @@ redacted; the fingerprint (sha256 of the value) matches findings across images w
 Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 		Example: `  strata scan oci:examples/leaky-app:latest
   strata scan --fail-on high --format sarif oci:examples/leaky-app:latest > strata.sarif
+  strata scan --format html oci:examples/leaky-app:latest > report.html
   strata scan --all-tags registry.example/team/app --format sarif > strata.sarif
   strata scan --catalog registry.example --fail-on high
   strata scan --pattern 'FLAG\{[^}]+\}' docker-archive:image.tar`,
