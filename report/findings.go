@@ -79,7 +79,11 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 		if showSecrets && f.Secret != "" {
 			match += "  secret=" + f.Secret
 		}
-		g.rows = append(g.rows, []string{strings.ToUpper(f.Severity), f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
+		conf := f.Confidence
+		if f.Context != "" {
+			conf += " (" + f.Context + ")"
+		}
+		g.rows = append(g.rows, []string{strings.ToUpper(f.Severity), conf, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
 	}
 	for _, g := range groups {
 		fmt.Fprintf(w, "%s\n", g.title)

@@ -154,6 +154,15 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		if f.CreatedBy != "" {
 			props["createdBy"] = f.CreatedBy
 		}
+		if f.Confidence != "" {
+			props["confidence"] = f.Confidence
+		}
+		if f.Validation != "" {
+			props["validation"] = f.Validation
+		}
+		if f.Context != "" {
+			props["context"] = f.Context
+		}
 		results = append(results, sarifResult{
 			RuleID: f.Rule, RuleIndex: ruleIdx[f.Rule], Level: sarifLevel(f.Severity), Message: sarifText{msg},
 			Locations:           []sarifLocation{loc},

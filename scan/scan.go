@@ -25,6 +25,9 @@ import (
 // ErrNoEngine: Options.Engine is nil.
 var ErrNoEngine = errors.New("scan: no secret engine")
 
+// ErrBadConfidence: Options.MinConfidence is not a known confidence.
+var ErrBadConfidence = errors.New("scan: unknown confidence (use format or keyword)")
+
 // Options configure Run.
 type Options struct {
 	// Engine is the compiled ruleset (required).
@@ -39,6 +42,9 @@ type Options struct {
 	// KeepSecrets fills Finding.Secret (for --show-secrets). The cache holds
 	// no secret values, so it is then not read (results are still stored).
 	KeepSecrets bool
+	// MinConfidence, if set ("format" or "keyword"), drops findings of a
+	// lower confidence (secret.ConfidenceRank).
+	MinConfidence string
 	// Logger receives progress at debug level (nil: discard).
 	Logger *slog.Logger
 	// Progress, if set, is called as layers stream with the compressed
@@ -87,6 +93,15 @@ type Finding struct {
 	Redacted    string  `json:"redacted"`
 	Fingerprint string  `json:"fingerprint"`
 	Entropy     float64 `json:"entropy,omitempty"`
+	// Confidence is "format" (the value matched a provider's exact format
+	// or checksum) or "keyword" (a key name plus the value's shape).
+	Confidence string `json:"confidence"`
+	// Validation is the rule's format check and its verdict, such as
+	// "github-crc32: valid"; empty when the rule has none.
+	Validation string `json:"validation,omitempty"`
+	// Context is "example" for documentation, test fixtures and examples
+	// of installed packages (severity low unless a checksum passed).
+	Context string `json:"context,omitempty"`
 	// Secret is set only with Options.KeepSecrets.
 	Secret      string `json:"secret,omitempty"`
 	Remediation string `json:"remediation"`
@@ -187,6 +202,9 @@ func fsKind(k image.Kind) bool {
 func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	if opts.Engine == nil {
 		return nil, ErrNoEngine
+	}
+	if opts.MinConfidence != "" && secret.ConfidenceRank(opts.MinConfidence) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrBadConfidence, opts.MinConfidence)
 	}
 	if opts.LayerConcurrency <= 0 {
 		opts.LayerConcurrency = 2
@@ -335,10 +353,26 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 			}
 		}
 	}
+	res.Findings = filterConfidence(res.Findings, opts.MinConfidence)
 	if err == nil {
 		err = ctx.Err()
 	}
 	return res, err
+}
+
+// filterConfidence keeps the findings at or above min ("" keeps all).
+func filterConfidence(fs []Finding, min string) []Finding {
+	if min == "" {
+		return fs
+	}
+	rank := secret.ConfidenceRank(min)
+	kept := fs[:0]
+	for _, f := range fs {
+		if secret.ConfidenceRank(f.Confidence) >= rank {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 type runner struct {
@@ -617,6 +651,7 @@ func (r *runner) finding(t *Target, im *image.Image, m secret.Match) Finding {
 		Image: t.Ref, Manifest: im.Manifest.Digest, Kind: im.Kind,
 		Path: m.Path, Line: m.Line, State: overlay.Present,
 		Redacted: m.Redacted, Fingerprint: m.Fingerprint, Entropy: m.Entropy,
+		Confidence: m.Confidence, Validation: m.Validation, Context: m.Context,
 	}
 	if im.Platform != nil {
 		f.Platform = im.Platform.String()

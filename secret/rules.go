@@ -412,6 +412,9 @@ func patternRule(n int, expr string) (*rule, error) {
 			Severity:    SeverityHigh,
 			Source:      "pattern",
 			Regex:       expr,
+			// the user's own exact pattern: it wins a tie with a built-in
+			// rule on the same secret
+			Confidence: ConfidenceFormat,
 		},
 		re: re,
 	}

@@ -572,10 +572,11 @@ func (fs *fileScan) flushFound() {
 				break
 			}
 			// the same secret at the same place from two rules: keep the more
-			// severe, then the earlier-loaded rule.
+			// severe, then the more confident, then the earlier-loaded rule.
 			if f[j].secStart == f[i].secStart && f[j].secret == f[i].secret && ri.generic == rj.generic {
 				si, sj := SeverityRank(ri.Severity), SeverityRank(rj.Severity)
-				if sj > si || (sj == si && f[j].ri < f[i].ri) {
+				ci, cj := ConfidenceRank(ri.Confidence), ConfidenceRank(rj.Confidence)
+				if sj > si || (sj == si && (cj > ci || cj == ci && f[j].ri < f[i].ri)) {
 					keep[i] = false
 					break
 				}

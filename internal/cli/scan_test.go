@@ -120,17 +120,23 @@ func TestScanTableAndSARIF(t *testing.T) {
 					} `json:"physicalLocation"`
 				} `json:"locations"`
 				PartialFingerprints map[string]string `json:"partialFingerprints"`
+				Properties          struct {
+					Confidence string `json:"confidence"`
+				} `json:"properties"`
 			} `json:"results"`
 		} `json:"runs"`
 	}
 	if err := json.Unmarshal([]byte(out), &log); err != nil {
 		t.Fatal(err)
 	}
-	if log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name != "strata" || len(log.Runs[0].Results) != 4 {
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name != "strata" || len(log.Runs[0].Results) != 5 {
 		t.Fatalf("sarif: %+v", log)
 	}
 	rules := log.Runs[0].Tool.Driver.Rules
 	for _, r := range log.Runs[0].Results {
+		if r.Properties.Confidence != "format" && r.Properties.Confidence != "keyword" {
+			t.Errorf("result %s: confidence %q", r.RuleID, r.Properties.Confidence)
+		}
 		if r.RuleIndex >= len(rules) || rules[r.RuleIndex].ID != r.RuleID {
 			t.Errorf("result %s points at rule %d", r.RuleID, r.RuleIndex)
 		}
@@ -148,7 +154,11 @@ func TestScanTableAndSARIF(t *testing.T) {
 func TestScanExitCodesAndFilters(t *testing.T) {
 	dir := t.TempDir()
 	ignore := filepath.Join(dir, "ignore")
-	os.WriteFile(ignore, []byte("rule:private-key\nrule:stripe-access-token\nrule:github-pat\nrule:aws-secret-access-key\npath:config:**\n"), 0o644)
+	os.WriteFile(ignore, []byte("rule:private-key\nrule:stripe-access-token\nrule:github-pat\nrule:aws-secret-access-key\nrule:database-uri-password\npath:config:**\n"), 0o644)
+	// the sample's format findings (its GitHub token fails its checksum:
+	// keyword)
+	ignoreFormat := filepath.Join(dir, "ignore-format")
+	os.WriteFile(ignoreFormat, []byte("rule:private-key\nrule:stripe-access-token\n"), 0o644)
 	cases := []struct {
 		name string
 		args []string
@@ -158,6 +168,10 @@ func TestScanExitCodesAndFilters(t *testing.T) {
 		{"none", []string{"--fail-on", "none"}, ExitOK},
 		{"bad severity", []string{"--fail-on", "urgent"}, ExitError},
 		{"all ignored", []string{"--ignore", ignore}, ExitOK},
+		{"format only", []string{"--min-confidence", "format"}, ExitFindings},
+		{"keyword findings filtered", []string{"--ignore", ignoreFormat, "--min-confidence", "format"}, ExitOK},
+		{"keyword findings kept", []string{"--ignore", ignoreFormat, "--min-confidence", "keyword"}, ExitFindings},
+		{"bad confidence", []string{"--min-confidence", "high"}, ExitError},
 		{"pattern", []string{"--ignore", ignore, "--pattern", `hunter2-[a-z-]+`}, ExitFindings},
 		{"bad format", []string{"--format", "xml"}, ExitError},
 		{"bad image", []string{"oci:/nonexistent"}, ExitError},
