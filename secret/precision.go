@@ -242,3 +242,26 @@ func annotate(m *Match, r *rule) {
 		}
 	}
 }
+
+// installedTrees are where distributions and language package managers
+// install code: its comments are API documentation, not configuration.
+var installedTrees = regexp.MustCompile(`^(?:usr/(?:local/)?(?:lib|lib64|libexec|share|include)/|opt/[^/]+/(?:lib|share|include)/)|(?:^|/)(?:site-packages|dist-packages|node_modules|gems)/`)
+
+// commentLeads start a comment line in the languages installed packages
+// ship (shell, Python, Ruby, Perl and POD, C and its family, SQL, Lisp,
+// Erlang/TeX, XML/HTML).
+var commentLeads = []string{"#", "//", "/*", "*", "--", ";", "%", "<!--", "=for ", "=item", "=head", "=over", "=begin", "dnl "}
+
+// installedComment reports whether line is a comment line in a file of an
+// installed package's tree.
+func installedComment(path string, line []byte) bool {
+	l := strings.TrimLeft(string(line), " \t")
+	lead := false
+	for _, c := range commentLeads {
+		if strings.HasPrefix(l, c) {
+			lead = true
+			break
+		}
+	}
+	return lead && installedTrees.MatchString(path)
+}

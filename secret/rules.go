@@ -13,6 +13,7 @@ import (
 	"regexp/syntax"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,6 +114,8 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 				// module.attribute with identifier-like parts (snake_case or CamelCase)
 				scoped(`^(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)(?:\.(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*))+$`),
 				scoped(`(?i)^(?:uuid|id|name|file|path|type)=`),
+				// C macro and constant names (COPHH_KEY_UTF8)
+				scoped(`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`),
 			},
 		}),
 	},
@@ -121,6 +124,9 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 // docPaths are documentation trees: examples there are the main source of
 // false positives for the low-confidence rules in docRules (formats with a
 // distinctive prefix, private keys and strata's own rules still apply).
+// The same rules skip comment lines in the code of installed packages
+// (installedComment): API documentation in comments ("uri.password =
+// \"V3ry_S3nsit1ve\"" in Ruby's uri/generic.rb).
 var docPaths = scoped(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
 
 var docRules = []string{"generic-api-key", "jwt", "jwt-base64", "curl-auth-header", "curl-auth-user", "kubernetes-secret-yaml"}
@@ -188,6 +194,7 @@ type rule struct {
 	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
 	pathNeed    []string              // the same for the path regex
 	prefixBound bool                  // the match must not follow a letter or digit (needsPrefixBoundary)
+	docRule     bool                  // a low-confidence rule (docRules): not run on docs, nor on comments of installed code
 }
 
 // loadTOML parses rules in gitleaks' TOML format. source names them in
@@ -451,6 +458,7 @@ var builtinOnce = sync.OnceValues(func() ([]*rule, error) {
 	for _, r := range gl {
 		// built-in rules only: a user's rules and patterns keep gitleaks' semantics
 		r.prefixBound = r.needsPrefixBoundary()
+		r.docRule = r.Source == "gitleaks" && slices.Contains(docRules, r.ID)
 	}
 	return gl, nil
 })

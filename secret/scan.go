@@ -464,6 +464,9 @@ func (fs *fileScan) consider(ri int32, r *rule, loc []int, ms int) {
 	if bytes.Contains(line, []byte("gitleaks:allow")) || bytes.Contains(line, []byte("strata:allow")) {
 		return
 	}
+	if r.docRule && installedComment(fs.path, line) {
+		return
+	}
 	if fs.allowed(r.global, secret, match, line) || fs.allowed(r.allow, secret, match, line) || fs.pathExcluded(r) {
 		return
 	}
