@@ -13,39 +13,49 @@ import (
 	"github.com/stratascan/strata/internal/testtool"
 )
 
-// scanTree scans every regular file under root as an image layer would
-// present it (paths relative to root) and returns the findings.
-func scanTree(t testing.TB, e *Engine, root string) (ms []Match, files int, bytes int64) {
+// scanTree scans every regular file under root (or under the given
+// subdirectories of root) as an image layer would present it, paths
+// relative to root, and returns the findings, files and bytes scanned.
+func scanTree(t testing.TB, e *Engine, root string, subdirs ...string) (ms []Match, files int, bytes int64) {
 	t.Helper()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+	if len(subdirs) == 0 {
+		subdirs = []string{"."}
+	}
+	for _, sub := range subdirs {
+		err := filepath.WalkDir(filepath.Join(root, sub), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			n, err := scanPath(e, p, filepath.ToSlash(rel), func(m Match) { ms = append(ms, m) })
+			if err != nil {
+				t.Errorf("%s: %v", rel, err)
+			}
+			files++
+			bytes += n
 			return nil
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "proc" || rel == "sys" {
-			return filepath.SkipDir
-		}
-		f, err := os.Open(p)
+		})
 		if err != nil {
-			return nil
+			t.Fatal(err)
 		}
-		defer f.Close()
-		info, err := f.Stat()
-		if err != nil {
-			return nil
-		}
-		st, err := e.ScanFile(context.Background(), filepath.ToSlash(rel), info.Size(), f, func(m Match) { ms = append(ms, m) })
-		if err != nil {
-			t.Errorf("%s: %v", rel, err)
-		}
-		files++
-		bytes += st.Bytes
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return ms, files, bytes
+}
+
+// scanPath scans the file at p under the name rel (an unreadable file
+// counts as empty).
+func scanPath(e *Engine, p, rel string, emit func(Match)) (int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, nil
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, nil
+	}
+	st, err := e.ScanFile(context.Background(), rel, info.Size(), f, emit)
+	return st.Bytes, err
 }
 
 // precisionPackages are the runtimes of the precision distribution: a
