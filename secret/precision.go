@@ -107,10 +107,13 @@ func (r *rule) inferConfidence() string {
 }
 
 // needsPrefixBoundary reports whether a match of r must not follow a letter
-// or digit: its regex starts with a token prefix (ghp_, glpat-, xoxb-) that
-// begins with one and does not already require \b. "Sogho_..." is not a
-// GitHub OAuth token.
+// or digit: r is a format rule whose regex starts with a token prefix
+// (ghp_, glpat-, xoxb-) that begins with one and does not already require
+// \b. "Sogho_..." is not a GitHub OAuth token.
 func (r *rule) needsPrefixBoundary() bool {
+	if r.Confidence != ConfidenceFormat {
+		return false // key names: MY_TWILIO_TOKEN, myAppSecret
+	}
 	ps, boundary, ok := startLiterals(r.re)
 	if !ok || boundary {
 		return false
