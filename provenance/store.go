@@ -41,7 +41,7 @@ func DefaultPath() (string, error) {
 	}
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("no default location for the base store (%v): pass --bases PATH", err)
+		return "", fmt.Errorf("%w (%v): name the store's path explicitly", ErrNoDefaultPath, err)
 	}
 	return filepath.Join(d, "strata", "bases.db"), nil
 }

@@ -42,7 +42,7 @@ type Journal struct {
 func CreateJournal(path string) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating %s (an existing journal is resumed with --resume, never overwritten): %v", ErrJournal, path, err)
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrJournal, path, err)
 	}
 	return &Journal{f: f, now: time.Now}, nil
 }

@@ -29,39 +29,43 @@ func ValidSeverity(s string) error {
 	return fmt.Errorf("unknown severity %q: use any, low, medium, high, critical or none", s)
 }
 
-// FindingsTable writes findings grouped by image and layer, deleted and
-// overwritten ones marked as recoverable, then a summary grouped by
-// fingerprint and the coverage footer.
+// FindingsTable writes findings grouped by image (one header per image)
+// and by layer within it, deleted and overwritten ones marked as
+// recoverable, then a summary grouped by fingerprint and the coverage
+// footer. Layer file paths are written absolute (/app/.env).
 func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) error {
-	type group struct {
-		key, title string
-		rows       [][]string
+	type section struct {
+		where string
+		rows  [][]string
 	}
-	var groups []*group
-	byKey := map[string]*group{}
+	type imageGroup struct {
+		title    string
+		sections []*section
+		byKey    map[string]*section
+	}
+	var images []*imageGroup
+	byImage := map[string]*imageGroup{}
 	recoverable := 0
 	for _, f := range res.Findings {
-		key := f.Image + "\x00" + string(f.Manifest) + "\x00" + f.Platform
-		title := fmt.Sprintf("%s  %s", f.Image, f.Manifest.Short())
-		if f.Platform != "" {
-			title += "  " + f.Platform
+		ikey := f.Image + "\x00" + string(f.Manifest) + "\x00" + f.Platform + "\x00" + string(f.Kind)
+		ig := byImage[ikey]
+		if ig == nil {
+			ig = &imageGroup{title: imageTitle(f), byKey: map[string]*section{}}
+			byImage[ikey] = ig
+			images = append(images, ig)
 		}
-		if f.Kind != "" && f.Kind != "image" {
-			title += "  (" + string(f.Kind) + ")"
-		}
-		where := "config"
+		where, skey := "config", "config"
 		if f.Layer != nil {
 			where = fmt.Sprintf("layer %d  %s", *f.Layer, Truncate(f.CreatedBy, 70))
-			key += "\x00" + strconv.Itoa(*f.Layer)
+			skey = "layer" + strconv.Itoa(*f.Layer)
 		} else if strings.HasPrefix(f.Path, "attestation:") {
-			where = "attestation"
-			key += "\x00att"
+			where, skey = "attestation", "attestation"
 		}
-		g := byKey[key]
-		if g == nil {
-			g = &group{key: key, title: title + "\n  " + where}
-			byKey[key] = g
-			groups = append(groups, g)
+		sec := ig.byKey[skey]
+		if sec == nil {
+			sec = &section{where: where}
+			ig.byKey[skey] = sec
+			ig.sections = append(ig.sections, sec)
 		}
 		state := string(f.State)
 		if f.State != "" && f.State != "present" {
@@ -71,7 +75,7 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 				state += fmt.Sprintf(" by layer %d, still recoverable", *f.HiddenBy)
 			}
 		}
-		loc := f.Path
+		loc := FindingPath(f)
 		if f.Line > 0 {
 			loc += ":" + strconv.Itoa(f.Line)
 		}
@@ -83,20 +87,46 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 		if f.Context != "" {
 			conf += " (" + f.Context + ")"
 		}
-		g.rows = append(g.rows, []string{strings.ToUpper(f.Severity), conf, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
+		sec.rows = append(sec.rows, []string{strings.ToUpper(f.Severity), conf, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
 	}
-	for _, g := range groups {
-		fmt.Fprintf(w, "%s\n", g.title)
-		var b strings.Builder
-		if err := Table(&b, nil, g.rows); err != nil {
-			return err
+	for _, ig := range images {
+		fmt.Fprintln(Unwrap(w), ig.title)
+		for _, sec := range ig.sections {
+			fmt.Fprintf(Unwrap(w), "  %s\n", sec.where)
+			if err := IndentedTable(w, "    ", nil, sec.rows); err != nil {
+				return err
+			}
 		}
-		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-			fmt.Fprintf(w, "    %s\n", line)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(Unwrap(w))
 	}
-	// Summary by fingerprint.
+	writeSummary(Unwrap(w), res, recoverable)
+	writeCoverage(Unwrap(w), res.Coverage, verbose)
+	return nil
+}
+
+func imageTitle(f scan.Finding) string {
+	title := fmt.Sprintf("%s  %s", f.Image, f.Manifest.Short())
+	if f.Platform != "" {
+		title += "  " + f.Platform
+	}
+	if f.Kind != "" && f.Kind != "image" {
+		title += "  (" + string(f.Kind) + ")"
+	}
+	return title
+}
+
+// FindingPath is where a finding is, as strata prints it: layer files
+// absolute (/app/.env, /app/x.jar!conf/a.properties), config and
+// attestation locations as they are (config:env:3).
+func FindingPath(f scan.Finding) string {
+	if f.Layer != nil {
+		return ImagePath(f.Path)
+	}
+	return f.Path
+}
+
+// writeSummary writes the totals and the secrets found in several places.
+func writeSummary(w io.Writer, res *scan.Result, recoverable int) {
 	byFP := map[string][]scan.Finding{}
 	for _, f := range res.Findings {
 		byFP[f.Fingerprint] = append(byFP[f.Fingerprint], f)
@@ -108,34 +138,40 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 	sort.Strings(fps)
 	if len(res.Findings) == 0 {
 		fmt.Fprintln(w, "No secrets found.")
-	} else {
-		fmt.Fprintf(w, "%d findings, %d distinct secrets, %d deleted or overwritten but still recoverable from the image\n",
-			len(res.Findings), len(fps), recoverable)
-		for _, fp := range fps {
-			fs := byFP[fp]
-			if len(fs) < 2 {
-				continue
-			}
-			var places []string
-			for _, f := range fs {
-				p := f.Path
-				if f.Layer != nil {
-					p = fmt.Sprintf("layer %d:%s", *f.Layer, p)
-				}
-				places = append(places, p)
-			}
-			fmt.Fprintf(w, "  %s (%s) in %d places: %s\n", fpShort(fp), fs[0].Rule, len(fs), Truncate(strings.Join(places, ", "), 140))
-		}
-		fmt.Fprintln(w, "Remediation: rotate every secret listed (deleting it from a later layer does not remove it from the image);")
-		fmt.Fprintln(w, "  pass build secrets with RUN --mount=type=secret, not ARG/ENV/COPY; remove leaked images with strata purge.")
+		return
 	}
-	c := res.Coverage
-	fmt.Fprintf(w, "\nCoverage: %d images, %d layers (%d from cache), %d files (%d scanned, %s), %d archive members, %d config entries, %d attestations\n",
-		c.Images, c.Layers, c.LayersFromCache, c.Files, c.FilesScanned, Bytes(c.Bytes), c.ArchiveMembers, c.ConfigTexts, c.Attestations)
+	fmt.Fprintf(w, "%s, %s, %d deleted or overwritten but still recoverable from the image\n",
+		Plural(len(res.Findings), "finding", "findings"), Plural(len(fps), "distinct secret", "distinct secrets"), recoverable)
+	for _, fp := range fps {
+		fs := byFP[fp]
+		if len(fs) < 2 {
+			continue
+		}
+		var places []string
+		for _, f := range fs {
+			p := FindingPath(f)
+			if f.Layer != nil {
+				p = fmt.Sprintf("layer %d:%s", *f.Layer, p)
+			}
+			places = append(places, p)
+		}
+		fmt.Fprintf(w, "  %s (%s) in %d places: %s\n", fpShort(fp), fs[0].Rule, len(fs), Truncate(strings.Join(places, ", "), 140))
+	}
+	fmt.Fprintln(w, "Remediation: rotate every secret listed (deleting it from a later layer does not remove it from the image);")
+	fmt.Fprintln(w, "  pass build secrets with RUN --mount=type=secret, not ARG/ENV/COPY; remove leaked images with strata purge.")
+}
+
+// writeCoverage writes what was scanned and what was skipped.
+func writeCoverage(w io.Writer, c scan.Coverage, verbose bool) {
+	fmt.Fprintf(w, "\nCoverage: %s, %s (%d from cache), %s (%d scanned, %s), %s, %s, %s\n",
+		Plural(c.Images, "image", "images"), Plural(c.Layers, "layer", "layers"), c.LayersFromCache,
+		Plural(int(c.Files), "file", "files"), c.FilesScanned, Bytes(c.Bytes),
+		Plural(int(c.ArchiveMembers), "archive member", "archive members"),
+		Plural(c.ConfigTexts, "config entry", "config entries"), Plural(c.Attestations, "attestation", "attestations"))
 	if c.BinarySkipped > 0 || len(c.Skipped) > 0 {
 		parts := []string{}
 		if c.BinarySkipped > 0 {
-			parts = append(parts, fmt.Sprintf("%d binary files", c.BinarySkipped))
+			parts = append(parts, Plural(int(c.BinarySkipped), "binary file", "binary files"))
 		}
 		reasons := map[string]int{}
 		for _, s := range c.Skipped {
@@ -144,7 +180,7 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 			}
 		}
 		for r, n := range reasons {
-			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+			parts = append(parts, Plural(n, "file ", "files ")+r)
 		}
 		sort.Strings(parts)
 		fmt.Fprintf(w, "Skipped: %s", strings.Join(parts, ", "))
@@ -153,13 +189,15 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 		}
 		fmt.Fprintln(w)
 		for _, s := range c.Skipped {
-			fmt.Fprintf(w, "  %s  %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
+			fmt.Fprintf(w, "  %s  %s: %s\n", s.Layer.Short(), ImagePath(s.Path), s.Reason)
 		}
 	}
 	for _, s := range c.NotScanned {
 		fmt.Fprintf(w, "Not scanned: %s %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
 	}
-	return nil
+	for _, s := range c.Mismatched {
+		fmt.Fprintf(w, "Mismatched: %s: %s\n", s.Layer.Short(), s.Reason)
+	}
 }
 
 func skipKind(reason string) string {

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -80,6 +81,40 @@ type sarifLogical struct {
 	Kind               string `json:"kind"`
 }
 
+// sarifLocationOf says where a finding is. A layer file's artifact is its
+// path in the image as a relative URI reference (an archive member points
+// at the archive); a config or attestation finding has no file, so its
+// artifact is the image itself, named by its reference as one escaped
+// relative segment, and the logical location says which config field.
+// Either way the uri is a valid relative reference (RFC 3986 section 4.2:
+// no colon in the first segment), as SARIF 2.1.0 section 3.4.3 requires.
+func sarifLocationOf(f scan.Finding) sarifLocation {
+	fqn := f.Image + "@" + string(f.Manifest)
+	var uri, kind string
+	if f.Layer != nil {
+		fqn += fmt.Sprintf("#layer/%d", *f.Layer)
+		p, _, _ := strings.Cut(strings.TrimLeft(f.Path, "/"), "!")
+		uri, kind = relativeURI(p), "resource"
+	} else {
+		fqn += "#" + f.Path
+		uri, kind = relativeURI(f.Image), "object"
+	}
+	return sarifLocation{
+		PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}},
+		LogicalLocations: []sarifLogical{{Name: FindingPath(f), FullyQualifiedName: fqn, Kind: kind}},
+	}
+}
+
+// relativeURI escapes each slash-separated segment of p, colons too, so the
+// result is a relative-path reference whatever p holds.
+func relativeURI(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
+	}
+	return strings.Join(segs, "/")
+}
+
 var securitySeverity = map[string]string{"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 
 func sarifLevel(sev string) string {
@@ -120,11 +155,7 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 	}
 	results := []sarifResult{}
 	for _, f := range res.Findings {
-		uri := strings.TrimPrefix(f.Path, "/")
-		if i := strings.Index(uri, "!"); i >= 0 {
-			uri = uri[:i] // archive member: point at the archive file
-		}
-		msg := fmt.Sprintf("%s in %s", f.Description, f.Path)
+		msg := fmt.Sprintf("%s in %s", f.Description, FindingPath(f))
 		if f.Layer != nil {
 			msg += fmt.Sprintf(" (layer %d", *f.Layer)
 			if f.State != "" && f.State != "present" && f.HiddenBy != nil {
@@ -133,14 +164,7 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 			msg += ")"
 		}
 		msg += fmt.Sprintf(" of %s: %s [fingerprint %s]", f.Image, f.Redacted, f.Fingerprint)
-		fqn := f.Image + "@" + string(f.Manifest)
-		if f.Layer != nil {
-			fqn += fmt.Sprintf("#layer/%d", *f.Layer)
-		}
-		loc := sarifLocation{
-			PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: uri}},
-			LogicalLocations: []sarifLogical{{Name: f.Path, FullyQualifiedName: fqn, Kind: "resource"}},
-		}
+		loc := sarifLocationOf(f)
 		if f.Line > 0 {
 			loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
 		}

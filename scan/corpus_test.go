@@ -15,7 +15,6 @@ import (
 
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/testtool"
-	"github.com/stratascan/strata/secret"
 )
 
 // corpusGen makes random values in providers' formats (never real
@@ -53,14 +52,11 @@ func (g corpusGen) gh(prefix string) string {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // corpusCase is one file and the rules that must find something in it
-// (none: a look-alike that must give no finding at all). decoder marks
-// cases that need a decoder ("base64", "xz"): they are asserted only when
-// the engine has it (see decoders).
+// (none: a look-alike that must give no finding at all).
 type corpusCase struct {
-	path    string
-	body    []byte
-	rules   []string
-	decoder string
+	path  string
+	body  []byte
+	rules []string
 }
 
 func corpusCases(t testing.TB) []corpusCase {
@@ -148,11 +144,11 @@ func corpusCases(t testing.TB) []corpusCase {
 		{path: "srv/app/gh.env", rules: []string{"github-pat"}, body: []byte("GITHUB_TOKEN=" + g.gh("ghp") + "\n")},
 		{path: "root/.cache/pip/wheels/ab/acme_settings-1.0-py3-none-any.whl", rules: []string{"stripe-access-token"},
 			body: wheel("acme_settings/settings.py", "STRIPE_KEY = 'sk_live_"+g.s(40, alnum62)+"'\n")},
-		// --- needing the decoders
-		{path: "srv/k8s/secret.yaml", rules: []string{"github-pat"}, body: []byte(k8sSecret), decoder: "base64"},
-		{path: "srv/k8s/regcred.yaml", rules: []string{"docker-auths-json"}, body: []byte(k8sPull), decoder: "base64"},
-		{path: "srv/app/token.b64", rules: []string{"github-pat"}, body: []byte(b64("GITHUB_TOKEN="+g.gh("ghp")) + "\n"), decoder: "base64"},
-		{path: "var/backups/app-config.tar.xz", rules: []string{"laravel-app-key"}, decoder: "xz",
+		// --- encoded: base64 (a Kubernetes Secret's data, a .dockerconfigjson, a token file), .tar.xz
+		{path: "srv/k8s/secret.yaml", rules: []string{"github-pat"}, body: []byte(k8sSecret)},
+		{path: "srv/k8s/regcred.yaml", rules: []string{"docker-auths-json"}, body: []byte(k8sPull)},
+		{path: "srv/app/token.b64", rules: []string{"github-pat"}, body: []byte(b64("GITHUB_TOKEN="+g.gh("ghp")) + "\n")},
+		{path: "var/backups/app-config.tar.xz", rules: []string{"laravel-app-key"},
 			body: xzOf(t, fixture.Tar(t, []fixture.File{{Path: "app/.env", Body: []byte("APP_KEY=base64:" + g.s(43, b64chars) + "=\n")}}))},
 		// --- look-alikes: nothing to find
 		{path: "srv/docs/aws-example.ini", body: []byte("[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")},
@@ -171,19 +167,6 @@ func corpusCases(t testing.TB) []corpusCase {
 		{path: "var/www/html/wp-config-sample.php", body: []byte("<?php\ndefine( 'DB_PASSWORD', 'password_here' );\ndefine( 'AUTH_KEY',         'put your unique phrase here' );\n")},
 	}
 	return cases
-}
-
-// decoders reports which decoders the engine has: "base64" (a
-// base64-encoded secret is found) and "xz" (an .xz member is opened).
-// Until the decoders exist, their corpus cases are only logged.
-func decoders(t testing.TB) map[string]bool {
-	g := corpusGen{mrand.New(mrand.NewPCG(1, 1))}
-	has := map[string]bool{}
-	e := engine(t)
-	e.ScanText(context.Background(), "probe.txt", "data: "+b64("GITHUB_TOKEN="+g.gh("ghp"))+"\n", func(secret.Match) { has["base64"] = true })
-	xz := xzOf(t, []byte("GITHUB_TOKEN="+g.gh("ghp")+"\n"))
-	e.ScanFile(context.Background(), "probe.txt.xz", int64(len(xz)), bytes.NewReader(xz), func(secret.Match) { has["xz"] = true })
-	return has
 }
 
 // xzOf compresses b with the xz tool (xz-utils), as backups are made.
@@ -218,7 +201,6 @@ func TestSecretCorpus(t *testing.T) {
 		p, _, _ := strings.Cut(f.Path, "!")
 		byPath[p] = append(byPath[p], f)
 	}
-	has := decoders(t)
 	kinds := map[string]bool{}
 	for _, c := range cases {
 		got := map[string]bool{}
@@ -242,12 +224,8 @@ func TestSecretCorpus(t *testing.T) {
 			if got[r] {
 				continue
 			}
-			if c.decoder != "" && !has[c.decoder] {
-				t.Logf("%s: %s not found (needs the %s decoder)", c.path, r, c.decoder)
-				continue
-			}
 			t.Errorf("%s: rule %s did not fire (found %v)", c.path, r, ids)
 		}
 	}
-	t.Logf("%d files, %d kinds, %d findings, decoders: %v", len(cases), len(kinds), len(res.Findings), has)
+	t.Logf("%d files, %d kinds, %d findings", len(cases), len(kinds), len(res.Findings))
 }

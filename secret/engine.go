@@ -70,6 +70,12 @@ type Match struct {
 	// fixture or an example of an installed package: the severity is then
 	// low, unless the value passed a checksum (Validation says so).
 	Context string
+	// Encoding says how the secret was encoded where it was found, outermost
+	// first, joined with "+": "base64", "base64url", "percent",
+	// "json-escape", "utf-16le", "utf-16be" (e.g. "utf-16le+base64");
+	// empty for plain text. Secret, Redacted and Fingerprint are of the
+	// decoded value; Line is the line of the encoded text.
+	Encoding string `json:",omitempty"`
 }
 
 // FileStats says what ScanFile did with one file.
@@ -142,6 +148,9 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, r := range rs {
+			r.user = true
+		}
 		e.user = append(e.user, rs...)
 		sources = append(sources, "rules-file", string(b))
 	}
@@ -150,6 +159,7 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.user = true
 		e.user = append(e.user, r)
 		sources = append(sources, "pattern", p)
 	}
@@ -278,6 +288,7 @@ func (e *Engine) ScanText(ctx context.Context, location string, text string, emi
 	}
 	buf = append(buf, text...)
 	fs.scanBuffer(buf, 0, len(buf))
+	fs.decodePass(buf, 0, len(buf))
 	if fs.err != nil {
 		e.log.Warn("text scan cut short", "location", location, "err", fs.err)
 	}

@@ -195,6 +195,7 @@ type rule struct {
 	pathNeed    []string              // the same for the path regex
 	prefixBound bool                  // the match must not follow a letter or digit (needsPrefixBoundary)
 	docRule     bool                  // a low-confidence rule (docRules): not run on docs, nor on comments of installed code
+	user        bool                  // from Options.RulesFiles or Options.Patterns
 }
 
 // loadTOML parses rules in gitleaks' TOML format. source names them in

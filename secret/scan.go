@@ -69,6 +69,13 @@ type fileScan struct {
 	err        error
 	alCache    map[*glconfig.Allowlist]bool
 	rr         bytes.Reader
+	// decoding (decode.go): the encoding chain of the text scanned, its
+	// nesting depth, decoded bytes left to rescan in this buffer, and the
+	// rule+fingerprint of every finding delivered
+	enc        string
+	encDepth   int
+	decodeLeft int
+	plain      map[string]struct{}
 }
 
 func (e *Engine) newFileScan() any {
@@ -108,6 +115,8 @@ func (fs *fileScan) begin(ctx context.Context, path string, emit func(Match), _ 
 		fs.lastEnd[ri] = 0
 	}
 	fs.touched = fs.touched[:0]
+	fs.enc, fs.encDepth = "", 0
+	clear(fs.plain)
 	clear(fs.alCache)
 	clear(fs.applicable)
 }
@@ -574,12 +583,13 @@ func (fs *fileScan) flushFound() {
 				keep[i] = false
 				break
 			}
-			// the same secret at the same place from two rules: keep the more
-			// severe, then the more confident, then the earlier-loaded rule.
-			if f[j].secStart == f[i].secStart && f[j].secret == f[i].secret && ri.generic == rj.generic {
+			// the same secret at the same place from two rules: keep the
+			// user's own rule, then the more severe, then the more confident,
+			// then the earlier-loaded rule.
+			if f[j].secStart == f[i].secStart && f[j].secret == f[i].secret && ri.generic == rj.generic && !(ri.user && !rj.user) {
 				si, sj := SeverityRank(ri.Severity), SeverityRank(rj.Severity)
 				ci, cj := ConfidenceRank(ri.Confidence), ConfidenceRank(rj.Confidence)
-				if sj > si || (sj == si && (cj > ci || cj == ci && f[j].ri < f[i].ri)) {
+				if rj.user && !ri.user || sj > si || (sj == si && (cj > ci || cj == ci && f[j].ri < f[i].ri)) {
 					keep[i] = false
 					break
 				}
@@ -612,6 +622,10 @@ func (fs *fileScan) deliver(m Match) {
 	if fs.e.ignore.ignored(&m) {
 		return
 	}
+	if fs.plain == nil {
+		fs.plain = map[string]struct{}{}
+	}
+	fs.plain[m.RuleID+"\x00"+m.Fingerprint] = struct{}{}
 	if fs.emit != nil {
 		fs.emit(m)
 	}

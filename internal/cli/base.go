@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +15,7 @@ import (
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/registry"
+	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/source"
 )
 
@@ -37,18 +36,29 @@ The list lives in an SQLite file: --bases PATH, else $STRATA_BASES, else $XDG_DA
 it in git as policy.`,
 	}
 	cmd.PersistentFlags().StringVar(&basesPath, "bases", "", "approved-base store (SQLite file; default $STRATA_BASES or the user data dir)")
-	openStore := func(ctx context.Context) (*provenance.Store, error) {
-		p := basesPath
-		if p == "" {
-			var err error
-			if p, err = provenance.DefaultPath(); err != nil {
-				return nil, err
+	opener := func(readOnly bool) storeOpener {
+		return func(ctx context.Context) (*provenance.Store, error) {
+			p := basesPath
+			if p == "" {
+				var err error
+				if p, err = provenance.DefaultPath(); err != nil {
+					return nil, fmt.Errorf("%w: pass --bases PATH", err)
+				}
 			}
+			if readOnly {
+				return provenance.OpenReadOnly(ctx, p)
+			}
+			return provenance.Open(ctx, p)
 		}
-		return provenance.Open(ctx, p)
 	}
-	cmd.AddCommand(newBaseAddCmd(g, openStore), newBaseListCmd(g, openStore), newBaseRemoveCmd(g, openStore),
-		newBaseExportCmd(g, openStore), newBaseImportCmd(g, openStore), newBaseCheckCmd(g, openStore))
+	openStore, readStore := opener(false), opener(true)
+	cmd.AddCommand(
+		withFormats(newBaseAddCmd(g, openStore), report.FormatTable),
+		newBaseListCmd(g, readStore),
+		withFormats(newBaseRemoveCmd(g, openStore), report.FormatTable),
+		newBaseExportCmd(g, readStore),
+		withFormats(newBaseImportCmd(g, openStore), report.FormatTable),
+		newBaseCheckCmd(g, readStore))
 	return cmd
 }
 
@@ -69,30 +79,6 @@ func (g *Globals) platformFlag() (*image.Platform, error) {
 		return nil, nil
 	}
 	return image.ParsePlatform(g.Platform)
-}
-
-// defaultBaseName derives a policy name from a reference: the repository
-// path without registry host, tag or digest ("reg:5000/library/debian:12"
-// -> "library/debian"), or a local path's last element.
-func defaultBaseName(ref string) string {
-	r, err := source.ParseReference(ref)
-	if err != nil {
-		return ref
-	}
-	if r.Transport != source.TransportRegistry {
-		return filepath.Base(strings.TrimRight(r.Path, "/"))
-	}
-	p := r.Path
-	if i := strings.Index(p, "@"); i >= 0 {
-		p = p[:i]
-	}
-	if i := strings.LastIndex(p, ":"); i > strings.LastIndex(p, "/") {
-		p = p[:i]
-	}
-	if first, rest, ok := strings.Cut(p, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		p = rest
-	}
-	return p
 }
 
 func newBaseAddCmd(g *Globals, openStore storeOpener) *cobra.Command {
@@ -135,7 +121,7 @@ same name makes images built on older ones stale.`,
 				}
 				n := name
 				if n == "" {
-					n = defaultBaseName(ref)
+					n = provenance.DefaultName(ref)
 				}
 				for _, im := range ims {
 					b, err := provenance.NewBase(n, im, now)
@@ -151,7 +137,7 @@ same name makes images built on older ones stale.`,
 			}
 			if !g.Quiet {
 				for _, b := range bases {
-					fmt.Fprintf(g.Stdout, "approved %s %s %s (%d layers, chain %s)\n", b.Name, orDash(b.Platform), b.Digest, len(b.DiffIDs), b.TopChainID().Short())
+					fmt.Fprintf(g.Stdout, "approved %s %s %s (%s, chain %s)\n", b.Name, orDash(b.Platform), b.Digest, report.Plural(len(b.DiffIDs), "layer", "layers"), b.TopChainID().Short())
 				}
 				fmt.Fprintf(g.Stdout, "%d new, %d updated in %s\n", added, len(bases)-added, st.Path())
 			}
@@ -184,19 +170,18 @@ func newBaseListCmd(g *Globals, openStore storeOpener) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.Format == "json" {
-				return provenance.WriteDocument(g.Stdout, bs)
+			if g.Format == report.FormatJSON {
+				return provenance.WriteDocument(report.Unwrap(g.Stdout), bs)
 			}
-			tw := tabwriter.NewWriter(g.Stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPLATFORM\tCREATED\tLAYERS\tDIGEST\tREFERENCE")
+			rows := make([][]string, 0, len(bs))
 			for _, b := range bs {
 				cr := "-"
 				if b.Created != nil {
 					cr = b.Created.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", b.Name, orDash(b.Platform), cr, len(b.DiffIDs), b.Digest.Short(), b.Reference)
+				rows = append(rows, []string{b.Name, orDash(b.Platform), cr, strconv.Itoa(len(b.DiffIDs)), b.Digest.Short(), b.Reference})
 			}
-			return tw.Flush()
+			return report.Table(g.Stdout, []string{"NAME", "PLATFORM", "CREATED", "LAYERS", "DIGEST", "REFERENCE"}, rows)
 		},
 	}
 }
@@ -289,7 +274,7 @@ func newBaseImportCmd(g *Globals, openStore storeOpener) *cobra.Command {
 				return fmt.Errorf("import %s: %w", args[0], err)
 			}
 			if !g.Quiet {
-				fmt.Fprintf(g.Stdout, "imported %s: %d new bases into %s\n", args[0], n, st.Path())
+				fmt.Fprintf(g.Stdout, "imported %s: %s into %s\n", args[0], report.Plural(n, "new base", "new bases"), st.Path())
 			}
 			return nil
 		},
@@ -340,7 +325,7 @@ repository of a registry (its /v2/_catalog).`,
 			if err != nil {
 				return err
 			}
-			refs, err := expandRefs(ctx, client, args, allTags, catalogs)
+			refs, err := source.Expand(ctx, client, args, source.ExpandOptions{AllTags: allTags, Catalogs: catalogs})
 			if err != nil {
 				return err
 			}
@@ -361,69 +346,6 @@ repository of a registry (its /v2/_catalog).`,
 	f.BoolVar(&failStale, "fail-on-stale", false, "exit 1 also when an image is on an outdated approved base")
 	f.IntVar(&jobs, "jobs", 8, "images read concurrently")
 	return cmd
-}
-
-// expandRefs applies --all-tags and --catalog.
-func expandRefs(ctx context.Context, client *registry.Client, args []string, allTags bool, catalogs []string) ([]string, error) {
-	var refs []string
-	seen := map[string]bool{}
-	add := func(r string) {
-		if !seen[r] {
-			seen[r] = true
-			refs = append(refs, r)
-		}
-	}
-	tagsOf := func(repo string) error {
-		rp, err := client.Repo(ctx, repo)
-		if err != nil {
-			return err
-		}
-		tags, err := rp.Tags(ctx)
-		if err != nil {
-			return fmt.Errorf("list tags of %s: %w", repo, err)
-		}
-		for _, t := range tags {
-			add(repo + ":" + t)
-		}
-		return nil
-	}
-	for _, a := range args {
-		r, err := source.ParseReference(a)
-		if err != nil {
-			return nil, err
-		}
-		if !allTags || r.Transport != source.TransportRegistry {
-			add(a)
-			continue
-		}
-		if err := tagsOf(repoOf(r.Path)); err != nil {
-			return nil, err
-		}
-	}
-	for _, reg := range catalogs {
-		reg = strings.TrimSuffix(strings.TrimPrefix(reg, "docker://"), "/")
-		repos, err := client.Catalog(ctx, reg)
-		if err != nil {
-			return nil, fmt.Errorf("catalog of %s: %w", reg, err)
-		}
-		for _, repo := range repos {
-			if err := tagsOf(reg + "/" + repo); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return refs, nil
-}
-
-// repoOf strips a tag or digest from a registry reference.
-func repoOf(ref string) string {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref = ref[:i]
-	}
-	return ref
 }
 
 type checkSummary struct {
@@ -454,26 +376,23 @@ func summarize(rs []provenance.Result, bases int) checkSummary {
 
 func writeCheck(g *Globals, rs []provenance.Result, bases int) error {
 	sum := summarize(rs, bases)
-	if g.Format == "json" {
+	if g.Format == report.FormatJSON {
 		if rs == nil {
 			rs = []provenance.Result{}
 		}
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return report.JSON(g.Stdout, struct {
 			Results []provenance.Result `json:"results"`
 			Summary checkSummary        `json:"summary"`
 		}{rs, sum})
 	}
-	tw := tabwriter.NewWriter(g.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tPLATFORM\tSTATUS\tBASE\tLAYERS (BASE+APP)\tNOTE")
+	rows := make([][]string, 0, len(rs))
 	for _, r := range rs {
 		base, layers, note := "-", "-", ""
 		switch r.Status {
 		case provenance.StatusError:
 			note = r.Error
 		case provenance.StatusNoBase:
-			layers = fmt.Sprintf("%d", r.Layers)
+			layers = strconv.Itoa(r.Layers)
 			note = "no approved base"
 		default:
 			base = fmt.Sprintf("%s %s", r.Base.Name, r.Base.Digest.Short())
@@ -482,14 +401,14 @@ func writeCheck(g *Globals, rs []provenance.Result, bases int) error {
 				note = fmt.Sprintf("newer approved: %s %s", r.Newest.Reference, r.Newest.Digest.Short())
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Reference, orDash(r.Platform), r.Status, base, layers, note)
+		rows = append(rows, []string{r.Reference, orDash(r.Platform), string(r.Status), base, layers, note})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := report.Table(g.Stdout, []string{"IMAGE", "PLATFORM", "STATUS", "BASE", "LAYERS (BASE+APP)", "NOTE"}, rows); err != nil {
 		return err
 	}
 	if !g.Quiet {
-		fmt.Fprintf(g.Stdout, "\n%d checked against %d approved bases: %d ok, %d stale, %d without an approved base, %d unreadable\n",
-			sum.Checked, sum.Bases, sum.OK, sum.Stale, sum.NoBase, sum.Errors)
+		fmt.Fprintf(g.Stdout, "\n%s checked against %s: %d ok, %d stale, %d without an approved base, %d unreadable\n",
+			report.Plural(sum.Checked, "image", "images"), report.Plural(sum.Bases, "approved base", "approved bases"), sum.OK, sum.Stale, sum.NoBase, sum.Errors)
 	}
 	return nil
 }
@@ -507,7 +426,7 @@ func checkExit(rs []provenance.Result, failStale bool) error {
 				break
 			}
 		}
-		return WithExitCode(ExitError, fmt.Errorf("%d images could not be read (first: %s)", s.Errors, first))
+		return WithExitCode(ExitError, fmt.Errorf("%s could not be read (first: %s)", report.Plural(s.Errors, "image", "images"), first))
 	}
 	if s.NoBase > 0 {
 		return WithExitCode(ExitFindings, fmt.Errorf("%w: %d of %d", ErrNoApprovedBase, s.NoBase, s.Checked))

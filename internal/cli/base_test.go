@@ -99,20 +99,6 @@ func TestBaseCommands(t *testing.T) {
 	}
 }
 
-func TestDefaultBaseName(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:5000/library/debian:12":                                 "library/debian",
-		"docker://registry.example/ubi9@sha256:" + strings.Repeat("a", 64): "ubi9",
-		"debian:12":                      "debian",
-		"oci:/images/base-os:1.0":        "base-os",
-		"docker-archive:/tmp/python.tar": "python.tar",
-	} {
-		if got := defaultBaseName(in); got != want {
-			t.Errorf("defaultBaseName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // digest infer on an uncompressed local copy, against the registry copy
 // that skopeo pushed from Go-gzip (level 6) layers.
 func TestDigestInferCLI(t *testing.T) {

@@ -122,11 +122,20 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"ls", "docker-daemon:x:latest"}, "not supported"},
 		{[]string{"ls", "oci:/nonexistent/layout"}, "/nonexistent/layout"},
 		{[]string{"ls", "--layer", "9", sample}, "out of range"},
-		{[]string{"ls", "--format", "xml", sample}, "unknown --format"},
+		{[]string{"ls", "--format", "xml", sample}, `--format: unknown output format "xml": use one of table, json`},
 		{[]string{"ls", "--platform", "linux", sample}, "invalid platform"},
+		{[]string{"ls", "--layer", "-2", sample}, "--layer -2: a layer index is 0"},
+		{[]string{"cat", "--layer", "-1", sample, "/app/.env"}, "--layer -1: a layer index is 0"},
+		{[]string{"ls", "--all-layers", "--layer", "1", sample}, "[all-layers layer] were all set"},
+		{[]string{"ls", "--platform", "linux/amd64", "--all-platforms", sample}, "were all set"},
+		{[]string{"cat", "-o", "json", sample, "/app/.env"}, `unknown output format "json": use one of table`},
+		{[]string{"base", "list", "-o", "bogus"}, `unknown output format "bogus"`},
+		{[]string{"base", "add", "-o", "json", sample}, `unknown output format "json"`},
+		{[]string{"digest", "infer", "-o", "bogus", sample}, `unknown output format "bogus"`},
+		{[]string{"scan", "-o", "html", sample}, "use one of table, json, sarif"},
+		{[]string{"scan", "--fail-on", "severe", sample}, "unknown severity"},
 	}
 	for _, c := range cases {
 		_, errs, code := run(t, "", c.args...)

@@ -1,15 +1,15 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/provenance/infer"
+	"github.com/stratascan/strata/report"
 )
 
 func init() { register(newDigestCmd) }
@@ -51,7 +51,11 @@ registry serves for the same image and say which profile reproduces each layer d
 These digests depend on the compressor's exact implementation and version (the Go toolchain this
 strata was built with, the klauspost module versions); Go 1.27 changed the stdlib deflate output.
 To prove which base an image is built on use 'strata base check', which compares diff_ids.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  strata digest infer oci:examples/leaky-app:latest
+  strata digest infer --profile go-gzip-6,pgzip-5 --format json oci:examples/leaky-app:latest
+  strata digest infer docker-archive:app.tar --against registry.example/team/app:1.4`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			ps, err := infer.SelectProfiles(profiles...)
@@ -93,10 +97,8 @@ To prove which base an image is built on use 'strata base check', which compares
 				}
 				rep.Against, rep.ServedBy, rep.Reproduced = against, served[0].Digest, &n
 			}
-			if g.Format == "json" {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+			if g.Format == report.FormatJSON {
+				return report.JSON(g.Stdout, rep)
 			}
 			return writeInferTable(g, rep)
 		},
@@ -109,31 +111,30 @@ To prove which base an image is built on use 'strata base check', which compares
 func writeInferTable(g *Globals, rep inferReport) error {
 	fmt.Fprintf(g.Stdout, "%s %s %s\n", rep.Image, orDash(rep.Platform), rep.Digest)
 	fmt.Fprintf(g.Stdout, "NOTE: %s\n\n", rep.Caveat)
-	tw := tabwriter.NewWriter(g.Stdout, 2, 4, 2, ' ', 0)
-	head := "LAYER\tPROFILE\tDIGEST\tSIZE"
+	head := []string{"LAYER", "PROFILE", "DIGEST", "SIZE"}
 	if rep.Against != "" {
-		head += "\tSERVED"
+		head = append(head, "SERVED")
 	}
-	fmt.Fprintln(tw, head)
+	var rows [][]string
 	for _, l := range rep.Layers {
-		row := func(profile string, d image.Digest, size int64) {
-			mark := ""
+		row := func(profile string, d image.Digest, size string) {
+			r := []string{strconv.Itoa(l.Index), profile, string(d), size}
 			if rep.Against != "" {
+				mark := ""
 				if d == l.Served {
-					mark = "\t<= served"
-				} else {
-					mark = "\t"
+					mark = "<= served"
 				}
+				r = append(r, mark)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d%s\n", l.Index, profile, d, size, mark)
+			rows = append(rows, r)
 		}
-		row("stored ("+string(l.StoredCompression)+")", l.Stored.Digest, l.Stored.Size)
+		row("stored ("+string(l.StoredCompression)+")", l.Stored.Digest, strconv.FormatInt(l.Stored.Size, 10))
 		for _, c := range l.Candidates {
-			row(c.Profile, c.Digest, c.Size)
+			row(c.Profile, c.Digest, strconv.FormatInt(c.Size, 10))
 		}
-		fmt.Fprintf(tw, "%d\tdiff_id\t%s\t\n", l.Index, l.DiffID)
+		row("diff_id", l.DiffID, "")
 	}
-	if err := tw.Flush(); err != nil {
+	if err := report.Table(g.Stdout, head, rows); err != nil {
 		return err
 	}
 	if rep.Against != "" {

@@ -3,11 +3,13 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/report"
+	"github.com/stratascan/strata/secret"
 )
 
 func init() { register(newHistoryCmd) }
@@ -28,11 +30,11 @@ func newHistoryCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history IMAGE",
 		Short: "Reconstruct the build steps from the config history, each marked with the layer it made (or none)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  strata history oci:examples/leaky-app:latest
+  strata history --format json oci:examples/leaky-app:latest`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return err
-			}
 			o, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -72,43 +74,53 @@ func newHistoryCmd(g *Globals) *cobra.Command {
 	return cmd
 }
 
-// historySteps aligns config history with layers: empty_layer steps own no
-// layer; the others take layers in order. Layers beyond the history are
-// listed as steps without a command.
+// historySteps turns im's build steps (image.Steps) into the output rows.
 func historySteps(im *image.Image, reveal bool) []historyStep {
 	var out []historyStep
-	byHist := map[int]int{}
-	for _, l := range im.Layers {
-		if l.HistoryIndex >= 0 {
-			byHist[l.HistoryIndex] = l.Index
-		}
-	}
-	used := map[int]bool{}
-	if im.Config != nil {
-		for i, h := range im.Config.History {
-			s := historyStep{Step: i, Instruction: instruction(h.CreatedBy, reveal), Comment: h.Comment}
+	for _, st := range im.Steps() {
+		s := historyStep{Step: st.Index}
+		if h := st.History; h != nil {
+			s.Instruction, s.Comment = instruction(h.CreatedBy, reveal), h.Comment
 			if reveal {
 				s.CreatedBy = h.CreatedBy
 			}
 			if h.Created != nil {
 				s.Created = h.Created.UTC().Format("2006-01-02T15:04:05Z")
 			}
-			if li, ok := byHist[i]; ok {
-				l := im.Layers[li]
-				s.Layer, s.Digest, s.Size = &li, l.Descriptor.Digest, l.Descriptor.Size
-				used[li] = true
-			}
 			if s.Instruction == "" {
 				s.Instruction = "(no command recorded)"
 			}
-			out = append(out, s)
+		} else {
+			s.Instruction = "(layer without history)"
 		}
-	}
-	for _, l := range im.Layers {
-		if !used[l.Index] {
+		if l := st.Layer; l != nil {
 			li := l.Index
-			out = append(out, historyStep{Step: len(out), Instruction: "(layer without history)", Layer: &li, Digest: l.Descriptor.Digest, Size: l.Descriptor.Size})
+			s.Layer, s.Digest, s.Size = &li, l.Descriptor.Digest, l.Descriptor.Size
 		}
+		out = append(out, s)
 	}
 	return out
+}
+
+// createdBy turns a history created_by into a Dockerfile-like instruction
+// with secret-looking build-arg values masked.
+func createdBy(s string) string { return instruction(s, false) }
+
+// instruction renders a created_by: the step, then its build args, those
+// whose names look like credentials (secret.IsSecretName) masked unless
+// reveal: build args are the classic leak through history.
+func instruction(createdBy string, reveal bool) string {
+	in := image.ParseInstruction(createdBy)
+	if len(in.BuildArgs) == 0 {
+		return in.Text
+	}
+	args := make([]string, 0, len(in.BuildArgs))
+	for _, a := range in.BuildArgs {
+		v := a.Value
+		if !reveal && v != "" && secret.IsSecretName(a.Name) {
+			v = "<redacted>"
+		}
+		args = append(args, a.Name+"="+v)
+	}
+	return in.Text + "  # build args: " + strings.Join(args, " ")
 }

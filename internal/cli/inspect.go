@@ -38,13 +38,12 @@ func newInspectCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
 		Short: "Show the manifest tree and, per layer, its digests, sizes, build step and what it added, changed, deleted and wasted",
-		Example: `  strata inspect oci:examples/leaky:latest
+		Example: `  strata inspect oci:examples/leaky-app:latest
+  strata inspect --manifest-only --format json oci:examples/leaky-app:latest
   strata inspect --all-platforms docker://registry.example/app:1.0 --format json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			o, err := g.openImage(ctx, args[0])
 			if err != nil {
@@ -128,6 +127,12 @@ func printNode(w io.Writer, n *image.Node, depth int) {
 	if n.Descriptor.IsAttestation() {
 		extra += " attestation for " + image.Digest(n.Descriptor.Annotations[image.AnnotationReferenceDigest]).Short()
 	}
+	if n.Repeat {
+		extra += " (listed again; shown once above)"
+	}
+	if n.Skipped {
+		extra += " (not loaded: another platform)"
+	}
 	if n.Warning != "" {
 		extra += " WARNING: " + n.Warning
 	}
@@ -160,47 +165,4 @@ func mediaShort(mt string) string {
 		return "-"
 	}
 	return mt
-}
-
-// createdBy turns a history created_by into a Dockerfile-like instruction.
-// Build-arg values whose names look secret are masked (they are the classic
-// leak: FIELD-NOTES 6); --show-secrets keeps them.
-func createdBy(s string) string { return instruction(s, false) }
-
-func instruction(s string, reveal bool) string {
-	s = strings.TrimSuffix(strings.TrimSpace(s), " # buildkit")
-	const sh, nop = "/bin/sh -c ", "/bin/sh -c #(nop) "
-	if rest, ok := strings.CutPrefix(s, "RUN "); ok && (strings.HasPrefix(rest, "|") || strings.HasPrefix(rest, sh)) {
-		s = rest
-	}
-	switch {
-	case strings.HasPrefix(s, nop):
-		return strings.TrimSpace(s[len(nop):])
-	case strings.HasPrefix(s, "|"):
-		// build args: "|2 A=a B=b /bin/sh -c cmd" (classic and BuildKit)
-		if i := strings.Index(s, sh); i > 0 {
-			var args []string
-			for _, kv := range strings.Fields(s[strings.IndexByte(s, ' ')+1 : i]) {
-				if k, v, ok := strings.Cut(kv, "="); ok && !reveal && secretName(k) && v != "" {
-					kv = k + "=<redacted>"
-				}
-				args = append(args, kv)
-			}
-			return "RUN " + s[i+len(sh):] + "  # build args: " + strings.Join(args, " ")
-		}
-	case strings.HasPrefix(s, sh):
-		return "RUN " + s[len(sh):]
-	}
-	return s
-}
-
-// secretName reports whether a variable name suggests a credential.
-func secretName(k string) bool {
-	k = strings.ToUpper(k)
-	for _, w := range []string{"SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASS", "KEY", "CREDENTIAL", "AUTH", "PRIVATE"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
 }

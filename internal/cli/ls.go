@@ -23,14 +23,12 @@ func newLsCmd(g *Globals) *cobra.Command {
 With --all-layers: every entry of every layer, each with its state: present (visible in the final image),
 overwritten (a later layer replaced it) or deleted (a later whiteout or opaque directory hid it), and the
 layer that hid it. Deleted and overwritten files are still in the image; recover them with strata cat.`,
-		Example: `  strata ls oci:examples/leaky:latest
-  strata ls --all-layers oci:examples/leaky:latest app
-  strata ls --layer 1 --format json docker-archive:image.tar`,
-		Args: cobra.RangeArgs(1, 2),
+		Example: `  strata ls oci:examples/leaky-app:latest
+  strata ls --all-layers oci:examples/leaky-app:latest /app
+  strata ls --layer 1 --format json oci:examples/leaky-app:latest`,
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return err
-			}
 			prefix := ""
 			if len(args) == 2 {
 				prefix = args[1]
@@ -66,11 +64,14 @@ layer that hid it. Deleted and overwritten files are still in the image; recover
 				if rows == nil {
 					rows = []inspect.Row{}
 				}
+				for i := range rows {
+					rows[i].Path = report.ImagePath(rows[i].Path)
+				}
 				return report.JSON(g.Stdout, rows)
 			}
 			table := make([][]string, 0, len(rows))
 			for _, r := range rows {
-				name := "/" + r.Path
+				name := report.ImagePath(r.Path)
 				if r.Linkname != "" {
 					name += " -> " + r.Linkname
 				}
@@ -94,5 +95,6 @@ layer that hid it. Deleted and overwritten files are still in the image; recover
 	}
 	cmd.Flags().IntVar(&layerIdx, "layer", -1, "list only the entries of layer N (0 = base)")
 	cmd.Flags().BoolVar(&allLayers, "all-layers", false, "list every entry of every layer with its state")
+	cmd.MarkFlagsMutuallyExclusive("layer", "all-layers")
 	return cmd
 }

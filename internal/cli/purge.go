@@ -5,8 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +40,8 @@ func newPurgeCmd(g *Globals) *cobra.Command {
 		yes, includeSharing, placeholder bool
 		alsoTags, leaked                 []string
 		journalPath, resumePath          string
+		journalDir                       string
+		listJournals                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "purge REPO:TAG|REPO@DIGEST...",
@@ -56,11 +64,21 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 (blob deletes disabled, garbage collection or restart pending).`,
 		Example: `  strata purge registry.example/acme/search-indexer:debug-42
   strata purge --yes --also-tags debug-latest registry.example/acme/search-indexer:debug-42
-  strata purge --resume strata-purge-registry.example-acme-search-indexer-20260102T030405Z.jsonl`,
+  strata purge --list-journals
+  strata purge --resume ~/.local/state/strata/strata-purge-registry.example-acme-search-indexer-20260102T030405Z.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return WithExitCode(ExitError, err)
+			if journalDir == "" {
+				var err error
+				if journalDir, err = defaultJournalDir(); err != nil {
+					return WithExitCode(ExitError, err)
+				}
+			}
+			if listJournals {
+				if len(args) > 0 {
+					return WithExitCode(ExitError, errors.New("--list-journals takes no references"))
+				}
+				return writeJournals(g, journalDir)
 			}
 			client, err := g.registryClient()
 			if err != nil {
@@ -112,7 +130,7 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 				}
 				ok, err := purgeRepo(ctx, g, client, name, targets[name], purge.Options{
 					AlsoTags: alsoTags, IncludeSharing: includeSharing, LeakedLayers: leakedDigests,
-				}, yes, placeholder, journalPath)
+				}, yes, placeholder, journalPath, journalDir)
 				if err != nil {
 					return WithExitCode(ExitError, err)
 				}
@@ -129,15 +147,22 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 	f.StringSliceVar(&alsoTags, "also-tags", nil, "other tags to delete with the targets (tags sharing a target's digest, tags of an index listing it)")
 	f.BoolVar(&includeSharing, "include-sharing", false, "also purge surviving tags and caches that contain a leaked layer, and indexes listing a target")
 	f.BoolVar(&placeholder, "untag-via-placeholder", false, "when the registry refuses tag DELETE (distribution 2.8), point the tag at a throwaway manifest and delete that")
-	f.StringVar(&journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl)")
+	f.StringVar(&journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl in --journal-dir)")
+	f.StringVar(&journalDir, "journal-dir", "", "directory of purge journals (default $XDG_STATE_HOME/strata, ~/.local/state/strata)")
+	f.BoolVar(&listJournals, "list-journals", false, "list the journals in --journal-dir: repository, start time, steps done, verdict")
 	f.StringVar(&resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
 	f.StringSliceVar(&leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
+	cmd.MarkFlagsMutuallyExclusive("resume", "list-journals")
+	cmd.MarkFlagsMutuallyExclusive("resume", "journal")
+	cmd.MarkFlagsMutuallyExclusive("yes", "list-journals")
+	_ = cmd.MarkFlagFilename("resume", "jsonl")
+	_ = cmd.MarkFlagDirname("journal-dir")
 	return cmd
 }
 
 // purgeRepo plans (and with yes applies and verifies) one repository. It
 // returns false when the purge was refused or did not end clean.
-func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name string, ids []string, opts purge.Options, yes, placeholder bool, journalPath string) (bool, error) {
+func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name string, ids []string, opts purge.Options, yes, placeholder bool, journalPath, journalDir string) (bool, error) {
 	repo, err := client.Repo(ctx, name)
 	if err != nil {
 		return false, err
@@ -180,10 +205,16 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		return false, p.Err()
 	}
 	if journalPath == "" {
-		journalPath = defaultJournal(name)
+		if err := os.MkdirAll(journalDir, 0o700); err != nil {
+			return false, fmt.Errorf("create the purge journal directory: %w", err)
+		}
+		journalPath = filepath.Join(journalDir, defaultJournal(name))
 	}
 	j, err := purge.CreateJournal(journalPath)
 	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("%w (an existing journal is finished with --resume, never overwritten)", err)
+		}
 		return false, err
 	}
 	defer j.Close()
@@ -193,7 +224,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		}
 		fmt.Fprintf(g.Stdout, "\nApplying (journal: %s)...\n", journalPath)
 	}
-	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log})
+	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log, Inventory: inv})
 	return finish(ctx, g, repo, p, res, aerr, j, journalPath)
 }
 
@@ -275,7 +306,7 @@ func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
 		counts[s.Outcome]++
 	}
 	fmt.Fprintf(w, "\nSteps: %d", len(res.Steps))
-	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped} {
+	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped, purge.OutcomeInUse, purge.OutcomeRestored, purge.OutcomeLost} {
 		if counts[o] > 0 {
 			fmt.Fprintf(w, ", %s %d", o, counts[o])
 		}
@@ -284,7 +315,17 @@ func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
 	if res.TagDeleteUnsupported {
 		fmt.Fprintln(w, "The registry refused tag DELETE (distribution 2.8): tags were removed by deleting their manifests by digest.")
 	}
-	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d surviving tags checked (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
+	for _, u := range res.InUse {
+		fmt.Fprintf(w, "Pushed during the purge: blob %s is used by %s: %s\n", u.Digest, listOrUntagged(u.Tags), map[string]string{
+			purge.OutcomeInUse: "not deleted", purge.OutcomeRestored: "deleted, then uploaded again", purge.OutcomeLost: "DELETED: push those tags again"}[u.Outcome])
+	}
+	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d tags present checked whole (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
+	if len(rep.NewTags) > 0 {
+		fmt.Fprintf(w, "Tags pushed or moved during the purge (checked whole): %s\n", strings.Join(rep.NewTags, ", "))
+	}
+	for _, c := range rep.Changed {
+		fmt.Fprintf(w, "  CHANGED: %s\n", c)
+	}
 	for _, pr := range rep.Problems {
 		fmt.Fprintf(w, "  PROBLEM: %s\n", pr)
 	}
@@ -299,14 +340,112 @@ func verdictText(v string) string {
 		return "PENDING GC — manifests are gone but blobs stay pullable by digest until the operator's garbage collection"
 	case purge.VerdictRestartNeeded:
 		return "RESTART NEEDED — the registry serves deleted blobs from a stale descriptor cache"
+	case purge.VerdictChanged:
+		return "CHANGED DURING THE PURGE — tags pushed meanwhile use content the plan deleted; it was kept for them and stays pullable through them (see CHANGED above): review them and purge again"
 	case purge.VerdictNotPurged:
 		return "NOT PURGED — the registry refused deletes; nothing was deleted"
 	}
 	return "FAILED — see the problems above"
 }
 
+func listOrUntagged(tags []string) string {
+	if len(tags) == 0 {
+		return "untagged manifests"
+	}
+	return "tags " + strings.Join(tags, ", ")
+}
+
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func defaultJournal(repo string) string {
 	return fmt.Sprintf("strata-purge-%s-%s.jsonl", unsafeChars.ReplaceAllString(repo, "-"), time.Now().UTC().Format("20060102T150405Z"))
+}
+
+// defaultJournalDir is $XDG_STATE_HOME/strata (~/.local/state/strata):
+// journals are state a later run resumes from, not files for the current
+// directory. On macOS and Windows: the user config dir's strata/journals.
+func defaultJournalDir() (string, error) {
+	if runtime.GOOS != "darwin" && runtime.GOOS != "windows" {
+		if x := os.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+			return filepath.Join(x, "strata"), nil
+		}
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, ".local", "state", "strata"), nil
+		}
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no default directory for purge journals (%v): pass --journal-dir DIR", err)
+	}
+	return filepath.Join(d, "strata", "journals"), nil
+}
+
+// journalSummary is one line of --list-journals.
+type journalSummary struct {
+	Path       string `json:"path"`
+	Repository string `json:"repository"`
+	Modified   string `json:"modified"`
+	Steps      int    `json:"steps"`
+	Done       int    `json:"done"`
+	Verified   bool   `json:"verified"`
+	Error      string `json:"error,omitempty"`
+}
+
+// writeJournals lists the purge journals in dir, newest first. A missing
+// dir lists nothing (and is not created).
+func writeJournals(g *Globals, dir string) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "strata-purge-*.jsonl"))
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	out := []journalSummary{}
+	for _, p := range paths {
+		out = append(out, summarizeJournal(p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Modified > out[j].Modified })
+	if g.Format == report.FormatJSON {
+		return report.JSON(g.Stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintf(g.Stdout, "No purge journals in %s\n", dir)
+		return nil
+	}
+	rows := make([][]string, 0, len(out))
+	for _, s := range out {
+		state := "interrupted: finish with strata purge --resume " + s.Path
+		switch {
+		case s.Error != "":
+			state = "error " + s.Error
+		case s.Verified:
+			state = "ok verified"
+		}
+		rows = append(rows, []string{s.Modified, s.Repository, strconv.Itoa(s.Done) + "/" + strconv.Itoa(s.Steps), state, s.Path})
+	}
+	return report.Table(g.Stdout, []string{"MODIFIED", "REPOSITORY", "STEPS", "STATE", "JOURNAL"}, rows)
+}
+
+func summarizeJournal(path string) journalSummary {
+	s := journalSummary{Path: path}
+	fi, err := os.Stat(path)
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	s.Modified = fi.ModTime().UTC().Format(time.RFC3339)
+	f, err := os.Open(path)
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	defer f.Close()
+	rp, err := purge.ReadJournal(f)
+	if err != nil {
+		s.Error = strings.TrimSpace(err.Error())
+		return s
+	}
+	if rp.Plan != nil {
+		s.Repository, s.Steps = rp.Plan.Repository, len(rp.Plan.Steps())
+	}
+	s.Done, s.Verified = len(rp.Done), rp.Verified
+	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/registry"
+	"github.com/stratascan/strata/report"
 )
 
 // Exit codes, for CI gating.
@@ -44,6 +45,7 @@ type Globals struct {
 	Verbose        bool
 	Quiet          bool
 	Format         string // table | json | sarif (where supported)
+	ConfigPath     string // --config
 	Log            *slog.Logger
 
 	// Registry access (see source.Options).
@@ -57,6 +59,7 @@ type Globals struct {
 
 	password string           // read once from stdin
 	client   *registry.Client // built once per run (registryClient)
+	engines  engineFlags
 }
 
 // commands is filled by init functions in this package, one file per
@@ -72,9 +75,20 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Use:           "strata",
 		Short:         "Container-image forensics and registry hygiene",
 		Long:          "strata reads any container image without a daemon, shows what every layer added, changed and deleted,\nrecovers files (deleted ones too), finds secrets, proves base-image provenance and purges leaks from registries.",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd, g.ConfigPath); err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			if err := checkFlags(cmd); err != nil {
+				return WithExitCode(ExitError, err)
+			}
+			if err := report.CheckFormat(g.Format, formatsOf(cmd)...); err != nil {
+				return WithExitCode(ExitError, fmt.Errorf("--format: %w", err))
+			}
+			g.Stdout = report.StyleFor(g.Stdout)
 			level := slog.LevelWarn
 			if g.Verbose {
 				level = slog.LevelDebug
@@ -83,11 +97,13 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 				level = slog.LevelError
 			}
 			g.Log = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+			return nil
 		},
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log more (debug level), list skipped items")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "log errors only, no progress bars")
@@ -99,9 +115,19 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
+	addEngineFlags(pf, g)
+	pf.StringVar(&g.ConfigPath, "config", "", "config file (default $XDG_CONFIG_HOME/strata/config.yaml; env STRATA_CONFIG)")
+	root.MarkFlagsMutuallyExclusive("verbose", "quiet")
+	root.MarkFlagsMutuallyExclusive("platform", "all-platforms")
+	_ = root.RegisterFlagCompletionFunc("format", completeFormat)
+	_ = root.RegisterFlagCompletionFunc("platform", completePlatform)
+	_ = root.MarkPersistentFlagFilename("ca-file", "pem", "crt")
+	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	root.SetUsageTemplate(root.UsageTemplate() + configHelp)
+	wordErrors(root)
 	return root
 }
 

@@ -12,12 +12,10 @@ import (
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/secret"
+	"github.com/stratascan/strata/source"
 )
 
 func init() { register(newScanCmd) }
-
-// Version is strata's version, shown in SARIF output.
-var Version = "0.1.0-dev"
 
 type scanFlags struct {
 	rules, patterns []string
@@ -51,6 +49,7 @@ redacted; the fingerprint (sha256 of the value) matches findings across images w
 
 Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 		Example: `  strata scan oci:examples/leaky-app:latest
+  strata scan --fail-on high --format sarif oci:examples/leaky-app:latest > strata.sarif
   strata scan --all-tags registry.example/team/app --format sarif > strata.sarif
   strata scan --catalog registry.example --fail-on high
   strata scan --pattern 'FLAG\{[^}]+\}' docker-archive:image.tar`,
@@ -60,8 +59,10 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return runScan(cmd, g, &sf, args) },
+		RunE:              func(cmd *cobra.Command, args []string) error { return runScan(cmd, g, &sf, args) },
+		ValidArgsFunction: completeRef,
 	}
+	withFormats(cmd, report.FormatTable, report.FormatJSON, report.FormatSARIF)
 	f := cmd.Flags()
 	f.StringArrayVar(&sf.rules, "rules", nil, "extra rules file in gitleaks TOML format (repeatable)")
 	f.StringArrayVar(&sf.patterns, "pattern", nil, "extra one-off rule as a regular expression (repeatable)")
@@ -77,14 +78,16 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	f.Int64Var(&sf.maxFileBytes, "max-file-bytes", 256<<20, "bytes scanned per file at most (the rest is reported as skipped)")
 	f.DurationVar(&sf.fileTimeout, "file-timeout", 10*time.Second, "time spent on one file at most (reported as skipped)")
 	f.IntVar(&sf.archiveDepth, "archive-depth", 2, "nesting depth of archives opened inside layers (0: none)")
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeWords("any", "low", "medium", "high", "critical", "none"))
+	_ = cmd.MarkFlagFilename("rules", "toml")
+	_ = cmd.MarkFlagFilename("ignore")
+	_ = cmd.MarkFlagDirname("cache-dir")
+	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache-dir")
 	return cmd
 }
 
 func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error {
 	ctx := cmd.Context()
-	if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON, report.FormatSARIF); err != nil {
-		return err
-	}
 	if err := report.ValidSeverity(sf.failOn); err != nil {
 		return err
 	}
@@ -106,7 +109,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		if err != nil {
 			return err
 		}
-		if refs, err = expandRefs(ctx, client, args, sf.allTags, sf.catalogs); err != nil {
+		if refs, err = source.Expand(ctx, client, args, source.ExpandOptions{AllTags: sf.allTags, Catalogs: sf.catalogs}); err != nil {
 			return err
 		}
 	}
@@ -147,11 +150,12 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 		res.Coverage.Skipped = kept
 	}
+	absolutePaths(res)
 	switch g.Format {
 	case report.FormatJSON:
 		err = report.JSON(g.Stdout, res)
 	case report.FormatSARIF:
-		err = report.SARIF(g.Stdout, res, Version)
+		err = report.SARIF(g.Stdout, res, ReadBuildInfo().Version)
 	default:
 		err = report.FindingsTable(g.Stdout, res, sf.showSecrets, g.Verbose)
 	}
@@ -166,4 +170,15 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 	}
 	return nil
+}
+
+// absolutePaths writes every layer file path of res the one way strata
+// prints paths in an image: with a leading slash.
+func absolutePaths(res *scan.Result) {
+	for i := range res.Findings {
+		res.Findings[i].Path = report.FindingPath(res.Findings[i])
+	}
+	for i := range res.Coverage.Skipped {
+		res.Coverage.Skipped[i].Path = report.ImagePath(res.Coverage.Skipped[i].Path)
+	}
 }

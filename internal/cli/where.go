@@ -30,9 +30,6 @@ tags that reach those manifests. --catalog lists the registry's repositories thr
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return WithExitCode(ExitError, err)
-			}
 			var ds []image.Digest
 			for _, a := range args {
 				d, err := image.ParseDigest(a)
@@ -75,5 +72,6 @@ tags that reach those manifests. --catalog lists the registry's repositories thr
 	}
 	cmd.Flags().StringSliceVar(&repos, "repo", nil, "repository to search, host/path (repeatable)")
 	cmd.Flags().StringVar(&catalog, "catalog", "", "search every repository of this registry (host[:port]) via /v2/_catalog")
+	cmd.MarkFlagsMutuallyExclusive("repo", "catalog")
 	return cmd
 }
