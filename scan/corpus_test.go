@@ -88,7 +88,7 @@ func corpusCases(t testing.TB) []corpusCase {
 		{path: "root/.aws/credentials", rules: []string{"aws-access-token", "aws-secret-access-key"},
 			body: []byte("[default]\naws_access_key_id = AKIA" + g.s(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") + "\naws_secret_access_key = " + g.s(40, b64chars) + "\n")},
 		{path: "root/.ssh/id_rsa", rules: []string{"private-key"}, body: []byte(pem("RSA PRIVATE KEY"))},
-		{path: "srv/app/gcp-sa.json", rules: []string{"gcp-service-account-key"},
+		{path: "srv/app/gcp-sa.json", rules: []string{"private-key"}, // newlines escaped in the JSON string
 			body: []byte(`{"type": "service_account", "project_id": "acme-prod", "private_key_id": "` + g.s(40, lowerHex) + `", "private_key": "` + saKey + `", "client_email": "ci@acme-prod.iam.gserviceaccount.com"}` + "\n")},
 		{path: "root/.m2/settings.xml", rules: []string{"maven-settings-password"},
 			body: []byte("<settings>\n  <servers>\n    <server>\n      <id>nexus</id>\n      <username>deploy</username>\n      <password>" + g.s(18, alnum62) + "</password>\n    </server>\n  </servers>\n</settings>\n")},
