@@ -510,9 +510,9 @@ var gitleaksVersion = sync.OnceValue(func() string {
 // hashSources returns a stable sha256 over the sources of the effective
 // ruleset, without compiling anything: the engine version, the Go and
 // gitleaks versions (their regexp engine and TOML translation), gitleaks'
-// default config text, strata's severity map, allowlist additions and
-// embedded rules, then sources (the rules files' bytes and the patterns, in
-// order) and extra (options).
+// default config text, strata's severity map, allowlist additions,
+// validator and confidence overrides and embedded rules, then sources (the
+// rules files' bytes and the patterns, in order) and extra (options).
 func hashSources(sources []string, extra ...string) string {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
@@ -568,14 +568,16 @@ func hashSources(sources []string, extra ...string) string {
 		str(f[0])
 		str(f[1])
 	}
-	ids = ids[:0]
-	for id := range gitleaksValidators {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		str(id)
-		str(gitleaksValidators[id])
+	for _, m := range []map[string]string{gitleaksValidators, gitleaksConfidence} {
+		ids = ids[:0]
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			str(id)
+			str(m[id])
+		}
 	}
 	strs(sources)
 	strs(extra)
