@@ -1,7 +1,6 @@
 package secret
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"regexp/syntax"
@@ -47,7 +46,7 @@ func TestRuleExamples(t *testing.T) {
 				t.Errorf("confidence %q: every strata rule states format or keyword", r.Confidence)
 			}
 			if r.Regex == "" {
-				return // path-only rules: covered by TestPathRules
+				return // path-only rules (keystores by name): TestBinary
 			}
 			if len(r.Examples) == 0 || len(r.Counterexamples) == 0 {
 				t.Fatalf("%d examples, %d counterexamples: want at least one of each", len(r.Examples), len(r.Counterexamples))
@@ -283,5 +282,3 @@ func TestExampleContext(t *testing.T) {
 		}
 	}
 }
-
-var _ = bytes.Contains
