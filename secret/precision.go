@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -256,15 +257,14 @@ var installedTrees = regexp.MustCompile(`^(?:usr/(?:local/)?(?:lib|lib64|libexec
 var commentLeads = []string{"#", "//", "/*", "*", "--", ";", "%", "<!--", "=for ", "=item", "=head", "=over", "=begin", "dnl "}
 
 // installedComment reports whether line is a comment line in a file of an
-// installed package's tree.
+// installed package's tree. It runs per candidate finding, so it checks
+// the line's first bytes before the path, without allocating.
 func installedComment(path string, line []byte) bool {
-	l := strings.TrimLeft(string(line), " \t")
-	lead := false
+	l := bytes.TrimLeft(line, " \t")
 	for _, c := range commentLeads {
-		if strings.HasPrefix(l, c) {
-			lead = true
-			break
+		if bytes.HasPrefix(l, []byte(c)) {
+			return installedTrees.MatchString(path)
 		}
 	}
-	return lead && installedTrees.MatchString(path)
+	return false
 }
