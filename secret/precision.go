@@ -215,8 +215,8 @@ func isIdent(s string) bool {
 // directories inside language package trees (Python site/dist-packages,
 // node_modules, Ruby gems and stdlib, Perl, PHP, Go module caches, Java
 // and vendored trees). Values there are overwhelmingly samples.
-var examplePaths = regexp.MustCompile(`(?i)(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp|licenses|common-licenses)/` +
-	`|(?:^|/)(?:usr/(?:local/)?(?:lib|lib64|share)/(?:python[\d.]*|ruby|perl5?|php|node|nodejs|jvm|go[\w.-]*|gems|java)|[^!]*?(?:site-packages|dist-packages|node_modules|/gems/|/vendor/|pkg/mod/|\.m2/repository|\.cargo/registry))` +
+var examplePaths = regexp.MustCompile(`(?i)(?:^|[/!])usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp|licenses|common-licenses)/` +
+	`|(?:^|[/!])(?:usr/(?:local/)?(?:lib|lib64|share)/(?:python[\d.]*|ruby|perl5?|php|node|nodejs|jvm|go[\w.-]*|gems|java)|[^!]*?(?:site-packages|dist-packages|node_modules|/gems/|/vendor/|pkg/mod/|\.m2/repository|\.cargo/registry))` +
 	`(?:/[^/!]+)*?/(?:tests?|testing|testdata|test[_-]data|fixtures?|__tests__|__fixtures__|__mocks__|mocks?|specs?|examples?|samples?|demos?|docs?|documentation|t)/`)
 
 // exampleContext reports whether path is in an installed package's
@@ -248,8 +248,9 @@ func annotate(m *Match, r *rule) {
 }
 
 // installedTrees are where distributions and language package managers
-// install code: its comments are API documentation, not configuration.
-var installedTrees = regexp.MustCompile(`^(?:usr/(?:local/)?(?:lib|lib64|libexec|share|include)/|opt/[^/]+/(?:lib|share|include)/)|(?:^|/)(?:site-packages|dist-packages|node_modules|gems)/`)
+// install code (also inside a package archive: x.deb!data.tar.xz!usr/lib/...):
+// its comments are API documentation, not configuration.
+var installedTrees = regexp.MustCompile(`(?:^|!)(?:\./)?(?:usr/(?:local/)?(?:lib|lib64|libexec|share|include)/|opt/[^/]+/(?:lib|share|include)/)|(?:^|/)(?:site-packages|dist-packages|node_modules|gems)/`)
 
 // commentLeads start a comment line in the languages installed packages
 // ship (shell, Python, Ruby, Perl and POD, C and its family, SQL, Lisp,

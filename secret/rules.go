@@ -127,7 +127,7 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 // The same rules skip comment lines in the code of installed packages
 // (installedComment): API documentation in comments ("uri.password =
 // \"V3ry_S3nsit1ve\"" in Ruby's uri/generic.rb).
-var docPaths = scoped(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
+var docPaths = scoped(`(?:^|[/!])usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
 
 var docRules = []string{"generic-api-key", "jwt", "jwt-base64", "curl-auth-header", "curl-auth-user", "kubernetes-secret-yaml"}
 

@@ -272,6 +272,7 @@ func TestExampleContext(t *testing.T) {
 		{"app/node_modules/pg/test/integration/client.js", true},
 		{"usr/lib/ruby/gems/3.1.0/gems/pg-1.5/spec/helpers.rb", true},
 		{"usr/share/doc/postgresql/examples/conn.conf", true},
+		{"var/cache/apt/archives/pg_1.0_all.deb!data.tar.xz!usr/lib/python3/dist-packages/pg/tests/conn.py", true},
 	} {
 		ms := scanAt(t, e, c.path, text)
 		if len(ms) != 1 {
