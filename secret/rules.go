@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"regexp"
 	"regexp/syntax"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,21 +530,13 @@ func hashSources(sources []string, extra ...string) string {
 	str(runtime.Version())
 	str("gitleaks " + gitleaksVersion())
 	str(glconfig.DefaultConfig)
-	ids := make([]string, 0, len(gitleaksSeverity))
-	for id := range gitleaksSeverity {
-		ids = append(ids, id)
+	for _, m := range []map[string]string{gitleaksSeverity, gitleaksValidators, gitleaksConfidence} {
+		for _, id := range slices.Sorted(maps.Keys(m)) {
+			str(id)
+			str(m[id])
+		}
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		str(id)
-		str(gitleaksSeverity[id])
-	}
-	ids = ids[:0]
-	for id := range extraAllowlists {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(extraAllowlists)) {
 		str(id)
 		as := extraAllowlists[id]
 		str(strconv.Itoa(len(as)))
@@ -567,17 +559,6 @@ func hashSources(sources []string, extra ...string) string {
 	for _, f := range strataRulesFiles() {
 		str(f[0])
 		str(f[1])
-	}
-	for _, m := range []map[string]string{gitleaksValidators, gitleaksConfidence} {
-		ids = ids[:0]
-		for id := range m {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			str(id)
-			str(m[id])
-		}
 	}
 	strs(sources)
 	strs(extra)
