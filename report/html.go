@@ -107,6 +107,7 @@ type findingView struct {
 	ID, Severity, Rule, State, StateText string
 	ImageText, Where, PathText           string
 	Redacted, Fingerprint                string
+	Notes                                string // confidence, encoding, context
 	f                                    scan.Finding
 }
 
@@ -197,6 +198,7 @@ func (v *htmlView) findings(fs []scan.Finding, scrub func(string) string) {
 		if f.Line > 0 {
 			fv.PathText += ":" + strconv.Itoa(f.Line)
 		}
+		fv.Notes = findingNotes(f)
 		fv.Where = "config"
 		if f.Layer != nil {
 			fv.Where = "layer " + strconv.Itoa(*f.Layer)
@@ -262,6 +264,18 @@ func changeRows(cs []HTMLChange, scrub func(string) string) []changeRow {
 		out = append(out, changeRow{Path: scrub(ImagePath(c.Path)), Type: c.Type, Size: size, State: string(c.State), StateText: st})
 	}
 	return out
+}
+
+// findingNotes is how sure the finding is and how the value was found:
+// its confidence, the encoding it was under, and an example context.
+func findingNotes(f scan.Finding) string {
+	var notes []string
+	for _, n := range []string{f.Confidence, f.Encoding, f.Context} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	return strings.Join(notes, ", ")
 }
 
 // Timeline geometry, in SVG user units.
