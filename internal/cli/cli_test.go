@@ -243,3 +243,18 @@ func TestSameListingFromEverySource(t *testing.T) {
 		t.Errorf("anonymous read: exit %d, %q", code, errs)
 	}
 }
+
+// TestNoBuildArgSecretInOutput: the sample's AWS key, passed as a build
+// arg, appears in no output of any command without --show-secrets.
+func TestNoBuildArgSecretInOutput(t *testing.T) {
+	const key = "Zt9qW3eR7tY1uI5oP8aS2dF6gH0jK4lX9cV3bN7m"
+	for _, args := range [][]string{
+		{"inspect", sample}, {"inspect", "-o", "json", sample}, {"history", sample}, {"history", "-o", "json", sample},
+		{"scan", "--no-cache", sample}, {"scan", "--no-cache", "-o", "json", sample}, {"scan", "--no-cache", "-o", "sarif", sample},
+	} {
+		out, errs, _ := run(t, "", args...)
+		if strings.Contains(out+errs, key) {
+			t.Errorf("%v prints the build-arg secret", args)
+		}
+	}
+}

@@ -73,6 +73,11 @@ func newInspectCmd(g *Globals) *cobra.Command {
 				out.Images = append(out.Images, ii)
 			}
 			if g.Format == report.FormatJSON {
+				for _, ii := range out.Images {
+					for i := range ii.Layers {
+						ii.Layers[i].CreatedBy = maskCreatedBy(ii.Layers[i].CreatedBy)
+					}
+				}
 				return report.JSON(g.Stdout, out)
 			}
 			return printInspect(g.Stdout, out)
