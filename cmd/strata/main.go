@@ -11,6 +11,8 @@ import (
 	"github.com/stratascan/strata/internal/cli"
 )
 
+//go:generate go run ../../internal/cmd/gendocs -out ../../docs
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:])
