@@ -86,8 +86,8 @@ func ReadFile(ctx context.Context, s content.Store, im *image.Image, p string, i
 		info.State, info.HiddenBy = r.State, r.HiddenBy
 		return info, nil
 	}
-	return FileInfo{}, fmt.Errorf("%w: no layer of %s has a regular file at %s; list candidates with: strata ls --all-layers IMAGE %s",
-		ErrNoSuchFile, im.Manifest.Digest, clean, path.Dir(clean))
+	return FileInfo{}, fmt.Errorf("%w: no layer of %s has a regular file at /%s",
+		ErrNoSuchFile, im.Manifest.Digest, clean)
 }
 
 // readFromLayer copies the file at p in layer i to w, walking the whole
@@ -264,7 +264,7 @@ func writeEntry(root *os.Root, st *ExtractStats, i int, e *layer.Entry, r io.Rea
 			return fmt.Errorf("write %s: %w", e.Path, err)
 		}
 		if max > 0 && st.Bytes > max {
-			return fmt.Errorf("%w: more than %d bytes to write (at %s in layer %d); raise --max-bytes or narrow --path", ErrLimit, max, e.Path, i)
+			return fmt.Errorf("%w: more than %d bytes to write (at /%s in layer %d)", ErrLimit, max, e.Path, i)
 		}
 		st.Files++
 	case layer.TypeSymlink:

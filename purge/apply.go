@@ -163,7 +163,7 @@ func run(ctx context.Context, repo Repository, p *Plan, opts ApplyOptions, done 
 		if err != nil {
 			_ = opts.Journal.Write(Entry{Type: "step", Step: &s, State: "failed", Error: err.Error()})
 			res.Steps = append(res.Steps, StepResult{Step: s, Outcome: "failed", Error: err.Error()})
-			return res, fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and finish with --resume", p.Repository, s.N, s.Op, s.Ref, err)
+			return res, fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and resume from the journal", p.Repository, s.N, s.Op, s.Ref, err)
 		}
 		if err := opts.Journal.Write(Entry{Type: "step", Step: &s, State: "done", Outcome: outcome}); err != nil {
 			return res, err
@@ -217,7 +217,7 @@ func doStep(ctx context.Context, repo Repository, s Step, planned map[image.Dige
 		if planned[s.Digest] {
 			return OutcomeViaDigest, nil
 		}
-		return "", fmt.Errorf("%w: tag DELETE refused and its manifest %s is not planned for deletion: rerun with --untag-via-placeholder", ErrDeleteUnsupported, s.Digest)
+		return "", fmt.Errorf("%w: tag DELETE refused and its manifest %s is not planned for deletion", ErrDeleteUnsupported, s.Digest)
 	}
 	return "", fmt.Errorf("unknown step %q", s.Op)
 }

@@ -137,8 +137,17 @@ func TestBadInput(t *testing.T) {
 		{[]string{"digest", "infer", "-o", "bogus", sample}, `unknown output format "bogus"`},
 		{[]string{"scan", "-o", "html", sample}, "use one of table, json, sarif"},
 		{[]string{"scan", "--fail-on", "severe", sample}, "unknown severity"},
+		// Library errors name no flag; the CLI adds the one that helps.
+		{[]string{"cat", sample, "/app/nope"}, "no layer of sha256:1dfd74a9a9d9"},
+		{[]string{"cat", sample, "/app/nope"}, "has a regular file at /app/nope; list what every layer holds with: strata ls --all-layers IMAGE"},
+		{[]string{"extract", "--max-bytes", "10", sample, "@TMP"}, "(at /etc/os-release in layer 0); raise --max-bytes or narrow --path"},
 	}
 	for _, c := range cases {
+		for i, a := range c.args {
+			if a == "@TMP" {
+				c.args[i] = t.TempDir()
+			}
+		}
 		_, errs, code := run(t, "", c.args...)
 		if code != ExitError || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errs, c.want)

@@ -124,6 +124,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	addHints(root)
 	root.SetUsageTemplate(root.UsageTemplate() + configHelp)
 	return root
 }
