@@ -2,9 +2,11 @@ package image
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"strings"
 )
@@ -15,6 +17,10 @@ type Digest string
 
 // ErrInvalidDigest reports a digest string that does not follow the OCI grammar.
 var ErrInvalidDigest = errors.New("invalid digest")
+
+// ErrUnsupportedAlgorithm reports a well-formed digest whose algorithm strata
+// cannot compute, so content addressed by it can never be verified.
+var ErrUnsupportedAlgorithm = errors.New("unsupported digest algorithm")
 
 // Well-known digests (FIELD-NOTES 1.5).
 const (
@@ -43,6 +49,49 @@ func ParseDigest(s string) (Digest, error) {
 		}
 	}
 	return d, nil
+}
+
+// Verifiable reports whether content addressed by d can be verified: its
+// algorithm is one the OCI image spec registers and strata computes, sha256
+// or sha512. Any other algorithm (well-formed or not) is an error wrapping
+// ErrUnsupportedAlgorithm.
+func (d Digest) Verifiable() error {
+	switch d.Algorithm() {
+	case "sha256", "sha512":
+		return nil
+	}
+	return fmt.Errorf("%w: %q in %s: strata verifies sha256 and sha512 only, so content addressed by it cannot be trusted", ErrUnsupportedAlgorithm, d.Algorithm(), d)
+}
+
+// NewHash returns a hash for d's algorithm (see Verifiable).
+func (d Digest) NewHash() (hash.Hash, error) {
+	switch d.Algorithm() {
+	case "sha256":
+		return sha256.New(), nil
+	case "sha512":
+		return sha512.New(), nil
+	}
+	return nil, d.Verifiable()
+}
+
+// SumDigest formats the sum of a hash of algorithm alg as a Digest.
+func SumDigest(alg string, sum []byte) Digest { return Digest(alg + ":" + hex.EncodeToString(sum)) }
+
+// Of returns the digest of b with d's algorithm, for comparison with d.
+func (d Digest) Of(b []byte) (Digest, error) {
+	h, err := d.NewHash()
+	if err != nil {
+		return "", err
+	}
+	h.Write(b)
+	return SumDigest(d.Algorithm(), h.Sum(nil)), nil
+}
+
+// Matches reports whether b hashes to d (false for algorithms that cannot be
+// verified).
+func (d Digest) Matches(b []byte) bool {
+	got, err := d.Of(b)
+	return err == nil && got == d
 }
 
 // FromBytes returns the sha256 digest of b.

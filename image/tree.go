@@ -13,6 +13,13 @@ type Node struct {
 	Image *Image `json:"-"`
 	// Warning notes something odd about this node that did not stop the walk.
 	Warning string `json:"warning,omitempty"`
+	// Repeat marks a manifest listed again: its children and image are on
+	// the node of its first occurrence, so a graph that lists one digest
+	// many times costs one node per listing, not one subtree.
+	Repeat bool `json:"repeat,omitempty"`
+	// Skipped marks an index entry not fetched because the platform
+	// selection does not need it.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Walk calls fn for n and every node below it, depth first.

@@ -5,10 +5,10 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
-	"github.com/stratascan/strata/source/content"
 )
 
 // LayerInfo is everything strata knows about one layer after walking it.

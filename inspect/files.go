@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path"
-	"sort"
-	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Errors of file operations.
@@ -22,7 +18,7 @@ var (
 	ErrNoSuchFile = errors.New("no such file in the image")
 	// ErrNotRegular: the path is a directory, link or special file.
 	ErrNotRegular = errors.New("not a regular file")
-	// ErrLimit: extraction would write more than the byte cap.
+	// ErrLimit: extraction or a file read would write more than the byte cap.
 	ErrLimit = errors.New("byte limit reached")
 )
 
@@ -90,205 +86,118 @@ func ReadFile(ctx context.Context, s content.Store, im *image.Image, p string, i
 		ErrNoSuchFile, im.Manifest.Digest, clean)
 }
 
+// catBuffer is how much of a candidate file readFromLayer keeps in memory
+// while it walks a layer. Within a layer the last entry for a path wins,
+// which is known only at the end of the walk: a winner that fits is written
+// from memory, a larger one (or a hard link's target) by a second walk.
+const catBuffer = 4 << 20
+
+// body is a regular file entry of a layer: its position and size.
+type body struct {
+	ord  int
+	size int64
+}
+
+// layerFile is what one walk of a layer found at the path ReadFile wants.
+type layerFile struct {
+	last   *layer.Entry // the layer's last safe entry at the path; nil: none
+	body   body         // the file whose bytes last holds (hard links resolved); ord -1: none
+	buf    []byte       // the bytes of the entry at bufOrd when they fit in catBuffer
+	bufOrd int
+}
+
 // readFromLayer copies the file at p in layer i to w, walking the whole
-// layer (seen gets every entry) so the blob is verified.
+// layer (seen gets every entry) so the blob is verified. The rules are tar
+// extraction's, shared with ls and extract: the last entry for p in the
+// layer wins, entries that climb out of the root are not applied, and a
+// hard link holds the bytes of the last file at its target before it.
 func readFromLayer(ctx context.Context, s content.Store, im *image.Image, i int, p string, w io.Writer, opts Options, seen func(*layer.Entry)) (FileInfo, error) {
 	info := FileInfo{Layer: i, Path: p}
-	target := p
-	for hops := 0; hops < 8; hops++ {
-		var link string
-		var found bool
-		_, err := WalkLayer(ctx, s, im, i, opts, func(e *layer.Entry, r io.Reader) error {
-			if hops == 0 {
-				seen(e)
+	lf := layerFile{body: body{ord: -1}, bufOrd: -1}
+	files := map[string]body{} // what each path holds so far, as tar extraction would leave it
+	ord := -1
+	_, err := WalkLayer(ctx, s, im, i, opts, func(e *layer.Entry, r io.Reader) error {
+		ord++
+		seen(e)
+		if e.Unsafe != "" || e.IsWhiteout() {
+			return nil
+		}
+		switch e.Type {
+		case layer.TypeFile:
+			files[e.Path] = body{ord: ord, size: e.Size}
+		case layer.TypeHardlink:
+			if b, ok := files[e.Linkname]; ok {
+				files[e.Path] = b
+			} else {
+				delete(files, e.Path)
 			}
-			if found || link != "" || e.Path != target || e.IsWhiteout() {
-				return nil
+		default:
+			delete(files, e.Path)
+		}
+		if e.Path != p {
+			return nil
+		}
+		lf.last, lf.body, lf.buf, lf.bufOrd = e, body{ord: -1}, nil, -1
+		if b, ok := files[p]; ok {
+			lf.body = b
+		}
+		if e.Type == layer.TypeFile && e.Size <= catBuffer {
+			buf, err := io.ReadAll(io.LimitReader(r, catBuffer))
+			if err != nil {
+				return err
 			}
-			switch e.Type {
-			case layer.TypeFile:
-				n, err := io.Copy(w, r)
-				info.Size = n
-				if err != nil {
-					return fmt.Errorf("write %s: %w", p, err)
-				}
-				found = true
-				return nil
-			case layer.TypeHardlink:
-				link = e.Linkname
-				return nil
-			case layer.TypeSymlink:
-				return fmt.Errorf("%w: %s in layer %d is a symlink to %s; read the target instead", ErrNotRegular, p, i, e.Linkname)
-			default:
-				return fmt.Errorf("%w: %s in layer %d is a %s", ErrNotRegular, p, i, e.Type)
-			}
-		})
-		if err != nil {
-			return info, err
+			lf.buf, lf.bufOrd = buf, ord
 		}
-		if found {
-			return info, nil
-		}
-		if link == "" {
-			return info, ErrNoSuchFile
-		}
-		target = link
-	}
-	return info, fmt.Errorf("%w: %s: hard link chain too long", ErrNotRegular, p)
-}
-
-// ExtractOptions select what Extract writes.
-type ExtractOptions struct {
-	// Layer is the one layer to write; < 0 writes the final filesystem.
-	Layer int
-	// Prefix limits extraction to a path and what is below it.
-	Prefix string
-	// MaxBytes caps the total bytes written (0: no cap).
-	MaxBytes int64
-}
-
-// Refusal is an entry Extract would not write.
-type Refusal struct {
-	Layer  int    `json:"layer"`
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
-}
-
-// ExtractStats reports what Extract wrote and refused.
-type ExtractStats struct {
-	Files, Dirs, Links int
-	Bytes              int64
-	Refused            []Refusal
-}
-
-// Extract writes files of im under dir, never outside it: entries whose
-// names escape the root are refused, every write goes through an os.Root
-// (so symlinks in the image cannot redirect a write outside dir), device
-// nodes and FIFOs are refused, set-id bits are dropped, and the total bytes
-// written are capped.
-func Extract(ctx context.Context, s content.Store, im *image.Image, dir string, xo ExtractOptions, opts Options) (*ExtractStats, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create extraction directory: %w", err)
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open extraction directory: %w", err)
-	}
-	defer root.Close()
-	st := &ExtractStats{}
-	xo.Prefix, _ = layer.CleanPath(xo.Prefix)
-	var idxs []int
-	var winner map[string]int
-	if xo.Layer >= 0 {
-		if xo.Layer >= len(im.Layers) {
-			return nil, fmt.Errorf("layer %d out of range: the image has %d layers (0-%d)", xo.Layer, len(im.Layers), len(im.Layers)-1)
-		}
-		idxs = []int{xo.Layer}
-	} else {
-		a, err := Analyze(ctx, s, im, opts)
-		if err != nil {
-			return nil, err
-		}
-		winner = map[string]int{}
-		for _, fe := range a.Listing.Final() {
-			if underPrefix(fe.Entry.Path, xo.Prefix) {
-				winner[fe.Entry.Path] = fe.Layer
-			}
-		}
-		seen := map[int]bool{}
-		for _, l := range winner {
-			seen[l] = true
-		}
-		for l := range seen {
-			idxs = append(idxs, l)
-		}
-		sort.Ints(idxs)
-	}
-	sequential := opts
-	sequential.Concurrency = 1 // layer order matters when writing
-	for _, i := range idxs {
-		_, err := WalkLayers(ctx, s, im, []int{i}, sequential, func(i int, e *layer.Entry, r io.Reader) error {
-			if e.IsWhiteout() || e.Path == "" || !underPrefix(e.Path, xo.Prefix) {
-				return nil
-			}
-			if winner != nil {
-				if l, ok := winner[e.Path]; !ok || l != i {
-					return nil
-				}
-			}
-			return writeEntry(root, st, i, e, r, xo.MaxBytes)
-		})
-		if err != nil {
-			return st, err
-		}
-	}
-	return st, nil
-}
-
-func writeEntry(root *os.Root, st *ExtractStats, i int, e *layer.Entry, r io.Reader, max int64) error {
-	refuse := func(reason string) error {
-		st.Refused = append(st.Refused, Refusal{Layer: i, Path: e.Path, Reason: reason})
 		return nil
+	})
+	if err != nil {
+		return info, err
 	}
-	if e.Unsafe != "" {
-		return refuse(e.Unsafe)
+	if err := lf.check(p, i); err != nil {
+		return info, err
 	}
-	if dir := path.Dir(e.Path); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return refuse("parent directory: " + escapeReason(err))
-		}
+	info.Size = lf.body.size
+	if opts.MaxFileBytes > 0 && lf.body.size > opts.MaxFileBytes {
+		return info, fmt.Errorf("%w: %s in layer %d is %d bytes, more than the %d-byte limit", ErrLimit, p, i, lf.body.size, opts.MaxFileBytes)
 	}
-	perm := e.Mode.Perm()
-	switch e.Type {
-	case layer.TypeDir:
-		if err := root.MkdirAll(e.Path, perm|0o700); err != nil {
-			return refuse(escapeReason(err))
+	if lf.bufOrd == lf.body.ord {
+		if _, err := w.Write(lf.buf); err != nil {
+			return info, fmt.Errorf("write %s: %w", p, err)
 		}
-		st.Dirs++
-	case layer.TypeFile:
-		_ = root.Remove(e.Path) // replace, never write through an existing link
-		f, err := root.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm|0o600)
-		if err != nil {
-			return refuse(escapeReason(err))
-		}
-		var src io.Reader = r
-		if max > 0 {
-			src = io.LimitReader(r, max-st.Bytes+1)
-		}
-		n, err := io.Copy(f, src)
-		st.Bytes += n
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", e.Path, err)
-		}
-		if max > 0 && st.Bytes > max {
-			return fmt.Errorf("%w: more than %d bytes to write (at /%s in layer %d)", ErrLimit, max, e.Path, i)
-		}
-		st.Files++
-	case layer.TypeSymlink:
-		_ = root.Remove(e.Path)
-		if err := root.Symlink(e.Linkname, e.Path); err != nil {
-			return refuse(escapeReason(err))
-		}
-		st.Links++
-	case layer.TypeHardlink:
-		_ = root.Remove(e.Path)
-		if err := root.Link(e.Linkname, e.Path); err != nil {
-			return refuse("hard link: " + escapeReason(err))
-		}
-		st.Links++
-	default:
-		return refuse(e.Type.String() + " nodes are not extracted")
+		return info, nil
+	}
+	return info, copyEntry(ctx, s, im, i, lf.body.ord, p, w, opts)
+}
+
+// check says why the layer's entry at p cannot be read as a file.
+func (lf *layerFile) check(p string, i int) error {
+	e := lf.last
+	switch {
+	case e == nil:
+		return ErrNoSuchFile
+	case e.Type == layer.TypeSymlink:
+		return fmt.Errorf("%w: %s in layer %d is a symlink to %s; read the target instead", ErrNotRegular, p, i, e.Linkname)
+	case e.Type == layer.TypeHardlink && lf.body.ord < 0:
+		return fmt.Errorf("%w: %s in layer %d is a hard link to %s, which is not a regular file of that layer", ErrNoSuchFile, p, i, e.Linkname)
+	case e.Type != layer.TypeFile && e.Type != layer.TypeHardlink:
+		return fmt.Errorf("%w: %s in layer %d is a %s", ErrNotRegular, p, i, e.Type)
 	}
 	return nil
 }
 
-func escapeReason(err error) string {
-	msg := err.Error()
-	if strings.Contains(msg, "escapes") {
-		return "path escapes the extraction directory through a symlink"
-	}
-	return msg
+// copyEntry walks layer i again and copies the body of its entry at
+// position ord to w.
+func copyEntry(ctx context.Context, s content.Store, im *image.Image, i, ord int, p string, w io.Writer, opts Options) error {
+	n := -1
+	_, err := WalkLayer(ctx, s, im, i, opts, func(e *layer.Entry, r io.Reader) error {
+		n++
+		if n != ord || r == nil {
+			return nil
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		return nil
+	})
+	return err
 }

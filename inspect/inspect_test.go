@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 // blobDir is the smallest honest store: an OCI layout's blobs read from disk.

@@ -10,17 +10,21 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Options tune layer walks.
 type Options struct {
 	// Concurrency bounds how many layers stream at once (default 2).
 	Concurrency int
-	// MaxBytes caps each layer's uncompressed size (0: no cap).
+	// MaxBytes caps each layer's uncompressed size, sparse files' holes
+	// included (0: no cap).
 	MaxBytes int64
+	// MaxFileBytes caps the size of the file ReadFile writes, holes of a
+	// sparse file included (0: no cap).
+	MaxFileBytes int64
 	// Progress, if set, receives compressed bytes read per layer; it must
 	// be safe for concurrent use.
 	Progress func(layer int, read int64)
@@ -96,9 +100,15 @@ func (o Options) logger() *slog.Logger {
 // Collect walks the layers and keeps every entry (no content), per layer,
 // in tar order.
 func Collect(ctx context.Context, s content.Store, im *image.Image, opts Options) ([][]*layer.Entry, []layer.Result, error) {
+	return collect(ctx, s, im, nil, opts)
+}
+
+// collect is Collect for the layers idxs (all when nil); the others stay
+// empty.
+func collect(ctx context.Context, s content.Store, im *image.Image, idxs []int, opts Options) ([][]*layer.Entry, []layer.Result, error) {
 	entries := make([][]*layer.Entry, len(im.Layers))
 	var mu sync.Mutex
-	res, err := WalkLayers(ctx, s, im, nil, opts, func(i int, e *layer.Entry, _ io.Reader) error {
+	res, err := WalkLayers(ctx, s, im, idxs, opts, func(i int, e *layer.Entry, _ io.Reader) error {
 		if !e.IsWhiteout() && e.Unsafe == "" {
 			e.Name = "" // the cleaned Path says it; halves memory on big images
 		}

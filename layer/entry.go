@@ -65,8 +65,14 @@ type Entry struct {
 	ModTime  time.Time
 	UID, GID int
 	// Unsafe explains why the entry cannot be written to disk as is: its
-	// name or (hard)link target escapes the root. Empty when safe.
+	// name or (hard)link target escapes the root. Empty when safe. Unsafe
+	// entries are reported, never applied: an unsafe whiteout or opaque
+	// marker ("../.wh.top") hides nothing.
 	Unsafe string
+	// Sparse is set for a GNU sparse file (old GNU or PAX format): Size is
+	// its logical size, holes included, which can be far more than the
+	// bytes the layer holds.
+	Sparse bool
 }
 
 // IsWhiteout reports whether e is a whiteout or opaque marker.
@@ -96,6 +102,7 @@ func newEntry(h *tar.Header) *Entry {
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse:
 		e.Type = TypeFile
+		e.Sparse = isSparse(h)
 	case tar.TypeDir:
 		e.Type = TypeDir
 	case tar.TypeSymlink:
@@ -125,4 +132,18 @@ func newEntry(h *tar.Header) *Entry {
 	}
 	e.Path = p
 	return e
+}
+
+// isSparse reports whether h is a GNU sparse file (archive/tar reads its
+// holes back as zeros).
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Errors a walk can return besides content.DigestError and content.ErrSizeMismatch.
@@ -31,7 +31,8 @@ var (
 
 // Options tune a walk.
 type Options struct {
-	// MaxBytes caps the uncompressed bytes read (0: no cap).
+	// MaxBytes caps the uncompressed bytes read (0: no cap). The logical
+	// size of sparse files counts too: reading one yields its holes.
 	MaxBytes int64
 	// What names the layer in errors, e.g. "layer 3"; default "layer".
 	What string
@@ -77,7 +78,20 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 		what = "layer"
 	}
 	var res Result
-	raw := &countHash{r: r, h: sha256.New(), progress: opts.Progress}
+	// The blob is hashed with its digest's own algorithm (sha256 or
+	// sha512); any other algorithm cannot be verified and is refused.
+	rawHash, err := d.Digest.NewHash()
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
+	}
+	raw := &countHash{r: r, h: rawHash, progress: opts.Progress}
+	diffAlg, diffHash := "sha256", sha256.New()
+	if diffID != "" {
+		if diffHash, err = diffID.NewHash(); err != nil {
+			return res, fmt.Errorf("%s diff_id: %w", what, err)
+		}
+		diffAlg = diffID.Algorithm()
+	}
 	br := bufio.NewReaderSize(raw, bufSize)
 	magic, _ := br.Peek(4)
 	res.Compression = Sniff(magic)
@@ -88,13 +102,13 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 	case image.Gzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return res, fmt.Errorf("%w: %s %s: gzip header: %v", ErrCorrupt, what, d.Digest, err)
+			return res, verifyRest(fmt.Errorf("%w: %s %s: gzip header: %v", ErrCorrupt, what, d.Digest, err), br, raw, d, what)
 		}
 		dec, closeDec = zr, func() { zr.Close() }
 	case image.Zstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20), zstd.WithDecoderLowmem(true))
 		if err != nil {
-			return res, fmt.Errorf("%w: %s %s: zstd: %v", ErrCorrupt, what, d.Digest, err)
+			return res, verifyRest(fmt.Errorf("%w: %s %s: zstd: %v", ErrCorrupt, what, d.Digest, err), br, raw, d, what)
 		}
 		dec, closeDec = zr, zr.Close
 	default:
@@ -102,10 +116,10 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 	}
 	defer closeDec()
 
-	un := &countHash{r: dec, h: sha256.New(), max: opts.MaxBytes}
+	un := &countHash{r: dec, h: diffHash, max: opts.MaxBytes}
 	ub := bufio.NewReaderSize(un, bufSize)
 	if head, err := ub.Peek(512); (err == nil || err == io.EOF) && len(head) > 0 && !IsTar(head) {
-		return res, fmt.Errorf("%w: %s %s: the %s stream does not start with a tar header", ErrNotTar, what, d.Digest, res.Compression)
+		return res, verifyRest(fmt.Errorf("%w: %s %s: the %s stream does not start with a tar header", ErrNotTar, what, d.Digest, res.Compression), br, raw, d, what)
 	}
 	tr := tar.NewReader(ub)
 	for {
@@ -117,10 +131,17 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 			break
 		}
 		if err != nil {
-			return res, walkErr(err, un, raw, what, d, res.Entries)
+			return res, verifyRest(walkErr(err, un, raw, what, d, res.Entries), br, raw, d, what)
 		}
 		res.Entries++
 		e := newEntry(h)
+		if e.Sparse && e.Size > 0 {
+			// A few hundred bytes can declare a file of a petabyte of holes.
+			un.extra += e.Size
+			if un.max > 0 && un.n+un.extra > un.max {
+				return res, walkErr(ErrTooLarge, un, raw, what, d, res.Entries)
+			}
+		}
 		var body io.Reader
 		if e.Type == TypeFile {
 			body = tr
@@ -141,18 +162,41 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 		return res, walkErr(err, un, raw, what, d, res.Entries)
 	}
 	res.Size, res.Uncompressed = raw.n, un.n
-	res.Digest = image.FromSum(raw.h.Sum(nil))
-	res.DiffID = image.FromSum(un.h.Sum(nil))
+	res.Digest = image.SumDigest(d.Digest.Algorithm(), raw.h.Sum(nil))
+	res.DiffID = image.SumDigest(diffAlg, un.h.Sum(nil))
 	if d.Size >= 0 && raw.n != d.Size {
 		return res, fmt.Errorf("%w: %s %s: read %d bytes, descriptor says %d (truncated or padded blob)", content.ErrSizeMismatch, what, d.Digest, raw.n, d.Size)
 	}
-	if d.Digest.Algorithm() == "sha256" && res.Digest != d.Digest {
+	if res.Digest != d.Digest {
 		return res, &content.DigestError{Want: d.Digest, Got: res.Digest, What: what + " blob"}
 	}
-	if diffID != "" && diffID.Algorithm() == "sha256" && res.DiffID != diffID {
+	if diffID != "" && res.DiffID != diffID {
 		return res, &content.DigestError{Want: diffID, Got: res.DiffID, What: what + " diff_id"}
 	}
 	return res, nil
+}
+
+// verifyRest runs when the blob fails to decompress or parse as tar. It
+// reads the rest of the blob (never more than one byte past its declared
+// size) and, when the bytes do not hash to the descriptor's digest, reports
+// that instead: a tampered or corrupted blob is a digest mismatch first, and
+// the parse error its altered bytes caused is only a consequence. Blobs of
+// unknown size and read errors keep the parse error.
+func verifyRest(perr error, br *bufio.Reader, raw *countHash, d image.Descriptor, what string) error {
+	if d.Size < 0 || raw.err != nil || errors.Is(perr, ErrTooLarge) {
+		return perr
+	}
+	budget := int64(br.Buffered()) + max(0, d.Size+1-raw.n)
+	if _, err := io.CopyN(io.Discard, br, budget); err != nil && err != io.EOF || raw.err != nil {
+		return perr
+	}
+	if raw.n != d.Size {
+		return fmt.Errorf("%w: %s %s: read %d bytes, descriptor says %d (%v)", content.ErrSizeMismatch, what, d.Digest, raw.n, d.Size, perr)
+	}
+	if got := image.SumDigest(d.Digest.Algorithm(), raw.h.Sum(nil)); got != d.Digest {
+		return fmt.Errorf("%w (so it also fails to parse: %v)", &content.DigestError{Want: d.Digest, Got: got, What: what + " blob"}, perr)
+	}
+	return perr
 }
 
 func walkErr(err error, un, raw *countHash, what string, d image.Descriptor, entries int) error {
@@ -175,6 +219,7 @@ type countHash struct {
 	r        io.Reader
 	h        hash.Hash
 	n, max   int64
+	extra    int64 // counted against max besides n: sparse files' logical sizes
 	err      error
 	progress func(int64)
 	lastProg int64
@@ -184,14 +229,14 @@ func (c *countHash) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if c.max > 0 && int64(len(p)) > c.max-c.n+1 {
-		p = p[:c.max-c.n+1]
+	if c.max > 0 && int64(len(p)) > c.max-c.n-c.extra+1 {
+		p = p[:max(c.max-c.n-c.extra+1, 1)]
 	}
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.h.Write(p[:n])
 		c.n += int64(n)
-		if c.max > 0 && c.n > c.max {
+		if c.max > 0 && c.n+c.extra > c.max {
 			c.err = ErrTooLarge
 			return n, c.err
 		}

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -27,90 +28,321 @@ const (
 	kOpaque
 )
 
+// event is one entry at a path: its layer, its position among the entries
+// of that layer given to Add, and what it does.
 type event struct {
 	layer int32
+	ord   int32
 	kind  kind
 }
 
+// lastOrd stands for "after every entry of the layer".
+const lastOrd = math.MaxInt32
+
+// hide is what the entries of one layer at the proper ancestors of a path
+// do to it. Any hide hides the entries of lower layers. For entries of the
+// same layer (a layer with duplicate paths), only non-directories count:
+// same is the largest position of a non-directory at an ancestor, lastOrd
+// when the last same-layer entry at an ancestor is a non-directory (nothing
+// of that layer can then sit below it), -1 when that layer only has
+// whiteout or opaque markers there (they never apply to their own layer).
+type hide struct {
+	layer int32
+	same  int32
+}
+
+// node is one path of the tree. Nodes are reached by their full path
+// (Tree.paths, for paths given to Add) or through their parent's children.
+type node struct {
+	parent   *node
+	children map[string]*node
+	events   []event
+	anc      []hide // memo of what ancestors do to this path, valid when
+	ancGen   uint64 // equals Tree.gen (Add invalidates every memo)
+}
+
 // Tree indexes every path that any layer touches.
+//
+// The rules, per OCI image-spec layer.md and tar extraction: an entry is
+// hidden by a later layer's entry at its path (a directory over a directory
+// merges), by a later layer's whiteout there, and by a later layer's
+// whiteout, opaque marker or non-directory at an ancestor. Within one layer
+// the last entry for a path wins, as tar extraction does: an earlier
+// duplicate is overwritten by that layer itself, and a non-directory that a
+// layer puts at a path hides what the same layer put below it (before it,
+// or anywhere when it is the layer's last entry there). Whiteouts never
+// apply to their own layer. Entries flagged unsafe (a name or link target
+// that climbs out of the root) are not applied: they hide nothing.
+//
+// Work is linear in the entries and the length of their names: a path is
+// found by one map lookup of its full name (or, for a path no entry named,
+// one lookup per component), never by looking up each of its prefixes.
 type Tree struct {
 	mu    sync.Mutex
-	paths map[string][]event
+	root  *node
+	paths map[string]*node
+	next  map[int]int32 // the next position per layer
+	gen   uint64        // bumped by Add; memos of other generations are stale
+	steps int           // nodes visited, for tests of linearity
 }
 
 // New returns an empty tree.
-func New() *Tree { return &Tree{paths: make(map[string][]event)} }
+func New() *Tree {
+	return &Tree{root: &node{}, paths: make(map[string]*node), next: make(map[int]int32), gen: 1}
+}
 
-// Add records one entry of layer idx (the position in the stack, base = 0).
-func (t *Tree) Add(idx int, e *layer.Entry) {
-	k := kNonDir
+func kindOf(e *layer.Entry) kind {
 	switch e.Type {
 	case layer.TypeDir:
-		k = kDir
+		return kDir
 	case layer.TypeWhiteout:
-		k = kWhiteout
+		return kWhiteout
 	case layer.TypeOpaque:
-		k = kOpaque
+		return kOpaque
 	}
+	return kNonDir
+}
+
+// Add records the next entry of layer idx (the position in the stack, base
+// = 0). Entries of one layer must be added in tar order; layers may be
+// added in any order and concurrently.
+func (t *Tree) Add(idx int, e *layer.Entry) {
 	t.mu.Lock()
-	t.paths[e.Path] = append(t.paths[e.Path], event{layer: int32(idx), kind: k})
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	ord := t.next[idx]
+	t.next[idx] = ord + 1
+	t.gen++
+	if e.Unsafe != "" {
+		return
+	}
+	n := t.lookup(e.Path, true)
+	n.events = append(n.events, event{layer: int32(idx), ord: ord, kind: kindOf(e)})
+}
+
+// lookup returns the node of path p ("" is the root). With create it makes
+// the node (and any missing ancestor) and registers p for direct lookup;
+// without, it returns nil when no entry touched p or a path below it.
+func (t *Tree) lookup(p string, create bool) *node {
+	t.steps++
+	if p == "" {
+		return t.root
+	}
+	if n := t.paths[p]; n != nil {
+		return n
+	}
+	parent, base := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		parent, base = p[:i], p[i+1:]
+	}
+	pn := t.root
+	if parent != "" {
+		if pn = t.paths[parent]; pn == nil {
+			if pn = t.walk(parent, create); pn == nil {
+				return nil
+			}
+		}
+	}
+	n := pn.children[base]
+	if n == nil {
+		if !create {
+			return nil
+		}
+		n = &node{parent: pn}
+		if pn.children == nil {
+			pn.children = make(map[string]*node)
+		}
+		pn.children[base] = n
+	}
+	if create {
+		t.paths[p] = n
+	}
+	return n
+}
+
+// walk finds (or makes) the node of p component by component from the root:
+// for directories no entry named, whose nodes are not in t.paths.
+func (t *Tree) walk(p string, create bool) *node {
+	n := t.root
+	for p != "" {
+		t.steps++
+		c, rest, _ := strings.Cut(p, "/")
+		next := n.children[c]
+		if next == nil {
+			if !create {
+				return nil
+			}
+			next = &node{parent: n}
+			if n.children == nil {
+				n.children = make(map[string]*node)
+			}
+			n.children[c] = next
+		}
+		n, p = next, rest
+	}
+	return n
+}
+
+// deepest returns the node of p, or when p has none, a node for it made
+// from its deepest existing ancestor without changing the tree.
+func (t *Tree) deepest(p string) *node {
+	if n := t.lookup(p, false); n != nil {
+		return n
+	}
+	n := t.root
+	for p != "" {
+		t.steps++
+		c, rest, _ := strings.Cut(p, "/")
+		next := n.children[c]
+		if next == nil {
+			// A path below n that no entry touched: only n and its
+			// ancestors can hide it.
+			return &node{parent: n}
+		}
+		n, p = next, rest
+	}
+	return n
+}
+
+// ancestors returns what the entries at n's proper ancestors do to n,
+// computing and remembering it for every ancestor on the way (iteratively:
+// a chain of thousands of nested directories costs no deep recursion).
+func (t *Tree) ancestors(n *node) []hide {
+	if n.parent == nil || n.ancGen == t.gen {
+		return n.anc
+	}
+	var chain []*node
+	for m := n; m.parent != nil && m.ancGen != t.gen; m = m.parent {
+		chain = append(chain, m)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		m := chain[i]
+		t.steps++
+		m.anc = below(m.parent.anc, m.parent.events)
+		m.ancGen = t.gen
+	}
+	return n.anc
+}
+
+// below merges what a node's own entries do to the paths under it into what
+// its ancestors do (anc). It shares anc when the node only holds
+// directories, so a deep chain of plain directories allocates nothing.
+func below(anc []hide, events []event) []hide {
+	relevant := false
+	for _, ev := range events {
+		if ev.kind != kDir {
+			relevant = true
+			break
+		}
+	}
+	if !relevant {
+		return anc
+	}
+	out := append([]hide(nil), anc...)
+	at := func(l int32) *hide {
+		for i := range out {
+			if out[i].layer == l {
+				return &out[i]
+			}
+		}
+		out = append(out, hide{layer: l, same: -1})
+		return &out[len(out)-1]
+	}
+	last := map[int32]kind{}
+	for _, ev := range events {
+		last[ev.layer] = ev.kind
+		if ev.kind == kDir {
+			continue
+		}
+		h := at(ev.layer)
+		if ev.kind == kNonDir && ev.ord > h.same {
+			h.same = ev.ord
+		}
+	}
+	for l, k := range last {
+		if k == kNonDir {
+			at(l).same = lastOrd
+		}
+	}
+	return out
 }
 
 // Result is the state of one entry.
 type Result struct {
 	State State
-	// HiddenBy is the layer that hid the entry, -1 when present.
+	// HiddenBy is the layer that hid the entry, -1 when present. It is the
+	// entry's own layer when a later entry of that layer replaced it.
 	HiddenBy int
 }
 
-// State returns the state of entry e of layer idx: the lowest layer above
-// idx that overwrites the path, whites it (or an ancestor) out, makes an
-// ancestor opaque, or replaces an ancestor with a non-directory.
+// State returns the state of the entry of layer idx at e.Path that layer
+// idx leaves in place (its last entry there): the lowest layer above idx
+// that overwrites the path, whites it (or an ancestor) out, makes an
+// ancestor opaque, or replaces an ancestor with a non-directory; or layer
+// idx itself when a non-directory of its own replaces an ancestor.
 func (t *Tree) State(idx int, e *layer.Entry) Result {
 	if e.IsWhiteout() {
 		// Markers themselves are metadata; they are never "hidden".
 		return Result{State: Present, HiddenBy: -1}
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.deepest(e.Path)
+	ord := int32(-1)
+	for _, ev := range n.events {
+		if ev.layer == int32(idx) && (ev.kind == kDir || ev.kind == kNonDir) {
+			ord = ev.ord
+		}
+	}
+	if ord < 0 {
+		ord = lastOrd
+	}
+	return t.stateAt(int32(idx), ord, e.Type == layer.TypeDir, n)
+}
+
+// stateAt is the state of the entry at position ord of layer idx at node n.
+func (t *Tree) stateAt(idx, ord int32, isDir bool, n *node) Result {
 	best, st := int32(-1), Present
 	consider := func(l int32, s State) {
-		if l > int32(idx) && (best < 0 || l < best) {
+		if best < 0 || l < best {
 			best, st = l, s
 		}
 	}
-	isDir := e.Type == layer.TypeDir
-	for _, ev := range t.paths[e.Path] {
-		switch ev.kind {
-		case kWhiteout:
-			consider(ev.layer, Deleted)
-		case kNonDir:
-			consider(ev.layer, Overwritten)
-		case kDir:
-			if !isDir {
+	for _, ev := range n.events {
+		switch {
+		case ev.layer == idx:
+			// The last entry for a path wins within a layer; markers never
+			// apply to their own layer.
+			if ev.ord > ord && (ev.kind == kDir || ev.kind == kNonDir) {
+				consider(idx, Overwritten)
+			}
+		case ev.layer > idx:
+			switch ev.kind {
+			case kWhiteout:
+				consider(ev.layer, Deleted)
+			case kNonDir:
 				consider(ev.layer, Overwritten)
+			case kDir:
+				if !isDir {
+					consider(ev.layer, Overwritten)
+				}
 			}
 		}
 	}
-	for p := e.Path; p != ""; {
-		if i := strings.LastIndexByte(p, '/'); i >= 0 {
-			p = p[:i]
-		} else {
-			p = "" // the root, where an opaque marker may sit
+	for _, h := range t.ancestors(n) {
+		if h.layer > idx || h.layer == idx && h.same > ord {
+			consider(h.layer, Deleted)
 		}
-		t.ancestor(p, consider)
 	}
 	return Result{State: st, HiddenBy: int(best)}
 }
 
-// ancestor considers what an upper layer did to a proper ancestor p: a
-// whiteout, an opaque marker or a non-directory there hides everything below.
-func (t *Tree) ancestor(p string, consider func(int32, State)) {
-	for _, ev := range t.paths[p] {
-		switch ev.kind {
-		case kWhiteout, kOpaque, kNonDir:
-			consider(ev.layer, Deleted)
-		}
+// entryState is the state of entry ord of layer idx (every entry of that
+// layer having been added in order).
+func (t *Tree) entryState(idx, ord int, e *layer.Entry) Result {
+	if e.IsWhiteout() {
+		return Result{State: Present, HiddenBy: -1}
 	}
+	return t.stateAt(int32(idx), int32(ord), e.Type == layer.TypeDir, t.deepest(e.Path))
 }
 
 // LayerStats summarises what one layer did.
@@ -119,7 +351,7 @@ type LayerStats struct {
 	Modified  int   `json:"modified"`
 	Deleted   int   `json:"deleted"`     // lower-layer entries this layer hid via whiteouts/opaque dirs
 	Whiteouts int   `json:"whiteouts"`   // whiteout and opaque markers in this layer
-	Wasted    int64 `json:"wastedBytes"` // bytes of this layer's files hidden by later layers
+	Wasted    int64 `json:"wastedBytes"` // bytes of this layer's files hidden by later layers (or later duplicates)
 	Files     int   `json:"files"`
 	Bytes     int64 `json:"bytes"` // bytes of regular files in this layer
 }
@@ -144,8 +376,11 @@ func NewListing(layers [][]*layer.Entry) *Listing {
 	return t.Listing(layers)
 }
 
-// Listing derives the listing from a tree that already holds layers.
+// Listing derives the listing from a tree that holds exactly these layers,
+// each added in order.
 func (t *Tree) Listing(layers [][]*layer.Entry) *Listing {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	l := &Listing{Layers: layers, States: make([][]Result, len(layers)), Stats: make([]LayerStats, len(layers))}
 	type key struct {
 		layer int
@@ -155,7 +390,7 @@ func (t *Tree) Listing(layers [][]*layer.Entry) *Listing {
 	for i, es := range layers {
 		l.States[i] = make([]Result, len(es))
 		for j, e := range es {
-			r := t.State(i, e)
+			r := t.entryState(i, j, e)
 			l.States[i][j] = r
 			s := &l.Stats[i]
 			switch {
@@ -172,16 +407,19 @@ func (t *Tree) Listing(layers [][]*layer.Entry) *Listing {
 			if e.Type == layer.TypeFile {
 				s.Wasted += e.Size
 			}
-			if r.State == Deleted {
+			switch {
+			case r.HiddenBy == i:
+				// A duplicate its own layer replaced: not a change to the stack.
+			case r.State == Deleted:
 				l.Stats[r.HiddenBy].Deleted++
-			} else if e.Type != layer.TypeDir {
+			case e.Type != layer.TypeDir:
 				modified[key{r.HiddenBy, e.Path}] = true
 			}
 		}
 	}
 	for i, es := range layers {
-		for _, e := range es {
-			if e.IsWhiteout() || e.Type == layer.TypeDir && t.hasLower(i, e.Path) {
+		for j, e := range es {
+			if e.IsWhiteout() || l.States[i][j].HiddenBy == i || e.Type == layer.TypeDir && t.hasLower(i, e.Path) {
 				continue
 			}
 			if modified[key{i, e.Path}] {
@@ -195,7 +433,11 @@ func (t *Tree) Listing(layers [][]*layer.Entry) *Listing {
 }
 
 func (t *Tree) hasLower(idx int, p string) bool {
-	for _, ev := range t.paths[p] {
+	n := t.lookup(p, false)
+	if n == nil {
+		return false
+	}
+	for _, ev := range n.events {
 		if int(ev.layer) < idx && ev.kind == kDir {
 			return true
 		}
@@ -207,18 +449,21 @@ func (t *Tree) hasLower(idx int, p string) bool {
 type FinalEntry struct {
 	Layer int
 	Entry *layer.Entry
+	// Index is the entry's position in its layer (Listing.Layers[Layer]).
+	Index int
 }
 
 // Final returns the final filesystem, sorted by path: for each path, the
-// present entry of the highest layer. Whiteout markers are left out.
+// present entry of the highest layer. Whiteout markers and unsafe entries
+// (never applied) are left out.
 func (l *Listing) Final() []FinalEntry {
 	top := map[string]FinalEntry{}
 	for i, es := range l.Layers {
 		for j, e := range es {
-			if e.IsWhiteout() || e.Path == "" || l.States[i][j].State != Present {
+			if e.IsWhiteout() || e.Path == "" || e.Unsafe != "" || l.States[i][j].State != Present {
 				continue
 			}
-			top[e.Path] = FinalEntry{Layer: i, Entry: e}
+			top[e.Path] = FinalEntry{Layer: i, Entry: e, Index: j}
 		}
 	}
 	out := make([]FinalEntry, 0, len(top))

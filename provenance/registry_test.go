@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/internal/testtool"
 	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/registry"
-	"github.com/stratascan/strata/source/content"
 )
 
 func layer(name string, size int) fixture.Layer {

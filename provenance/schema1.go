@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Schema1DiffIDs computes the diff_ids of a schema 1 image the way the

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
-	"github.com/stratascan/strata/source/content"
 )
 
 // memStore serves a root manifest and blobs from memory and counts opens.

@@ -79,6 +79,15 @@ type ApplyOptions struct {
 	// (distribution 2.8), point the tag at a throwaway manifest and delete
 	// that by digest, instead of relying on the planned digest delete.
 	UntagViaPlaceholder bool `json:"untagViaPlaceholder,omitempty"`
+	// RestoreLimit bounds the bytes of planned blobs held in memory during
+	// the blob deletes, so that a blob a concurrent push started to use
+	// between the last check and its DELETE can be uploaded again
+	// (default DefaultRestoreLimit; negative: hold none).
+	RestoreLimit int64 `json:"restoreLimit,omitempty"`
+	// Inventory, when set, is the inventory the plan was made from: the
+	// checks for concurrent pushes reuse its manifests instead of fetching
+	// them again (not serialised).
+	Inventory *Inventory `json:"-"`
 	// Journal, when set, records the plan and every step (not serialised).
 	Journal *Journal `json:"-"`
 	// Logger receives progress; nil discards.
@@ -96,6 +105,12 @@ type Result struct {
 	BlobDeleteUnsupported bool `json:"blobDeleteUnsupported"`
 	// TagDeleteUnsupported: the registry refused tag DELETEs (2.8).
 	TagDeleteUnsupported bool `json:"tagDeleteUnsupported"`
+	// InUse lists planned blobs that manifests pushed during the purge use:
+	// kept (not deleted), restored (uploaded again) or lost.
+	InUse []BlobInUse `json:"inUse"`
+	// CheckRequests counts the requests of the checks for concurrent
+	// pushes around the blob deletes.
+	CheckRequests int `json:"checkRequests"`
 }
 
 // StepResult is one step's outcome.
@@ -123,7 +138,7 @@ func run(ctx context.Context, repo Repository, p *Plan, opts ApplyOptions, done 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res := &Result{Repository: p.Repository}
+	res := &Result{Repository: p.Repository, InUse: []BlobInUse{}}
 	mOK, bOK, err := probeDelete(ctx, repo)
 	if err != nil {
 		return res, err
@@ -137,41 +152,166 @@ func run(ctx context.Context, repo Repository, p *Plan, opts ApplyOptions, done 
 		return res, fmt.Errorf("%w: %s refuses manifest DELETE (405/400); nothing was deleted — see the hand-off", ErrDeleteUnsupported, p.Repository)
 	}
 	res.BlobDeleteUnsupported = !bOK
-	planned := map[image.Digest]bool{}
+	a := &applier{repo: repo, p: p, opts: opts, done: done, res: res, log: log, planned: map[image.Digest]bool{}}
 	for _, m := range p.DeleteManifests {
-		planned[m.Digest] = true
+		a.planned[m.Digest] = true
 	}
+	var blobs []Step
 	for _, s := range p.Steps() {
-		if o, ok := done[s.N]; ok {
-			res.Steps = append(res.Steps, StepResult{Step: s, Outcome: o})
-			if o == OutcomeViaDigest {
-				res.TagDeleteUnsupported = true
-			}
+		if s.Op == "delete-blob" {
+			blobs = append(blobs, s)
 			continue
 		}
-		if s.Op == "delete-blob" && res.BlobDeleteUnsupported {
-			res.Steps = append(res.Steps, StepResult{Step: s, Outcome: OutcomeSkipped})
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+		if err := a.exec(ctx, s); err != nil {
 			return res, err
 		}
-		if err := opts.Journal.Write(Entry{Type: "step", Step: &s, State: "start"}); err != nil {
-			return res, err
-		}
-		outcome, err := doStep(ctx, repo, s, planned, opts, res)
-		if err != nil {
-			_ = opts.Journal.Write(Entry{Type: "step", Step: &s, State: "failed", Error: err.Error()})
-			res.Steps = append(res.Steps, StepResult{Step: s, Outcome: "failed", Error: err.Error()})
-			return res, fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and resume from the journal", p.Repository, s.N, s.Op, s.Ref, err)
-		}
-		if err := opts.Journal.Write(Entry{Type: "step", Step: &s, State: "done", Outcome: outcome}); err != nil {
-			return res, err
-		}
-		log.Debug("purge step", "n", s.N, "op", s.Op, "ref", s.Ref, "outcome", outcome)
-		res.Steps = append(res.Steps, StepResult{Step: s, Outcome: outcome})
 	}
-	return res, nil
+	return res, a.blobPhase(ctx, blobs)
+}
+
+// applier runs the steps of one plan.
+type applier struct {
+	repo    Repository
+	p       *Plan
+	opts    ApplyOptions
+	done    map[int]string
+	res     *Result
+	log     *slog.Logger
+	planned map[image.Digest]bool
+}
+
+// exec runs one step (or records its outcome from an earlier run),
+// journalling it.
+func (a *applier) exec(ctx context.Context, s Step) error {
+	if o, ok := a.done[s.N]; ok {
+		a.res.Steps = append(a.res.Steps, StepResult{Step: s, Outcome: o})
+		if o == OutcomeViaDigest {
+			a.res.TagDeleteUnsupported = true
+		}
+		return nil
+	}
+	if s.Op == "delete-blob" && a.res.BlobDeleteUnsupported {
+		a.res.Steps = append(a.res.Steps, StepResult{Step: s, Outcome: OutcomeSkipped})
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.opts.Journal.Write(Entry{Type: "step", Step: &s, State: "start"}); err != nil {
+		return err
+	}
+	outcome, err := doStep(ctx, a.repo, s, a.planned, a.opts, a.res)
+	if err != nil {
+		_ = a.opts.Journal.Write(Entry{Type: "step", Step: &s, State: "failed", Error: err.Error()})
+		a.res.Steps = append(a.res.Steps, StepResult{Step: s, Outcome: "failed", Error: err.Error()})
+		return fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and resume from the journal", a.p.Repository, s.N, s.Op, s.Ref, err)
+	}
+	return a.record(s, outcome)
+}
+
+// record journals a finished step and adds it to the result.
+func (a *applier) record(s Step, outcome string) error {
+	if err := a.opts.Journal.Write(Entry{Type: "step", Step: &s, State: "done", Outcome: outcome}); err != nil {
+		return err
+	}
+	a.log.Debug("purge step", "n", s.N, "op", s.Op, "ref", s.Ref, "outcome", outcome)
+	a.res.Steps = append(a.res.Steps, StepResult{Step: s, Outcome: outcome})
+	return nil
+}
+
+// blobPhase deletes the planned blobs, guarded against concurrent writers:
+// right before the deletes it re-reads the tag list, every current tag's
+// manifests and their referrers, and keeps each planned blob a present
+// manifest uses (a tag pushed during the purge); each blob is read into
+// memory just before its DELETE (within RestoreLimit); after the deletes it
+// checks again and uploads back every deleted blob a present manifest now
+// uses. What remains is a push whose manifest reached the registry after
+// the last check and whose blob was larger than the restore budget.
+func (a *applier) blobPhase(ctx context.Context, steps []Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	wc := newWriterCheck(a.repo, a.p, a.opts, a.log)
+	defer func() { a.res.CheckRequests += wc.requests }()
+	todo := map[image.Digest]bool{}
+	for _, s := range steps {
+		if _, ok := a.done[s.N]; !ok {
+			todo[s.Digest] = true
+		}
+	}
+	inUse := map[image.Digest]*BlobInUse{}
+	if len(todo) > 0 && !a.res.BlobDeleteUnsupported {
+		var err error
+		if inUse, err = wc.usage(ctx, todo); err != nil {
+			return fmt.Errorf("purge of %s stopped before deleting blobs: %w; nothing more was deleted; resume from the journal", a.p.Repository, err)
+		}
+	}
+	byDigest := map[image.Digest]BlobAction{}
+	for _, b := range a.p.DeleteBlobs {
+		byDigest[b.Digest] = b
+	}
+	for _, s := range steps {
+		if _, ok := a.done[s.N]; !ok {
+			if u := inUse[s.Digest]; u != nil {
+				u.Outcome = OutcomeInUse
+				a.res.InUse = append(a.res.InUse, *u)
+				a.log.Info("purge: blob kept, a tag pushed during the purge uses it", "blob", s.Digest, "tags", u.Tags)
+				if err := a.record(s, OutcomeInUse); err != nil {
+					return err
+				}
+				continue
+			}
+			if !a.res.BlobDeleteUnsupported {
+				wc.hold(ctx, byDigest[s.Digest])
+			}
+		}
+		if err := a.exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return a.afterBlobs(ctx, wc)
+}
+
+// afterBlobs checks, once every blob DELETE has returned, whether a
+// manifest pushed meanwhile uses a deleted blob, and uploads it back.
+func (a *applier) afterBlobs(ctx context.Context, wc *writerCheck) error {
+	deleted := map[image.Digest]int{}
+	for i, sr := range a.res.Steps {
+		if sr.Op == "delete-blob" && sr.Outcome == OutcomeDeleted {
+			deleted[sr.Digest] = i
+		}
+	}
+	if len(deleted) == 0 {
+		return nil
+	}
+	set := map[image.Digest]bool{}
+	for d := range deleted {
+		set[d] = true
+	}
+	after, err := wc.usage(ctx, set)
+	if err != nil {
+		return fmt.Errorf("purge of %s: blobs were deleted but the check for concurrent pushes after them failed: %w; resume from the journal to check again", a.p.Repository, err)
+	}
+	for _, d := range sortedDigests(after) {
+		u := after[d]
+		i := deleted[d]
+		u.Outcome = OutcomeRestored
+		ok, err := wc.restore(ctx, d)
+		if !ok {
+			u.Outcome = OutcomeLost
+			a.log.Warn("purge: a tag pushed during the purge uses a deleted blob that could not be restored", "blob", d, "tags", u.Tags, "error", err)
+		}
+		a.res.Steps[i].Outcome = u.Outcome
+		if err != nil {
+			a.res.Steps[i].Error = err.Error()
+		}
+		a.res.InUse = append(a.res.InUse, *u)
+		s := a.res.Steps[i].Step
+		if err := a.opts.Journal.Write(Entry{Type: "step", Step: &s, State: "done", Outcome: u.Outcome}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func doStep(ctx context.Context, repo Repository, s Step, planned map[image.Digest]bool, opts ApplyOptions, res *Result) (string, error) {
@@ -317,12 +457,14 @@ func isPlaceholder(ctx context.Context, repo Repository, d image.Digest, tag str
 
 const placeholderLabel = "io.strata.purge.placeholder"
 
-// Resume finishes the purge a journal describes: it re-inventories the
-// repository, refuses if the registry changed in a way that makes the
-// remaining steps unsafe (a surviving manifest now uses a planned blob, a
-// planned tag now points elsewhere), then runs the steps not yet done,
-// appending to the journal. Started-but-unfinished steps are repeated
-// (deletes are idempotent: 404 counts as done).
+// Resume finishes the purge a journal describes: it runs the steps not yet
+// done, appending to the journal, with the same guards as Apply: a planned
+// tag that now points elsewhere is left alone, and a planned blob that a
+// manifest pushed since uses is kept (the checks around the blob deletes
+// see everything present when they run). Started-but-unfinished steps are
+// repeated (deletes are idempotent: 404 counts as done). Blobs deleted
+// before the interruption were not held in memory by this process: one that
+// a push made meanwhile uses is reported lost, not restored.
 func Resume(ctx context.Context, repo Repository, journalPath string, opts ApplyOptions) (*Plan, *Result, error) {
 	f, err := os.Open(journalPath)
 	if err != nil {
@@ -335,8 +477,8 @@ func Resume(ctx context.Context, repo Repository, journalPath string, opts Apply
 	}
 	p := rp.Plan
 	opts.UntagViaPlaceholder = opts.UntagViaPlaceholder || rp.Options.UntagViaPlaceholder
-	if err := Recheck(ctx, repo, p, rp.Done, opts.Logger); err != nil {
-		return p, nil, err
+	if opts.RestoreLimit == 0 {
+		opts.RestoreLimit = rp.Options.RestoreLimit
 	}
 	if opts.Journal == nil {
 		j, err := AppendJournal(journalPath)
@@ -352,7 +494,9 @@ func Resume(ctx context.Context, repo Repository, journalPath string, opts Apply
 
 // Recheck re-inventories the repository and checks that the steps of p not
 // in done are still safe: no manifest outside the plan references a blob
-// still to delete, and no tag still to delete points somewhere new.
+// still to delete, and no tag still to delete points somewhere new. Resume
+// does not need it (Apply's own guards keep such blobs and tags and report
+// them); it is for a caller that wants to refuse rather than adapt.
 func Recheck(ctx context.Context, repo Repository, p *Plan, done map[int]string, log *slog.Logger) error {
 	inv, err := Take(ctx, repo, p.Repository, InventoryOptions{Logger: log})
 	if err != nil {

@@ -468,22 +468,34 @@ func TestVerifyPendingGCAndStaleCache(t *testing.T) {
 	}
 }
 
-// TestResumeRefusesWhenChanged: a purge interrupted after its probe, then a
-// new tag that uses the leaked layer: resuming must refuse (the blob is no
-// longer safe to delete) and delete nothing.
-func TestResumeRefusesWhenChanged(t *testing.T) {
+// TestResumeWhenChanged: a purge interrupted after its probe, then a new
+// tag that uses the leaked layer: resuming finishes the purge but keeps the
+// layer (in-use), the verdict is "changed", the new tag pulls completely;
+// Recheck, for callers who prefer to refuse, reports ErrChanged.
+func TestResumeWhenChanged(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
-	_, jpath := abortedPurge(t, ctx, f, 2, purge.ApplyOptions{})
+	p, jpath := abortedPurge(t, ctx, f, 2, purge.ApplyOptions{})
 	// Someone builds on the leaked image meanwhile.
 	reuse := fixture.Build(t, fixture.Image{Layers: layers(app11, secret, fixture.Layer{Files: []fixture.File{{Path: "x", Body: []byte("x")}}})})
 	pushBuilt(t, ctx, f.repo, reuse, "debug-43")
-	_, _, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
-	if !errors.Is(err, purge.ErrChanged) {
-		t.Fatalf("resume: %v, want ErrChanged", err)
+	if err := purge.Recheck(ctx, f.repo, p, nil, nil); !errors.Is(err, purge.ErrChanged) {
+		t.Errorf("recheck: %v, want ErrChanged", err)
+	}
+	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if len(res.InUse) != 1 || res.InUse[0].Digest != f.secretL || res.InUse[0].Outcome != purge.OutcomeInUse {
+		t.Errorf("in use %+v, want the leaked layer kept", res.InUse)
+	}
+	rep, err := purge.Verify(ctx, f.repo, p, res, purge.VerifyOptions{})
+	if err != nil || rep.Verdict != purge.VerdictChanged || !slices.Equal(rep.NewTags, []string{"debug-43"}) {
+		t.Errorf("verify: %v %s new %v %v", err, rep.Verdict, rep.NewTags, rep.Problems)
 	}
 	assertPullable(t, ctx, f.repo, "debug-43", image.FromBytes(reuse.ManifestBytes))
+	assertManifestGone(t, ctx, f.repo, f.tags["debug-42"])
 	if _, err := purge.CreateJournal(jpath); err == nil {
 		t.Errorf("CreateJournal overwrote an existing journal")
 	}

@@ -12,12 +12,12 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/purge"
 	"github.com/stratascan/strata/registry"
-	"github.com/stratascan/strata/source/content"
 )
 
 // pushBuilt pushes a fixture image (layers, config, manifest) under tag ("" =

@@ -114,6 +114,11 @@ type InventoryOptions struct {
 	// Extra manifests to walk even when no tag reaches them (targets given
 	// by digest).
 	Extra []image.Digest
+	// Known holds manifests already fetched, by digest: a manifest is
+	// addressed by its content, so these are not fetched again (a later
+	// inventory of the same repository reuses an earlier one's). Take
+	// still resolves every tag and asks for referrers.
+	Known map[image.Digest]*Manifest
 	// Logger receives progress at debug level; nil discards.
 	Logger *slog.Logger
 }
@@ -132,7 +137,7 @@ func Take(ctx context.Context, repo Repository, name string, opts InventoryOptio
 		Repository: name,
 		Tags:       map[string]image.Digest{},
 		Manifests:  map[image.Digest]*Manifest{},
-	}, seen: map[image.Digest]bool{}}
+	}, seen: map[image.Digest]bool{}, known: opts.Known}
 	tags, err := repo.Tags(ctx)
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("inventory of %s: listing tags: %w", name, err)
@@ -194,7 +199,9 @@ type walker struct {
 	mu   sync.Mutex
 	inv  *Inventory
 	seen map[image.Digest]bool
-	err  error
+	// known manifests are taken as they are instead of fetched.
+	known map[image.Digest]*Manifest
+	err   error
 }
 
 func (w *walker) acquire() { w.sem <- struct{}{} }
@@ -241,6 +248,14 @@ func (w *walker) walkAll(ctx context.Context, roots []image.Digest) {
 
 // fetch GETs one manifest, records it and returns the manifests it points at.
 func (w *walker) fetch(ctx context.Context, d image.Digest) []image.Digest {
+	if k := w.known[d]; k != nil {
+		m := *k
+		m.Referrers = nil // recomputed by link from what is seen now
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.inv.Manifests[d] = &m
+		return m.next()
+	}
 	w.acquire()
 	desc, raw, err := w.repo.GetManifest(ctx, string(d))
 	w.release()
@@ -260,6 +275,11 @@ func (w *walker) fetch(ctx context.Context, d image.Digest) []image.Digest {
 		m = &Manifest{Digest: d, MediaType: desc.MediaType, Size: int64(len(raw)), Kind: image.KindArtifact}
 	}
 	w.inv.Manifests[d] = m
+	return m.next()
+}
+
+// next returns the manifests m points at: index children and its subject.
+func (m *Manifest) next() []image.Digest {
 	var out []image.Digest
 	for _, c := range m.Children {
 		out = append(out, c.Digest)
@@ -319,7 +339,10 @@ func describe(d image.Digest, mediaType string, raw []byte) (*Manifest, error) {
 }
 
 // probeReferrers asks the referrers API once; when the registry has it, it
-// asks for every manifest and walks the referrers found.
+// asks for the referrers of every manifest, walks the referrers found, and
+// repeats for the manifests that walk added (signatures of SBOMs, and so
+// on) until nothing new turns up: a referrer nobody tags is still a user of
+// its blobs, however deep it sits.
 func (w *walker) probeReferrers(ctx context.Context) {
 	ds := sortedDigests(w.inv.Manifests)
 	w.acquire()
@@ -333,9 +356,40 @@ func (w *walker) probeReferrers(ctx context.Context) {
 		return
 	}
 	w.inv.ReferrersAPI = true
-	found := map[image.Digest][]image.Descriptor{ds[0]: first}
+	asked := map[image.Digest]bool{ds[0]: true}
+	more := descDigests(first)
+	todo := ds[1:]
+	for len(todo) > 0 || len(more) > 0 {
+		if err := ctx.Err(); err != nil {
+			w.setErr(err)
+			return
+		}
+		more = append(more, w.referrersOf(ctx, todo)...)
+		if w.err != nil {
+			return
+		}
+		w.walkAll(ctx, more)
+		if w.err != nil {
+			return
+		}
+		more, todo = nil, nil
+		w.mu.Lock()
+		for _, d := range sortedDigests(w.inv.Manifests) {
+			if !asked[d] {
+				asked[d] = true
+				todo = append(todo, d)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// referrersOf asks the referrers API for each digest, concurrency bounded,
+// and returns every referrer digest found.
+func (w *walker) referrersOf(ctx context.Context, ds []image.Digest) []image.Digest {
+	var out []image.Digest
 	var wg sync.WaitGroup
-	for _, d := range ds[1:] {
+	for _, d := range ds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -348,38 +402,19 @@ func (w *walker) probeReferrers(ctx context.Context) {
 				w.setErr(fmt.Errorf("inventory of %s: referrers of %s: %w", w.inv.Repository, d, err))
 				return
 			}
-			found[d] = rs
+			out = append(out, descDigests(rs)...)
 		}()
 	}
 	wg.Wait()
-	if w.err != nil {
-		return
+	return out
+}
+
+func descDigests(ds []image.Descriptor) []image.Digest {
+	out := make([]image.Digest, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Digest)
 	}
-	var more []image.Digest
-	for _, rs := range found {
-		for _, r := range rs {
-			more = append(more, r.Digest)
-		}
-	}
-	w.walkAll(ctx, more)
-	// Referrers of referrers (signatures of SBOMs) need another round.
-	var again []image.Digest
-	for _, d := range more {
-		if _, ok := found[d]; !ok {
-			again = append(again, d)
-		}
-	}
-	for _, d := range again {
-		rs, _, err := w.repo.Referrers(ctx, d, "")
-		if err != nil {
-			continue
-		}
-		var ds []image.Digest
-		for _, r := range rs {
-			ds = append(ds, r.Digest)
-		}
-		w.walkAll(ctx, ds)
-	}
+	return out
 }
 
 // link fills Manifest.Referrers from subject fields, fallback tags and

@@ -189,7 +189,7 @@ func NewPlan(inv *Inventory, opts Options) (*Plan, error) {
 	for _, tag := range opts.AlsoTags {
 		t, err := resolve(inv, tag, "also-tag")
 		if err != nil {
-			return nil, fmt.Errorf("--also-tags: %w", err)
+			return nil, fmt.Errorf("also-delete tag: %w", err)
 		}
 		targets = append(targets, t)
 	}
@@ -534,8 +534,11 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 		p.KeptManifests = append(p.KeptManifests, k)
 	}
 
-	// Survivors for blob reference counts: every inventoried manifest not
-	// deleted (untagged referrers included).
+	// Survivors for blob reference counts: every inventoried manifest the
+	// plan does not delete, whether a tag reaches it or not. An untagged
+	// referrer of a surviving image (a signature or SBOM found only through
+	// the referrers API or its subject field) needs its blobs as much as a
+	// tagged image does: reachability from tags must not decide this.
 	users := map[image.Digest][]image.Digest{}
 	for _, d := range sortedDigests(inv.Manifests) {
 		if _, doomed := C[d]; doomed {
@@ -601,7 +604,7 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			k := Kept{Digest: bd, Role: b.Role, Manifests: us, Leaked: leaked[bd]}
 			ts := set[string]{}
 			for _, u := range us {
-				for _, t := range reaching[u] {
+				for _, t := range g.userTags(u, reaching) {
 					ts.add(t)
 				}
 			}
@@ -711,6 +714,24 @@ func (g *graph) closure(T, S set[image.Digest]) map[image.Digest]string {
 		}
 	}
 	return C
+}
+
+// userTags returns the tags reaching d or, for an untagged referrer, the
+// tags reaching its subject (the signature of latest is kept for latest),
+// following subjects up a chain of referrers.
+func (g *graph) userTags(d image.Digest, reaching map[image.Digest][]string) []string {
+	seen := set[image.Digest]{}
+	for d != "" && seen.add(d) {
+		if ts := reaching[d]; len(ts) > 0 {
+			return ts
+		}
+		m := g.inv.Manifests[d]
+		if m == nil {
+			return nil
+		}
+		d = m.Subject
+	}
+	return nil
 }
 
 func (g *graph) kind(d image.Digest) image.Kind {

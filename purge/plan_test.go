@@ -267,6 +267,43 @@ func TestPlan(t *testing.T) {
 				}
 			}},
 	}, {
+		// Issue 9 item 14: the only other user of the empty config is a
+		// signature of latest that no tag reaches (found through the
+		// referrers API): the config stays, attributed to latest.
+		name: "untagged API referrer of a survivor keeps the shared empty config",
+		setup: func() *Inventory {
+			b, d := base()
+			b.inv.ReferrersAPI = true
+			b.sig("sig-debug", d)
+			b.sig("sig-v11", dg("v1.1.0"))
+			return b.done()
+		},
+		opts: Options{Targets: []string{"debug-42"}},
+		want: want{tags: []string{"debug-42"}, manifests: []string{"sig-debug", "debug-42"},
+			blobs: []string{"cfg-debug", "secret", "sig-debug-payload"},
+			kept:  []string{"app-1.1", "base1", "base2", "empty-config"}, leaked: []string{"secret"},
+			extraCheck: func(t *testing.T, p *Plan) {
+				for _, k := range p.KeptBlobs {
+					if k.Digest == dg("empty-config") && (!slices.Equal(k.Manifests, []image.Digest{dg("sig-v11")}) || !slices.Equal(k.Tags, []string{"latest", "v1.1.0"})) {
+						t.Errorf("empty config kept for %v (tags %v), want the signature of v1.1.0 (latest, v1.1.0)", k.Manifests, k.Tags)
+					}
+				}
+			}},
+	}, {
+		name: "referrer of a referrer of a survivor keeps its blobs",
+		setup: func() *Inventory {
+			b, d := base()
+			b.inv.ReferrersAPI = true
+			b.sig("sig-debug", d)
+			sbom := b.sig("sbom-v11", dg("v1.1.0"))
+			b.sig("sbom-sig", sbom)
+			return b.done()
+		},
+		opts: Options{Targets: []string{"debug-42"}},
+		want: want{tags: []string{"debug-42"}, manifests: []string{"sig-debug", "debug-42"},
+			blobs: []string{"cfg-debug", "secret", "sig-debug-payload"},
+			kept:  []string{"app-1.1", "base1", "base2", "empty-config"}, leaked: []string{"secret"}},
+	}, {
 		name: "cache tag referencing the leaked layer is reported",
 		setup: func() *Inventory {
 			b, _ := base()
@@ -379,6 +416,18 @@ func checkInvariants(t *testing.T, inv *Inventory, p *Plan) {
 	doomedB := map[image.Digest]bool{}
 	for _, b := range p.DeleteBlobs {
 		doomedB[b.Digest] = true
+	}
+	// Every manifest the plan keeps, tagged or not (an untagged referrer of
+	// a survivor), keeps every blob it references.
+	for d, m := range inv.Manifests {
+		if doomedM[d] {
+			continue
+		}
+		for _, b := range m.Blobs {
+			if doomedB[b.Digest] {
+				t.Errorf("kept manifest %s needs deleted blob %s", d, b.Digest)
+			}
+		}
 	}
 	g := newGraph(inv)
 	for tag := range p.SurvivingTags {

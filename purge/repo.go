@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Repository is the set of registry operations purge needs on one

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,13 +43,26 @@ type VerifyOptions struct {
 	Logger      *slog.Logger
 }
 
+// VerdictChanged: the repository changed during the purge in a way that
+// touches the plan: a tag or referrer pushed meanwhile uses a blob or
+// manifest the plan deleted, which was kept (or uploaded again) for it and
+// stays pullable through it. Every tag present at verification is whole.
+const VerdictChanged = "changed"
+
 // Report is the outcome of Verify.
 type Report struct {
 	Verdict string `json:"verdict"`
 	// Gone counts deleted objects confirmed 404 to HEAD and GET.
 	Gone int `json:"gone"`
-	// Survivors counts surviving tags checked whole.
+	// Survivors counts the tags present at verification checked whole:
+	// the plan's surviving tags and any tag pushed during the purge.
 	Survivors int `json:"survivors"`
+	// NewTags are tags present at verification that the plan did not
+	// expect there (pushed during the purge, or moved to another digest).
+	NewTags []string `json:"newTags"`
+	// Changed describes planned deletions that writers during the purge
+	// made unsafe: what was kept, and for which tags.
+	Changed []string `json:"changed"`
 	// Problems lists every failed check.
 	Problems []string `json:"problems"`
 	// StillServed lists deleted objects the registry still serves.
@@ -57,11 +71,14 @@ type Report struct {
 	Requests int `json:"requests"`
 }
 
-// Verify checks a purge: every deleted tag, manifest and blob answers 404 to
-// HEAD and GET (blob bodies are hashed: a 200 with a short or wrong body is a
-// stale descriptor cache), with retries and backoff; every surviving tag
-// still resolves to its planned digest and its manifests, configs and layers
-// are retrievable (HEAD for layers, a hashed GET of each config).
+// Verify checks a purge against the repository as it is now. It lists the
+// tags again and checks every tag present (the plan's survivors and any tag
+// pushed during the purge): each resolves, and its manifests, their
+// referrers, configs (hashed) and layers (HEAD) are retrievable. Every
+// deleted tag, manifest and blob must answer 404 to HEAD and GET (blob
+// bodies are hashed: a 200 with a short or wrong body is a stale descriptor
+// cache), with retries and backoff, unless a tag present now uses it: then
+// the repository changed during the purge and the verdict says so.
 func Verify(ctx context.Context, repo Repository, p *Plan, res *Result, opts VerifyOptions) (*Report, error) {
 	if opts.Attempts <= 0 {
 		opts.Attempts = 5
@@ -73,135 +90,30 @@ func Verify(ctx context.Context, repo Repository, p *Plan, res *Result, opts Ver
 		opts.Concurrency = 8
 	}
 	v := &verifier{repo: repo, opts: opts, sem: make(chan struct{}, opts.Concurrency)}
-	rep := &Report{Problems: []string{}, StillServed: []string{}}
+	v.rep = &Report{NewTags: []string{}, Changed: []string{}, Problems: []string{}, StillServed: []string{}}
 	if res != nil && res.ManifestDeleteUnsupported {
-		rep.Verdict = VerdictNotPurged
-		rep.Problems = append(rep.Problems, "the registry refused deletes; nothing was deleted")
-		return rep, nil
+		v.rep.Verdict = VerdictNotPurged
+		v.rep.Problems = append(v.rep.Problems, "the registry refused deletes; nothing was deleted")
+		return v.rep, nil
 	}
-	skipped := map[image.Digest]bool{}
-	changed := map[string]bool{}
-	if res != nil {
-		for _, s := range res.Steps {
-			if s.Op == "delete-blob" && (s.Outcome == OutcomeSkipped || s.Outcome == OutcomeUnsupported) {
-				skipped[s.Digest] = true
-			}
-			if s.Op == "delete-tag" && s.Outcome == OutcomeChanged {
-				changed[s.Ref] = true
-			}
-		}
-	}
-	var mu sync.Mutex
-	problem := func(served bool, format string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		msg := fmt.Sprintf(format, a...)
-		rep.Problems = append(rep.Problems, msg)
-		if served {
-			rep.StillServed = append(rep.StillServed, msg)
-		}
-	}
-	staleN, pendingN := 0, 0
-	var wg sync.WaitGroup
-	gone := func() { mu.Lock(); rep.Gone++; mu.Unlock() }
-	for _, t := range p.DeleteTags {
-		if changed[t.Tag] {
-			problem(false, "tag %s was re-pushed to another digest after the plan and was left alone", t.Tag)
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := v.retry(ctx, func() error {
-				_, err := v.headManifest(ctx, t.Tag)
-				if err == nil {
-					return fmt.Errorf("tag %s still resolves", t.Tag)
-				}
-				if isNotFound(err) {
-					return nil
-				}
-				return err
-			})
-			if err != nil {
-				problem(true, "deleted tag: %v", err)
-				return
-			}
-			gone()
-		}()
-	}
-	for _, m := range p.DeleteManifests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := v.retry(ctx, func() error {
-				if _, err := v.headManifest(ctx, string(m.Digest)); err == nil {
-					return fmt.Errorf("manifest %s still answers HEAD 200", m.Digest)
-				} else if !isNotFound(err) {
-					return err
-				}
-				if _, _, err := v.getManifest(ctx, string(m.Digest)); err == nil {
-					return fmt.Errorf("manifest %s still answers GET 200", m.Digest)
-				} else if !isNotFound(err) {
-					return err
-				}
-				return nil
-			})
-			if err != nil {
-				problem(true, "deleted manifest: %v", err)
-				return
-			}
-			gone()
-		}()
-	}
-	for _, b := range p.DeleteBlobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var state string
-			err := v.retry(ctx, func() error {
-				var err error
-				state, err = v.blobGone(ctx, image.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
-				if err != nil {
-					return err
-				}
-				if state != "gone" {
-					return fmt.Errorf("blob %s still served (%s)", b.Digest, state)
-				}
-				return nil
-			})
-			switch {
-			case err == nil:
-				gone()
-			case state == "stale":
-				mu.Lock()
-				staleN++
-				mu.Unlock()
-				problem(true, "deleted blob: %v: the registry answers 200 with a short or wrong body — a stale blob descriptor cache; restart the registry", err)
-			case skipped[b.Digest]:
-				mu.Lock()
-				pendingN++
-				mu.Unlock()
-				problem(true, "blob %s still served: blob deletes are disabled, garbage collection must remove it", b.Digest)
-			default:
-				problem(true, "deleted blob: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-
-	// Survivors.
-	broken := v.survivors(ctx, p, func(format string, a ...any) { problem(false, format, a...) })
-	rep.Survivors = len(p.SurvivingTags)
+	v.outcomes(res)
+	now := v.present(ctx, p)
+	v.deleted(ctx, p, now)
+	v.whole(ctx, p, now)
+	rep := v.rep
 	sort.Strings(rep.Problems)
 	sort.Strings(rep.StillServed)
+	sort.Strings(rep.Changed)
 	rep.Requests = int(v.requests)
-	other := len(rep.StillServed) - staleN - pendingN
+	other := len(rep.StillServed) - v.staleN - v.pendingN
 	switch {
-	case broken || other > 0:
+	case v.broken || other > 0:
 		rep.Verdict = VerdictFailed
-	case staleN > 0:
+	case len(rep.Changed) > 0:
+		rep.Verdict = VerdictChanged
+	case v.staleN > 0:
 		rep.Verdict = VerdictRestartNeeded
-	case pendingN > 0:
+	case v.pendingN > 0:
 		rep.Verdict = VerdictPendingGC
 	default:
 		rep.Verdict = VerdictClean
@@ -215,6 +127,334 @@ type verifier struct {
 	sem      chan struct{}
 	mu       sync.Mutex
 	requests int64
+	rep      *Report
+	broken   bool
+	staleN   int
+	pendingN int
+	// From the Result: blob deletes not done (disabled), blobs kept or
+	// restored for writers, tags left alone because they moved.
+	skipped map[image.Digest]bool
+	kept    map[image.Digest]BlobInUse
+	moved   map[string]bool
+}
+
+// problem records a failed check; served marks a deleted object still served.
+func (v *verifier) problem(served bool, format string, a ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	msg := fmt.Sprintf(format, a...)
+	v.rep.Problems = append(v.rep.Problems, msg)
+	if served {
+		v.rep.StillServed = append(v.rep.StillServed, msg)
+	}
+}
+
+// fail records a broken survivor.
+func (v *verifier) fail(format string, a ...any) {
+	v.mu.Lock()
+	v.broken = true
+	v.mu.Unlock()
+	v.problem(false, format, a...)
+}
+
+func (v *verifier) changed(format string, a ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rep.Changed = append(v.rep.Changed, fmt.Sprintf(format, a...))
+}
+
+func (v *verifier) outcomes(res *Result) {
+	v.skipped, v.kept, v.moved = map[image.Digest]bool{}, map[image.Digest]BlobInUse{}, map[string]bool{}
+	if res == nil {
+		return
+	}
+	for _, s := range res.Steps {
+		if s.Op == "delete-blob" && (s.Outcome == OutcomeSkipped || s.Outcome == OutcomeUnsupported) {
+			v.skipped[s.Digest] = true
+		}
+		if s.Op == "delete-tag" && s.Outcome == OutcomeChanged {
+			v.moved[s.Ref] = true
+		}
+	}
+	for _, u := range res.InUse {
+		if u.Outcome != OutcomeLost {
+			v.kept[u.Digest] = u
+		}
+	}
+}
+
+// now is the repository as Verify found it.
+type now struct {
+	inv *Inventory
+	// roots are the tags present now that must be whole: every tag except
+	// deleted ones still at their planned digest (checked as deleted).
+	roots []string
+	// reach maps the manifests reached from roots (index children,
+	// referrers) to the roots reaching them; missing the same for children
+	// the registry does not serve.
+	reach, missing map[image.Digest][]string
+	// blobUsers maps each blob of a reached manifest to those manifests.
+	blobUsers map[image.Digest][]image.Digest
+}
+
+// present lists the tags again and inventories everything they reach.
+func (v *verifier) present(ctx context.Context, p *Plan) *now {
+	n := &now{reach: map[image.Digest][]string{}, missing: map[image.Digest][]string{}, blobUsers: map[image.Digest][]image.Digest{}}
+	cr := &countingRepo{Repository: v.repo}
+	inv, err := Take(ctx, cr, p.Repository, InventoryOptions{Concurrency: v.opts.Concurrency, Logger: v.opts.Logger})
+	v.requests += cr.n.Load()
+	if err != nil {
+		v.fail("listing %s again to check every tag present: %v", p.Repository, err)
+		return n
+	}
+	n.inv = inv
+	deletedAt := map[string]image.Digest{}
+	for _, t := range p.DeleteTags {
+		deletedAt[t.Tag] = t.Digest
+	}
+	for _, tag := range sortedKeys(p.SurvivingTags) {
+		if _, ok := inv.Tags[tag]; !ok {
+			v.fail("surviving tag %s does not resolve any more", tag)
+		}
+	}
+	for _, tag := range sortedKeys(inv.Tags) {
+		d := inv.Tags[tag]
+		if was, ok := deletedAt[tag]; ok && was == d {
+			continue
+		}
+		n.roots = append(n.roots, tag)
+		if was, ok := p.SurvivingTags[tag]; !ok || was != d {
+			v.rep.NewTags = append(v.rep.NewTags, tag)
+		}
+	}
+	for _, tag := range n.roots {
+		seen := set[image.Digest]{}
+		stack := []image.Digest{inv.Tags[tag]}
+		for len(stack) > 0 {
+			d := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !seen.add(d) {
+				continue
+			}
+			m := inv.Manifests[d]
+			if m == nil {
+				n.missing[d] = append(n.missing[d], tag)
+				continue
+			}
+			n.reach[d] = append(n.reach[d], tag)
+			for _, c := range m.Children {
+				stack = append(stack, c.Digest)
+			}
+			for _, r := range m.Referrers {
+				if inv.Manifests[r] != nil {
+					stack = append(stack, r)
+				}
+			}
+		}
+	}
+	for _, d := range sortedDigests(n.reach) {
+		bs := set[image.Digest]{}
+		for _, b := range inv.Manifests[d].Blobs {
+			if bs.add(b.Digest) {
+				n.blobUsers[b.Digest] = append(n.blobUsers[b.Digest], d)
+			}
+		}
+	}
+	return n
+}
+
+// whole checks that everything the present tags reach is retrievable:
+// every config fetched and hashed, every other blob HEAD 200, each checked
+// once however many tags share it.
+func (v *verifier) whole(ctx context.Context, p *Plan, n *now) {
+	v.rep.Survivors = len(n.roots)
+	for _, d := range sortedDigests(n.missing) {
+		v.fail("tag %s: manifest %s not retrievable (404)", strings.Join(n.missing[d], ", "), d)
+	}
+	if n.inv == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	checked := set[image.Digest]{}
+	for _, d := range sortedDigests(n.reach) {
+		tags := strings.Join(n.reach[d], ", ")
+		for _, b := range n.inv.Manifests[d].Blobs {
+			if !checked.add(b.Digest) {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if b.Role != "config" {
+					if err := v.headBlob(ctx, b.Digest); err != nil {
+						v.fail("tag %s: %s %s of manifest %s not retrievable: %v", tags, b.Role, b.Digest, d, err)
+					}
+					return
+				}
+				got, size, err := v.getHash(ctx, image.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+				if err != nil {
+					v.fail("tag %s: config %s of manifest %s not retrievable: %v", tags, b.Digest, d, err)
+				} else if got != b.Digest || b.Size > 0 && size != b.Size {
+					v.fail("tag %s: config %s came back as %s (%d bytes)", tags, b.Digest, got, size)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// deleted checks every planned deletion: gone (404 to HEAD and GET), or in
+// use by a tag present now (the repository changed during the purge).
+func (v *verifier) deleted(ctx context.Context, p *Plan, n *now) {
+	var wg sync.WaitGroup
+	gone := func() { v.mu.Lock(); v.rep.Gone++; v.mu.Unlock() }
+	for _, t := range p.DeleteTags {
+		if cur, ok := n.tag(t.Tag); ok && cur != t.Digest {
+			if v.moved[t.Tag] {
+				v.problem(false, "tag %s was re-pushed to another digest after the plan and was left alone", t.Tag)
+			}
+			continue // present at another digest: checked whole
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := v.retry(ctx, func() error { return v.tagGone(ctx, t.Tag) }); err != nil {
+				v.problem(true, "deleted tag: %v", err)
+				return
+			}
+			gone()
+		}()
+	}
+	for _, m := range p.DeleteManifests {
+		if tags := n.reach[m.Digest]; len(tags) > 0 {
+			v.changed("manifest %s that the plan deleted is used by tag %s, pushed during the purge", m.Digest, strings.Join(tags, ", "))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := v.retry(ctx, func() error { return v.manifestGone(ctx, m.Digest) }); err != nil {
+				v.problem(true, "deleted manifest: %v", err)
+				return
+			}
+			gone()
+		}()
+	}
+	for _, b := range p.DeleteBlobs {
+		if v.keptFor(b, n) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v.blobDeleted(ctx, b) {
+				gone()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (n *now) tag(tag string) (image.Digest, bool) {
+	if n.inv == nil {
+		return "", false
+	}
+	d, ok := n.inv.Tags[tag]
+	return d, ok
+}
+
+// keptFor reports (as a change) a planned blob that a manifest pushed
+// during the purge uses: kept or restored by Apply, or present and used.
+func (v *verifier) keptFor(b BlobAction, n *now) bool {
+	what := "blob"
+	if b.Leaked {
+		what = "LEAKED layer"
+	}
+	if u, ok := v.kept[b.Digest]; ok {
+		v.changed("%s %s %s because %s, pushed during the purge, use(s) it: it stays pullable through them", what, b.Digest, map[string]string{OutcomeInUse: "was not deleted", OutcomeRestored: "was uploaded again"}[u.Outcome], usersText(u.Tags, u.Manifests))
+		return true
+	}
+	if us := n.blobUsers[b.Digest]; len(us) > 0 {
+		ts := set[string]{}
+		for _, u := range us {
+			for _, t := range n.reach[u] {
+				ts.add(t)
+			}
+		}
+		v.changed("%s %s that the plan deleted is used by %s, pushed during the purge", what, b.Digest, usersText(sortedKeys(ts), us))
+		return true
+	}
+	return false
+}
+
+func usersText(tags []string, ms []image.Digest) string {
+	if len(tags) > 0 {
+		return "tag(s) " + strings.Join(tags, ", ")
+	}
+	var s []string
+	for _, m := range ms {
+		s = append(s, string(m))
+	}
+	return "untagged manifest(s) " + strings.Join(s, ", ")
+}
+
+func (v *verifier) tagGone(ctx context.Context, tag string) error {
+	_, err := v.headManifest(ctx, tag)
+	if err == nil {
+		return fmt.Errorf("tag %s still resolves", tag)
+	}
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (v *verifier) manifestGone(ctx context.Context, d image.Digest) error {
+	if _, err := v.headManifest(ctx, string(d)); err == nil {
+		return fmt.Errorf("manifest %s still answers HEAD 200", d)
+	} else if !isNotFound(err) {
+		return err
+	}
+	if _, _, err := v.getManifest(ctx, string(d)); err == nil {
+		return fmt.Errorf("manifest %s still answers GET 200", d)
+	} else if !isNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// blobDeleted checks one deleted blob, with retries, and classifies what
+// is still served: a stale cache, a delete left to GC, or a failure.
+func (v *verifier) blobDeleted(ctx context.Context, b BlobAction) bool {
+	var state string
+	err := v.retry(ctx, func() error {
+		var err error
+		state, err = v.blobGone(ctx, image.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+		if err != nil {
+			return err
+		}
+		if state != "gone" {
+			return fmt.Errorf("blob %s still served (%s)", b.Digest, state)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return true
+	case state == "stale":
+		v.mu.Lock()
+		v.staleN++
+		v.mu.Unlock()
+		v.problem(true, "deleted blob: %v: the registry answers 200 with a short or wrong body — a stale blob descriptor cache; restart the registry", err)
+	case v.skipped[b.Digest]:
+		v.mu.Lock()
+		v.pendingN++
+		v.mu.Unlock()
+		v.problem(true, "blob %s still served: blob deletes are disabled, garbage collection must remove it", b.Digest)
+	default:
+		v.problem(true, "deleted blob: %v", err)
+	}
+	return false
 }
 
 func (v *verifier) count() {
@@ -302,106 +542,4 @@ func (v *verifier) retry(ctx context.Context, f func() error) error {
 		wait *= 2
 	}
 	return err
-}
-
-// survivors checks every surviving tag: same digest, manifests fetchable,
-// every blob HEAD 200, every config GET with the right hash. Objects shared
-// by several tags are checked once.
-func (v *verifier) survivors(ctx context.Context, p *Plan, problem func(string, ...any)) bool {
-	var mu sync.Mutex
-	broken := false
-	fail := func(format string, a ...any) {
-		mu.Lock()
-		broken = true
-		mu.Unlock()
-		problem(format, a...)
-	}
-	checkedM := map[image.Digest]bool{}
-	checkedB := map[image.Digest]bool{}
-	claim := func(m map[image.Digest]bool, d image.Digest) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if m[d] {
-			return false
-		}
-		m[d] = true
-		return true
-	}
-	var wg sync.WaitGroup
-	var walk func(tag string, d image.Digest)
-	walk = func(tag string, d image.Digest) {
-		defer wg.Done()
-		if !claim(checkedM, d) {
-			return
-		}
-		desc, raw, err := v.getManifest(ctx, string(d))
-		if err != nil {
-			fail("surviving tag %s: manifest %s not retrievable: %v", tag, d, err)
-			return
-		}
-		if got := manifestDigest(desc.MediaType, raw); got != d {
-			fail("surviving tag %s: manifest %s came back as %s", tag, d, got)
-			return
-		}
-		m, err := describe(d, desc.MediaType, raw)
-		if err != nil {
-			return // opaque artifact: fetched fine
-		}
-		for _, c := range m.Children {
-			wg.Add(1)
-			go walk(tag, c.Digest)
-		}
-		for _, b := range m.Blobs {
-			if !claim(checkedB, b.Digest) {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if b.Role == "config" {
-					got, n, err := v.getHash(ctx, image.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
-					if err != nil {
-						fail("surviving tag %s: config %s not retrievable: %v", tag, b.Digest, err)
-					} else if got != b.Digest || b.Size > 0 && n != b.Size {
-						fail("surviving tag %s: config %s came back as %s (%d bytes)", tag, b.Digest, got, n)
-					}
-					return
-				}
-				if err := v.headBlob(ctx, b.Digest); err != nil {
-					fail("surviving tag %s: %s %s not retrievable: %v", tag, b.Role, b.Digest, err)
-				}
-			}()
-		}
-	}
-	for _, tag := range sortedKeys(p.SurvivingTags) {
-		want := p.SurvivingTags[tag]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			desc, err := v.headManifest(ctx, tag)
-			if err != nil {
-				fail("surviving tag %s does not resolve any more: %v", tag, err)
-				return
-			}
-			if desc.Digest != want {
-				fail("surviving tag %s now resolves to %s, was %s", tag, desc.Digest, want)
-				return
-			}
-			wg.Add(1)
-			walk(tag, want)
-		}()
-	}
-	wg.Wait()
-	return broken
-}
-
-// manifestDigest hashes a manifest as the registry addresses it (the signed
-// payload for schema 1).
-func manifestDigest(mediaType string, raw []byte) image.Digest {
-	if image.IsSchema1(mediaType) {
-		if pl, err := image.Schema1Payload(raw); err == nil {
-			return image.FromBytes(pl)
-		}
-	}
-	return image.FromBytes(raw)
 }

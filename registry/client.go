@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -18,7 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 )
 
 // Options configure a Client. The zero value talks HTTPS to public
@@ -152,7 +154,7 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: %s uses http; pass --insecure (Options.Insecure) to allow plain HTTP", ErrInsecureRefused, req.URL.Host)
+		return nil, fmt.Errorf("%w: %s: plain HTTP is not enabled for this client", ErrInsecureRefused, req.URL.Host)
 	}
 	if req.GetBody != nil {
 		orig := req
@@ -246,11 +248,29 @@ func convertTransportError(err error, reg name.Registry) error {
 		se.kind = errorKind(se.Method, te.StatusCode, se.Codes)
 		return fmt.Errorf("registry %s: authenticate: %w", reg.RegistryStr(), se)
 	}
-	var cert *tls.CertificateVerificationError
-	if errors.As(err, &cert) {
-		return fmt.Errorf("registry %s: TLS: %w; the server's certificate is not trusted: pass the registry's CA certificate (--ca-file, Options.CAFile) or skip verification (Options.SkipTLSVerify)", reg.RegistryStr(), cert)
+	return fmt.Errorf("registry %s: %w", reg.RegistryStr(), connectError(reg.RegistryStr(), err))
+}
+
+// connectError classifies a failed ping. For a loopback or private host the
+// ping tries https, then http; the http leg is refused by guardTransport
+// unless Insecure, so the https leg says what happened: refused, DNS, TLS,
+// or a server that answered plain HTTP (then the error also wraps
+// ErrInsecureRefused).
+func connectError(host string, err error) error {
+	leg := err
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.HasPrefix(ue.URL, "https:") {
+		leg = ue
 	}
-	return fmt.Errorf("registry %s: connect: %w", reg.RegistryStr(), err)
+	k, ok := connerr.KindOf(leg)
+	if !ok {
+		return err
+	}
+	ce := &connerr.Error{Server: host, Kind: k, Err: leg}
+	if k == connerr.PlainHTTP {
+		return fmt.Errorf("%w: %w", ErrInsecureRefused, ce)
+	}
+	return ce
 }
 
 func retryableSetupError(err error) bool {

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 )
 
 // Sentinel errors. A *StatusError wraps at most one of these (or

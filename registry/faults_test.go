@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/registry"
-	"github.com/stratascan/strata/source/content"
 )
 
 // faultProxy is a reverse proxy in front of a real (embedded) registry that

@@ -18,12 +18,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/stratascan/strata/connerr"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
 )
 
 var kinds = []string{"embedded", "debian"}
@@ -125,8 +126,8 @@ func TestAuth(t *testing.T) {
 		o := r.ClientOptions()
 		o.Insecure = false
 		_, err := newClient(t, o).Repo(ctx, r.Host+"/x")
-		if !errors.Is(err, registry.ErrInsecureRefused) || !strings.Contains(err.Error(), "--insecure") {
-			t.Fatalf("got %v, want ErrInsecureRefused naming --insecure", err)
+		if k, _ := connerr.KindOf(err); !errors.Is(err, registry.ErrInsecureRefused) || k != connerr.PlainHTTP || strings.Contains(err.Error(), "--insecure") {
+			t.Fatalf("got %v, want ErrInsecureRefused of kind plain HTTP, naming no CLI flag", err)
 		}
 	})
 }

@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Repo is one repository of a registry. Safe for concurrent use.

@@ -191,6 +191,9 @@ func writeCoverage(w io.Writer, c scan.Coverage, verbose bool) {
 	for _, s := range c.NotScanned {
 		fmt.Fprintf(w, "Not scanned: %s %s: %s\n", s.Layer.Short(), s.Path, s.Reason)
 	}
+	for _, s := range c.Mismatched {
+		fmt.Fprintf(w, "Mismatched: %s: %s\n", s.Layer.Short(), s.Reason)
+	}
 }
 
 func skipKind(reason string) string {

@@ -223,6 +223,9 @@ func Plural(n int, singular, plural string) string {
 // Bytes formats n bytes for people: 512 B, 1.5 KiB, 3.2 MiB.
 func Bytes(n int64) string {
 	const unit = 1024
+	if n < 0 {
+		return "unknown" // a size the source does not record (schema 1 layers)
+	}
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}

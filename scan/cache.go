@@ -19,16 +19,20 @@ import (
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 
+	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/secret"
 )
 
 // Cache keeps scan results in an SQLite database, keyed by what was scanned
 // and the engine's RulesetHash:
 //
-//   - per layer, by diff_id (or blob digest when the diff_id is unknown):
-//     redacted matches, fingerprints, coverage figures and skipped files,
-//     and separately the layer's path listing (read only when a finding's
-//     deleted/overwritten state needs it);
+//   - per layer, by its compressed blob digest, stored only after a walk
+//     verified the blob against that (sha256) digest, with the diff_id the
+//     walk computed: redacted matches, fingerprints, coverage figures and
+//     skipped files, and separately the layer's path listing (read only when
+//     a finding's deleted/overwritten state needs it). A config's diff_id
+//     is a claim, never a key: an image claiming a cached layer's diff_id
+//     for another blob gets that blob walked;
 //   - per set of config texts (Env, Labels, Cmd, Entrypoint, history) or
 //     attestation blob, by the sha256 of the texts and their locations:
 //     redacted matches and fingerprints.
@@ -43,7 +47,7 @@ type Cache struct {
 // Table names carry the encoding version: bump them when layerResult's or
 // the listing's encoding changes (old tables are then ignored).
 const (
-	layerTable = "layer_results_v2"
+	layerTable = "layer_results_v3"
 	textTable  = "text_results_v1"
 )
 
@@ -51,7 +55,7 @@ const (
 func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("find the user cache directory (set --cache-dir or $XDG_CACHE_HOME): %w", err)
+		return "", fmt.Errorf("find the user cache directory (name a cache directory, or set $XDG_CACHE_HOME): %w", err)
 	}
 	return filepath.Join(d, "strata"), nil
 }
@@ -78,6 +82,7 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+layerTable+` (
 		layer    TEXT NOT NULL,
 		ruleset  TEXT NOT NULL,
+		diff_id  TEXT NOT NULL,
 		created  INTEGER NOT NULL,
 		result   BLOB NOT NULL,
 		listing  BLOB NOT NULL,
@@ -88,7 +93,8 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 		created  INTEGER NOT NULL,
 		matches  BLOB NOT NULL,
 		PRIMARY KEY (key, ruleset));
-	DROP TABLE IF EXISTS layer_results`) // version 1 (gzip JSON with listings), never read again
+	DROP TABLE IF EXISTS layer_results;
+	DROP TABLE IF EXISTS layer_results_v2`) // versions 1 and 2, keyed by the config's diff_id claim: never read again
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise scan cache %s (delete it if it is corrupt): %w", p, err)
@@ -102,9 +108,10 @@ func (c *Cache) Path() string { return c.path }
 // Close closes the database.
 func (c *Cache) Close() error { return c.db.Close() }
 
-// getMany returns the cached results of the layers among keys (without
-// their listings: see listing), in one query. Unreadable entries are
-// misses (they are overwritten).
+// getMany returns the cached results of the layers among keys (blob
+// digests; without their listings: see listing), in one query, each with
+// the diff_id its walk computed. Unreadable entries are misses (they are
+// overwritten).
 func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map[string]*layerResult, error) {
 	out := map[string]*layerResult{}
 	const batch = 500 // well under SQLite's limit on bound parameters
@@ -114,21 +121,21 @@ func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map
 		for _, k := range keys[:n] {
 			args = append(args, k)
 		}
-		q := `SELECT layer, result FROM ` + layerTable + ` WHERE ruleset = ? AND layer IN (?` + strings.Repeat(",?", n-1) + `)`
+		q := `SELECT layer, diff_id, result FROM ` + layerTable + ` WHERE ruleset = ? AND layer IN (?` + strings.Repeat(",?", n-1) + `)`
 		keys = keys[n:]
 		rows, err := c.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
 		}
 		for rows.Next() {
-			var k string
+			var k, diffID string
 			var blob sql.RawBytes // valid until Next; decodeResult copies it once
-			if err := rows.Scan(&k, &blob); err != nil {
+			if err := rows.Scan(&k, &diffID, &blob); err != nil {
 				rows.Close()
 				return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
 			}
 			if lr, err := decodeResult(blob); err == nil {
-				lr.FromCache = true
+				lr.FromCache, lr.diffID = true, image.Digest(diffID)
 				out[k] = lr
 			}
 		}
@@ -156,14 +163,15 @@ func (c *Cache) listing(ctx context.Context, layer, ruleset string) ([]entryRec,
 	return es, nil
 }
 
-// put stores a layer result, without secret values.
+// put stores the result of a walk that verified the blob layer (its
+// digest), without secret values.
 func (c *Cache) put(ctx context.Context, layer, ruleset string, lr *layerResult) error {
 	res, err := encodeResult(lr)
 	if err != nil {
 		return err
 	}
-	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+layerTable+` (layer, ruleset, created, result, listing) VALUES (?, ?, ?, ?, ?)`,
-		layer, ruleset, time.Now().Unix(), res, encodeListing(lr.Entries))
+	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+layerTable+` (layer, ruleset, diff_id, created, result, listing) VALUES (?, ?, ?, ?, ?, ?)`,
+		layer, ruleset, string(lr.diffID), time.Now().Unix(), res, encodeListing(lr.Entries))
 	if err != nil {
 		return fmt.Errorf("write scan cache: %w", err)
 	}

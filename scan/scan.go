@@ -15,11 +15,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/secret"
-	"github.com/stratascan/strata/source/content"
 )
 
 // ErrNoEngine: Options.Engine is nil.
@@ -94,7 +94,7 @@ type Finding struct {
 
 // Skip is a file that was not (fully) scanned, and why.
 type Skip struct {
-	Layer  image.Digest `json:"layer"` // diff_id (or blob digest)
+	Layer  image.Digest `json:"layer"` // blob digest
 	Path   string       `json:"path"`
 	Reason string       `json:"reason"`
 }
@@ -102,7 +102,7 @@ type Skip struct {
 // Coverage says what was scanned.
 type Coverage struct {
 	Images          int   `json:"images"`
-	Layers          int   `json:"layers"`          // distinct layers (by diff_id)
+	Layers          int   `json:"layers"`          // distinct layers (by blob digest)
 	LayersFromCache int   `json:"layersFromCache"` // of those, answered by the cache
 	LayerRefs       int   `json:"layerRefs"`       // layers counted once per image
 	Files           int64 `json:"files"`           // regular files in the distinct layers
@@ -119,6 +119,11 @@ type Coverage struct {
 	// NotScanned lists layers and blobs that could not be scanned as
 	// filesystems (artifact layers), by digest.
 	NotScanned []Skip `json:"notScanned,omitempty"`
+	// Mismatched lists layers whose content does not match the diff_id the
+	// image's config claims for them. Their content, verified against the
+	// manifest's blob digest, was scanned all the same: a config cannot make
+	// a layer look like another one.
+	Mismatched []Skip `json:"mismatched,omitempty"`
 }
 
 // Result is what Run found.
@@ -155,9 +160,15 @@ type layerResult struct {
 	Size      int64       `json:"size"`
 	Skips     []skipRec   `json:"skips"`
 	FromCache bool        `json:"-"`
+	// diffID is the digest of the layer's uncompressed tar as read (the
+	// walk's, or the one stored with a cached result), never the config's
+	// claim.
+	diffID image.Digest
 	// listed: Entries holds the listing (a cached result's listing is read
 	// only when a finding's state needs it).
 	listed bool
+	// verified: the walk checked the blob against its (sha256) digest.
+	verified bool
 }
 
 type work struct {
@@ -168,11 +179,12 @@ type work struct {
 	what   string
 }
 
+// layerKey identifies a layer by its compressed blob digest, which the
+// walk verifies as it reads, never by the config's diff_id: a config may
+// claim the diff_id of a clean layer for a blob that holds a secret. The
+// cache maps the blob to the diff_id and result its walk produced.
 func layerKey(l image.Layer) string {
-	if l.DiffID != "" {
-		return string(l.DiffID)
-	}
-	return "blob:" + string(l.Descriptor.Digest)
+	return string(l.Descriptor.Digest)
 }
 
 // fsKinds are the image kinds whose layers are tar filesystems.
@@ -303,9 +315,16 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 		c.Bytes += lr.Bytes
 		c.LayerBytes += lr.Size
 		for _, s := range lr.Skips {
-			c.Skipped = append(c.Skipped, Skip{Layer: image.Digest(strings.TrimPrefix(w.key, "blob:")), Path: s.Path, Reason: s.Reason})
+			c.Skipped = append(c.Skipped, Skip{Layer: image.Digest(w.key), Path: s.Path, Reason: s.Reason})
 		}
 	}
+	var fsLayers []image.Layer
+	for _, ir := range imgs {
+		if fsKind(ir.im.Kind) {
+			fsLayers = append(fsLayers, ir.im.Layers...)
+		}
+	}
+	res.Coverage.Mismatched = r.mismatches(fsLayers)
 	for _, ir := range imgs {
 		if ctx.Err() != nil {
 			break
@@ -341,6 +360,27 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	return res, err
 }
 
+// mismatches reports, once per blob and claim, the layers whose diff_id as
+// read differs from the one their config claims.
+func (r *runner) mismatches(layers []image.Layer) []Skip {
+	var out []Skip
+	seen := map[[2]image.Digest]bool{}
+	for _, l := range layers {
+		lr := r.results[layerKey(l)]
+		if lr == nil || lr.diffID == "" || l.DiffID == "" || l.DiffID.Algorithm() != lr.diffID.Algorithm() || l.DiffID == lr.diffID {
+			continue
+		}
+		k := [2]image.Digest{l.Descriptor.Digest, l.DiffID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, Skip{Layer: l.Descriptor.Digest, Reason: fmt.Sprintf(
+			"the config claims diff_id %s but the layer's content is %s: the image is inconsistent (a pull that checks diff_ids refuses it); the content the manifest's digest names was scanned", l.DiffID, lr.diffID)})
+	}
+	return out
+}
+
 type runner struct {
 	opts    Options
 	log     *slog.Logger
@@ -365,7 +405,8 @@ func (r *runner) layer(ctx context.Context, w work) (*layerResult, error) {
 	}
 	lr.listed = true
 	r.log.Debug("layer scanned", "layer", w.key, "files", lr.Files, "bytes", lr.Bytes, "findings", len(lr.Matches), "took", time.Since(start))
-	if r.opts.Cache != nil {
+	// Only a blob the walk verified may answer for its digest later.
+	if r.opts.Cache != nil && lr.verified {
 		if err := r.opts.Cache.put(ctx, w.key, hash, lr); err != nil {
 			r.log.Warn("could not store layer result in the scan cache", "layer", w.key, "err", err)
 		}
@@ -420,7 +461,9 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 	sem := semaphore.NewWeighted(inFlightBytes)
 	head := make([]byte, secret.SniffLen)
 	fn := func(e *layer.Entry, body io.Reader) error {
-		lr.Entries = append(lr.Entries, entryRec{P: e.Path, T: uint8(e.Type)})
+		if e.Unsafe == "" { // never applied: hides nothing (its content is scanned)
+			lr.Entries = append(lr.Entries, entryRec{P: e.Path, T: uint8(e.Type)})
+		}
 		if e.Type != layer.TypeFile || body == nil {
 			return nil
 		}
@@ -469,7 +512,15 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 			last = n
 		}
 	}
-	res, werr := layer.Walk(ctx, rc, w.desc, w.diffID, lo, fn)
+	// A sha256 blob digest is verified by the walk, so its content is what
+	// the manifest names and is scanned even when the config's diff_id
+	// claim is wrong (reported as a mismatch). Any other blob digest
+	// leaves the diff_id as the only check: it must hold.
+	var enforce image.Digest
+	if w.desc.Digest.Algorithm() != "sha256" {
+		enforce = w.diffID
+	}
+	res, werr := layer.Walk(ctx, rc, w.desc, enforce, lo, fn)
 	close(jobs)
 	if werr != nil {
 		cancel()
@@ -482,6 +533,8 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 	lr.Scanned, lr.Members, lr.Bytes = scanned, members, nbytes
 	lr.Skips = append(lr.Skips, workerSkips...)
 	lr.Size = res.Uncompressed
+	lr.diffID = res.DiffID
+	lr.verified = res.Digest == w.desc.Digest
 	return lr, nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 // engineVersion is part of RulesetHash: bump it whenever a change to the
 // matching logic can change what is found, so cached results are not reused.
-const engineVersion = "strata-secret-engine/2"
+const engineVersion = "strata-secret-engine/3"
 
 // Defaults for Options fields left zero.
 const (
@@ -57,6 +57,25 @@ type Match struct {
 	Fingerprint string
 	// Entropy is the Shannon entropy of Secret in bits per character.
 	Entropy float64
+	// Confidence is ConfidenceFormat when the value matched a provider's
+	// exact format (and its checksum, where the format has one),
+	// ConfidenceKeyword for keyword (+ entropy) matches and for values
+	// that fail their format's checksum.
+	Confidence string
+	// Validation is the rule's validator and its verdict ("github-crc32:
+	// valid" or ": invalid"), empty when the rule has none. A value that
+	// fails its checksum is reported with severity low.
+	Validation string
+	// Context is ContextExample when the file is documentation, a test
+	// fixture or an example of an installed package: the severity is then
+	// low, unless the value passed a checksum (Validation says so).
+	Context string
+	// Encoding says how the secret was encoded where it was found, outermost
+	// first, joined with "+": "base64", "base64url", "percent",
+	// "json-escape", "utf-16le", "utf-16be" (e.g. "utf-16le+base64");
+	// empty for plain text. Secret, Redacted and Fingerprint are of the
+	// decoded value; Line is the line of the encoded text.
+	Encoding string `json:",omitempty"`
 }
 
 // FileStats says what ScanFile did with one file.
@@ -265,6 +284,7 @@ func (e *Engine) ScanText(ctx context.Context, location string, text string, emi
 	}
 	buf = append(buf, text...)
 	fs.scanBuffer(buf, 0, len(buf))
+	fs.decodePass(buf, 0, len(buf))
 	if fs.err != nil {
 		e.log.Warn("text scan cut short", "location", location, "err", fs.err)
 	}

@@ -1,29 +1,20 @@
 package secret
 
 import (
-	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path"
-	"strings"
 	"sync"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 const sniffLen = 8 << 10
 
 var (
 	headPool = sync.Pool{New: func() any { b := make([]byte, sniffLen); return &b }}
-	gzipPool sync.Pool // *gzip.Reader, reused with Reset
 )
 
 type kind int
@@ -34,7 +25,25 @@ const (
 	kindGzip
 	kindZip
 	kindTar
+	kindXz
+	kindBzip2
+	kindZstd
+	kind7z
+	kindDeb // an ar archive whose first member is debian-binary
+	kindRpm
+	kindUTF16LE
+	kindUTF16BE
 )
+
+// opens reports whether k is an archive or compressed stream that scanFile
+// opens (within the depth limit).
+func (k kind) opens() bool {
+	switch k {
+	case kindGzip, kindZip, kindTar, kindXz, kindBzip2, kindZstd, kind7z, kindDeb, kindRpm:
+		return true
+	}
+	return false
+}
 
 // sniff classifies content by its first bytes.
 func sniff(head []byte) (kind, string) {
@@ -45,6 +54,22 @@ func sniff(head []byte) (kind, string) {
 		return kindZip, "zip"
 	case len(head) >= 262 && (bytes.Equal(head[257:262], []byte("ustar"))):
 		return kindTar, "tar"
+	case bytes.HasPrefix(head, []byte("\xfd7zXZ\x00")):
+		return kindXz, "xz"
+	case isBzip2(head):
+		return kindBzip2, "bzip2"
+	case bytes.HasPrefix(head, []byte("\x28\xb5\x2f\xfd")):
+		return kindZstd, "zstd"
+	case bytes.HasPrefix(head, []byte("7z\xbc\xaf\x27\x1c")):
+		return kind7z, "7z"
+	case bytes.HasPrefix(head, []byte("!<arch>\ndebian-binary")):
+		return kindDeb, "deb"
+	case bytes.HasPrefix(head, []byte("\xed\xab\xee\xdb")):
+		return kindRpm, "rpm"
+	case bytes.HasPrefix(head, []byte("\xff\xfe")) && !bytes.HasPrefix(head, []byte("\xff\xfe\x00\x00")):
+		return kindUTF16LE, "utf-16le"
+	case bytes.HasPrefix(head, []byte("\xfe\xff")):
+		return kindUTF16BE, "utf-16be"
 	}
 	for _, m := range binaryMagic {
 		if bytes.HasPrefix(head, []byte(m.magic)) {
@@ -55,9 +80,46 @@ func sniff(head []byte) (kind, string) {
 		return kindBinary, "webp"
 	}
 	if bytes.IndexByte(head, 0) >= 0 {
+		if k := sniffUTF16(head); k != kindText {
+			return k, "utf-16"
+		}
 		return kindBinary, "NUL byte"
 	}
 	return kindText, ""
+}
+
+// isBzip2 checks the stream header "BZh" + level digit and the first
+// block's (or the empty stream's end-of-stream) magic, so that text
+// starting with "BZh" is not taken for bzip2.
+func isBzip2(head []byte) bool {
+	if len(head) < 10 || string(head[:3]) != "BZh" || head[3] < '1' || head[3] > '9' {
+		return false
+	}
+	m := string(head[4:10])
+	return m == "\x31\x41\x59\x26\x53\x59" || m == "\x17\x72\x45\x38\x50\x90"
+}
+
+// sniffUTF16 recognises UTF-16 text without a byte-order mark: in the first
+// 512 bytes every other byte is NUL and the rest printable ASCII or line
+// breaks (Windows tools write such files).
+func sniffUTF16(head []byte) kind {
+	n := min(len(head), 512) &^ 1
+	if n < 16 {
+		return kindText
+	}
+	text := func(b byte) bool { return b >= 0x20 && b < 0x7f || b == '\n' || b == '\r' || b == '\t' }
+	le, be := true, true
+	for i := 0; i < n && (le || be); i += 2 {
+		le = le && text(head[i]) && head[i+1] == 0
+		be = be && head[i] == 0 && text(head[i+1])
+	}
+	switch {
+	case le:
+		return kindUTF16LE
+	case be:
+		return kindUTF16BE
+	}
+	return kindText
 }
 
 var binaryMagic = []struct{ magic, name string }{
@@ -69,8 +131,7 @@ var binaryMagic = []struct{ magic, name string }{
 	{"\x89PNG\r\n\x1a\n", "PNG"}, {"\xff\xd8\xff", "JPEG"}, {"GIF87a", "GIF"}, {"GIF89a", "GIF"},
 	{"\x00\x00\x01\x00", "ICO"}, {"II*\x00", "TIFF"}, {"MM\x00*", "TIFF"},
 	{"%PDF-", "PDF"}, {"\x00asm", "wasm"},
-	{"\xfd7zXZ\x00", "xz"}, {"BZh", "bzip2"}, {"\x28\xb5\x2f\xfd", "zstd"}, {"7z\xbc\xaf\x27\x1c", "7z"},
-	{"!<arch>\n", "ar"}, {"\xed\xab\xee\xdb", "rpm"}, {"SQLite format 3\x00", "SQLite"},
+	{"!<arch>\n", "ar"}, {"SQLite format 3\x00", "SQLite"},
 }
 
 // limitReader counts bytes and stops at n.
@@ -138,7 +199,7 @@ func (e *Engine) scanFile(ctx context.Context, name string, size int64, r io.Rea
 	}
 	k, what := sniff(head)
 	rest := io.MultiReader(bytes.NewReader(head), r)
-	if k == kindGzip || k == kindZip || k == kindTar {
+	if k.opens() {
 		if depth >= e.opts.MaxArchiveDepth {
 			st.Binary = true
 			st.Skipped = true
@@ -155,6 +216,9 @@ func (e *Engine) scanFile(ctx context.Context, name string, size int64, r io.Rea
 			st.SkipReason = "binary (" + what + ")"
 			return nil
 		}
+	}
+	if k == kindUTF16LE || k == kindUTF16BE {
+		return e.scanUTF16(ctx, k, name, rest, emit, st)
 	}
 	return e.scanStream(ctx, name, size, rest, emit, st)
 }
@@ -200,6 +264,7 @@ func (e *Engine) scanStream(ctx context.Context, name string, size int64, r io.R
 			limit = len(buf) - keepAfter
 		}
 		fs.scanBuffer(buf, scanFrom, limit)
+		fs.decodePass(buf, scanFrom, limit)
 		if fs.err != nil {
 			return fs.err
 		}
@@ -226,182 +291,6 @@ func (e *Engine) scanStream(ctx context.Context, name string, size int64, r io.R
 		}
 		if truncated {
 			st.SkipReason = fmt.Sprintf("only the first %d bytes scanned (per-file limit)", e.opts.MaxFileBytes)
-		}
-	}
-	return nil
-}
-
-// scanArchive opens a gzip, zip or tar stream and scans its members.
-func (e *Engine) scanArchive(ctx context.Context, k kind, name string, size int64, r io.Reader, emit func(Match), depth int, budget *int64, st *FileStats) error {
-	switch k {
-	case kindGzip:
-		br := &budgetReader{r: r, budget: budget}
-		zr, _ := gzipPool.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(r)
-		} else {
-			err = zr.Reset(r)
-		}
-		if err != nil {
-			st.Skipped, st.SkipReason = true, "unreadable gzip: "+err.Error()
-			return nil
-		}
-		defer gzipPool.Put(zr)
-		zr.Multistream(true)
-		br.r = zr
-		inner := strings.TrimSuffix(path.Base(name), ".gz")
-		if zr.Name != "" {
-			inner = path.Base(zr.Name)
-		}
-		if strings.HasSuffix(name, ".tgz") && zr.Name == "" {
-			inner = strings.TrimSuffix(path.Base(name), ".tgz") + ".tar"
-		}
-		if inner == "" || inner == "." || inner == "/" {
-			inner = "-"
-		}
-		// A gzipped tar is one archive level: members appear as outer.tar.gz!member.
-		head := make([]byte, 512)
-		n, rerr := io.ReadFull(br, head)
-		head = head[:n]
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-			st.SkipReason = "corrupt gzip: " + rerr.Error()
-			return nil
-		}
-		body := io.MultiReader(bytes.NewReader(head), br)
-		if ik, _ := sniff(head); ik == kindTar {
-			err = e.scanTar(ctx, name, body, emit, depth, budget, st)
-		} else {
-			st.ArchiveMembers++
-			var ms FileStats
-			err = e.scanFile(ctx, name+"!"+inner, -1, body, emit, depth+1, budget, &ms)
-			mergeStats(st, &ms)
-		}
-		if br.hit && st.SkipReason == "" {
-			st.SkipReason = fmt.Sprintf("archive byte limit (%d) reached", e.opts.MaxArchiveBytes)
-		}
-		return corrupt(err, st)
-	case kindTar:
-		return corrupt(e.scanTar(ctx, name, r, emit, depth, budget, st), st)
-	case kindZip:
-		return e.scanZip(ctx, name, size, r, emit, depth, budget, st)
-	}
-	return nil
-}
-
-// errCorrupt marks a broken archive: reported in stats, not as an error.
-type errCorrupt struct{ err error }
-
-func (e errCorrupt) Error() string { return e.err.Error() }
-
-func corrupt(err error, st *FileStats) error {
-	var c errCorrupt
-	if errors.As(err, &c) {
-		if st.SkipReason == "" {
-			st.SkipReason = "corrupt archive: " + c.err.Error()
-		}
-		return nil
-	}
-	return err
-}
-
-func mergeStats(st, ms *FileStats) {
-	st.Bytes += ms.Bytes
-	st.ArchiveMembers += ms.ArchiveMembers
-	if ms.TimedOut {
-		st.TimedOut = true
-	}
-	// binary members are normal; limits, nesting and corruption are worth reporting
-	if ms.SkipReason != "" && st.SkipReason == "" && !strings.HasPrefix(ms.SkipReason, "binary") {
-		st.SkipReason = ms.SkipReason
-	}
-}
-
-func (e *Engine) scanTar(ctx context.Context, name string, r io.Reader, emit func(Match), depth int, budget *int64, st *FileStats) error {
-	tr := tar.NewReader(&budgetReader{r: r, budget: budget})
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return errCorrupt{fmt.Errorf("tar %s: %w", name, err)}
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		st.ArchiveMembers++
-		var ms FileStats
-		member := name + "!" + strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
-		if err := e.scanFile(ctx, member, hdr.Size, tr, emit, depth+1, budget, &ms); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			return errCorrupt{err}
-		}
-		mergeStats(st, &ms)
-	}
-}
-
-// zipMemLimit is the largest zip held in memory; bigger ones are spooled to
-// a temporary file (bounded by the archive byte budget).
-const zipMemLimit = 64 << 20
-
-func (e *Engine) scanZip(ctx context.Context, name string, size int64, r io.Reader, emit func(Match), depth int, budget *int64, st *FileStats) error {
-	var ra io.ReaderAt
-	var n int64
-	if size >= 0 && size <= zipMemLimit {
-		b, err := io.ReadAll(io.LimitReader(r, zipMemLimit+1))
-		if err != nil {
-			return fmt.Errorf("read zip %s: %w", name, err)
-		}
-		ra, n = bytes.NewReader(b), int64(len(b))
-	} else {
-		f, err := os.CreateTemp("", "strata-zip-*")
-		if err != nil {
-			return fmt.Errorf("spool zip %s: %w", name, err)
-		}
-		defer os.Remove(f.Name())
-		defer f.Close()
-		n, err = io.Copy(f, io.LimitReader(r, *budget))
-		if err != nil {
-			return fmt.Errorf("spool zip %s: %w", name, err)
-		}
-		ra = f
-	}
-	zr, err := zip.NewReader(ra, n)
-	if err != nil {
-		st.SkipReason = "unreadable zip: " + err.Error()
-		return nil
-	}
-	for _, zf := range zr.File {
-		if zf.FileInfo().IsDir() || !zf.Mode().IsRegular() {
-			continue
-		}
-		if *budget <= 0 {
-			st.SkipReason = fmt.Sprintf("archive byte limit (%d) reached", e.opts.MaxArchiveBytes)
-			return nil
-		}
-		rc, err := zf.Open()
-		if err != nil {
-			if st.SkipReason == "" {
-				st.SkipReason = "unreadable zip member " + zf.Name + ": " + err.Error()
-			}
-			continue
-		}
-		st.ArchiveMembers++
-		var ms FileStats
-		member := name + "!" + strings.TrimPrefix(path.Clean("/"+zf.Name), "/")
-		err = e.scanFile(ctx, member, int64(zf.UncompressedSize64), &budgetReader{r: rc, budget: budget}, emit, depth+1, budget, &ms)
-		rc.Close()
-		mergeStats(st, &ms)
-		if err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			if st.SkipReason == "" {
-				st.SkipReason = "corrupt zip member " + zf.Name + ": " + err.Error()
-			}
 		}
 	}
 	return nil

@@ -2,12 +2,13 @@ package secret
 
 import (
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"regexp"
 	"regexp/syntax"
 	"runtime"
@@ -21,8 +22,28 @@ import (
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 )
 
-//go:embed rules/strata.toml
-var strataRulesTOML string
+// strataRules holds strata's own rules, one TOML file per family, loaded in
+// file-name order after gitleaks' default rules.
+//
+//go:embed rules/*.toml
+var strataRules embed.FS
+
+// strataRulesFiles returns the embedded rules files' names and texts, in
+// name order.
+var strataRulesFiles = sync.OnceValue(func() (files [][2]string) {
+	ents, err := fs.ReadDir(strataRules, "rules")
+	if err != nil {
+		panic(err) // embedded: cannot fail
+	}
+	for _, e := range ents {
+		b, err := fs.ReadFile(strataRules, "rules/"+e.Name())
+		if err != nil {
+			panic(err)
+		}
+		files = append(files, [2]string{e.Name(), string(b)})
+	}
+	return files
+})
 
 // ErrBadRules is wrapped by every error about a rules file or pattern that
 // cannot be used.
@@ -136,6 +157,19 @@ type RuleInfo struct {
 	Path        string
 	Entropy     float64
 	SecretGroup int
+	// Confidence is ConfidenceFormat when the rule matches a provider's
+	// exact token format (a distinctive prefix, fixed length and alphabet,
+	// or a checksum), ConfidenceKeyword for keyword (+ entropy) rules.
+	Confidence string
+	// Validator names the check run on every secret the rule finds (see
+	// Validators), or is empty.
+	Validator string
+	// Examples and Counterexamples are the rule file's own test cases: text
+	// the rule must find, and text it must not.
+	Examples, Counterexamples []string
+	// ExamplePath is the file path the examples are scanned under (for
+	// rules with a path regex).
+	ExamplePath string
 }
 
 // ruleSet is one source's rules plus the allowlists that apply to all of them.
@@ -153,6 +187,7 @@ type rule struct {
 	anchor      *anchorInfo           // non-nil: run anchored at keyword hits
 	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
 	pathNeed    []string              // the same for the path regex
+	prefixBound bool                  // the match must not follow a letter or digit (needsPrefixBoundary)
 }
 
 // loadTOML parses rules in gitleaks' TOML format. source names them in
@@ -178,24 +213,9 @@ func loadTOML(text, source, defaultSeverity string, sevOverride map[string]strin
 	if vc.Extend.Path != "" || vc.Extend.URL != "" || vc.Extend.UseDefault || len(vc.Extend.DisabledRules) > 0 {
 		return nil, fmt.Errorf("%w: %s: [extend] is not supported (strata always loads the default gitleaks rules; remove the [extend] table)", ErrBadRules, source)
 	}
-	// strata's extension: a per-rule "severity" key.
-	var sev struct {
-		Rules []struct {
-			ID       string
-			Severity string
-		}
-	}
-	_ = v.Unmarshal(&sev)
-	sevByID := map[string]string{}
-	for _, r := range sev.Rules {
-		if r.Severity == "" {
-			continue
-		}
-		s := strings.ToLower(r.Severity)
-		if SeverityRank(s) == 0 {
-			return nil, fmt.Errorf("%w: %s: rule %q: severity %q is not one of critical, high, medium, low", ErrBadRules, source, r.ID, r.Severity)
-		}
-		sevByID[r.ID] = s
+	ext, err := readExtensions(v, source)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := vc.Translate()
 	if err != nil {
@@ -223,8 +243,12 @@ func loadTOML(text, source, defaultSeverity string, sevOverride map[string]strin
 		if s, ok := sevOverride[r.ID]; ok {
 			r.Severity = s
 		}
-		if s, ok := sevByID[r.ID]; ok {
-			r.Severity = s
+		if x, ok := ext[r.ID]; ok {
+			if x.Severity != "" {
+				r.Severity = x.Severity
+			}
+			r.Confidence, r.Validator = x.Confidence, x.Validator
+			r.Examples, r.Counterexamples, r.ExamplePath = x.Examples, x.Counterexamples, x.ExamplePath
 		}
 		if r.re != nil {
 			r.Regex = r.re.String()
@@ -236,9 +260,51 @@ func loadTOML(text, source, defaultSeverity string, sevOverride map[string]strin
 		if err := r.classify(); err != nil {
 			return nil, fmt.Errorf("%w: %s: rule %q: %v", ErrBadRules, source, r.ID, err)
 		}
+		if r.Confidence == "" {
+			r.Confidence = r.inferConfidence()
+		}
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// ruleExt is strata's extension of gitleaks' rule format: keys gitleaks
+// ignores.
+type ruleExt struct {
+	ID              string
+	Severity        string
+	Confidence      string
+	Validator       string
+	Examples        []string
+	Counterexamples []string
+	ExamplePath     string
+}
+
+// readExtensions reads and checks the strata keys of every rule in v.
+func readExtensions(v *viper.Viper, source string) (map[string]ruleExt, error) {
+	var doc struct{ Rules []ruleExt }
+	_ = v.Unmarshal(&doc) // the gitleaks schema was already checked
+	out := map[string]ruleExt{}
+	for _, r := range doc.Rules {
+		if r.Severity != "" {
+			r.Severity = strings.ToLower(r.Severity)
+			if SeverityRank(r.Severity) == 0 {
+				return nil, fmt.Errorf("%w: %s: rule %q: severity %q is not one of critical, high, medium, low", ErrBadRules, source, r.ID, r.Severity)
+			}
+		}
+		switch r.Confidence = strings.ToLower(r.Confidence); r.Confidence {
+		case "", ConfidenceFormat, ConfidenceKeyword:
+		default:
+			return nil, fmt.Errorf("%w: %s: rule %q: confidence %q is not one of format, keyword", ErrBadRules, source, r.ID, r.Confidence)
+		}
+		if r.Validator != "" {
+			if _, ok := validators[r.Validator]; !ok {
+				return nil, fmt.Errorf("%w: %s: rule %q: unknown validator %q (known: %s)", ErrBadRules, source, r.ID, r.Validator, strings.Join(Validators(), ", "))
+			}
+		}
+		out[r.ID] = r
+	}
+	return out, nil
 }
 
 // classify decides how wide a window the rule's regex needs.
@@ -366,11 +432,24 @@ var builtinOnce = sync.OnceValues(func() ([]*rule, error) {
 	for _, r := range gl {
 		r.allow = append(r.allow, extraAllowlists[r.ID]...)
 	}
-	own, err := loadTOML(strataRulesTOML, "strata", SeverityHigh, nil)
-	if err != nil {
-		return nil, fmt.Errorf("load strata rules: %w", err)
+	for _, r := range gl {
+		r.Validator = gitleaksValidators[r.ID]
+		if c, ok := gitleaksConfidence[r.ID]; ok {
+			r.Confidence = c
+		}
 	}
-	return append(gl, own...), nil
+	for _, f := range strataRulesFiles() {
+		own, err := loadTOML(f[1], "strata", SeverityHigh, nil)
+		if err != nil {
+			return nil, fmt.Errorf("load strata rules %s: %w", f[0], err)
+		}
+		gl = append(gl, own...)
+	}
+	for _, r := range gl {
+		// built-in rules only: a user's rules and patterns keep gitleaks' semantics
+		r.prefixBound = r.needsPrefixBoundary()
+	}
+	return gl, nil
 })
 
 // builtinRules are gitleaks' default rules then strata's, parsed once per
@@ -473,7 +552,19 @@ func hashSources(sources []string, extra ...string) string {
 			}
 		}
 	}
-	str(strataRulesTOML)
+	for _, f := range strataRulesFiles() {
+		str(f[0])
+		str(f[1])
+	}
+	ids = ids[:0]
+	for id := range gitleaksValidators {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		str(id)
+		str(gitleaksValidators[id])
+	}
 	strs(sources)
 	strs(extra)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

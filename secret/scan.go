@@ -69,6 +69,13 @@ type fileScan struct {
 	err        error
 	alCache    map[*glconfig.Allowlist]bool
 	rr         bytes.Reader
+	// decoding (decode.go): the encoding chain of the text scanned, its
+	// nesting depth, decoded bytes left to rescan in this buffer, and the
+	// rule+fingerprint of every finding delivered
+	enc        string
+	encDepth   int
+	decodeLeft int
+	plain      map[string]struct{}
 }
 
 func (e *Engine) newFileScan() any {
@@ -108,6 +115,8 @@ func (fs *fileScan) begin(ctx context.Context, path string, emit func(Match), _ 
 		fs.lastEnd[ri] = 0
 	}
 	fs.touched = fs.touched[:0]
+	fs.enc, fs.encDepth = "", 0
+	clear(fs.plain)
 	clear(fs.alCache)
 	clear(fs.applicable)
 }
@@ -448,7 +457,13 @@ func (fs *fileScan) consider(ri int32, r *rule, loc []int, ms int) {
 	if se > me {
 		me = se
 	}
+	if r.prefixBound && ms > 0 && isAlnum(seg[ms-1]) {
+		return // a token prefix inside a word ("Sogho_...")
+	}
 	secret := string(seg[ss:se])
+	if isPlaceholder(secret) {
+		return
+	}
 	ent := shannon(secret)
 	if r.Entropy > 0 && ent <= r.Entropy {
 		return
@@ -592,6 +607,7 @@ func (fs *fileScan) flushFound() {
 			Fingerprint: fingerprint(f[i].secret),
 			Entropy:     shannon(f[i].secret),
 		}
+		annotate(&m, r)
 		fs.deliver(m)
 	}
 	fs.found = fs.found[:0]
@@ -601,6 +617,10 @@ func (fs *fileScan) deliver(m Match) {
 	if fs.e.ignore.ignored(&m) {
 		return
 	}
+	if fs.plain == nil {
+		fs.plain = map[string]struct{}{}
+	}
+	fs.plain[m.RuleID+"\x00"+m.Fingerprint] = struct{}{}
 	if fs.emit != nil {
 		fs.emit(m)
 	}

@@ -142,7 +142,7 @@ func TestTruePositives(t *testing.T) {
 	cases := []tc{
 		{"aws access key", "app/config.py", "AWS_KEY = 'AKIA" + rnd(5, 16, b32) + "'\n", "aws-access-token", "AKIA" + rnd(5, 16, b32)},
 		{"github pat", "src/main.go", "const tok = \"" + ghp + "\"\n", "github-pat", ghp},
-		{"slack bot", "bot.yaml", "slack: xoxb-1234567890-1234567890123-" + rnd(6, 24, alnum) + "\n", "slack-bot-token", "xoxb-1234567890-1234567890123-" + rnd(6, 24, alnum)},
+		{"slack bot", "bot.yaml", "slack: xoxb-2614739805-3827164059213-" + rnd(6, 24, alnum) + "\n", "slack-bot-token", "xoxb-2614739805-3827164059213-" + rnd(6, 24, alnum)},
 		{"stripe", "pay.js", "stripe.key = \"sk_live_" + rnd(7, 24, alnum) + "\";\n", "stripe-access-token", "sk_live_" + rnd(7, 24, alnum)},
 		{"generic api key", "settings.ini", "api_key = " + rnd(8, 32, alnum) + "\n", "generic-api-key", rnd(8, 32, alnum)},
 		{"aws credentials", "root/.aws/credentials", "[default]\naws_access_key_id = AKIA" + rnd(9, 16, b32) + "\naws_secret_access_key = " + awsSecret + "\n", "aws-secret-access-key", awsSecret},
@@ -457,7 +457,7 @@ func TestIgnoreFile(t *testing.T) {
 	}
 	check("a.txt", ghp+"\n", 0)
 	check("a.txt", other+"\n", 1)
-	check("a.txt", "xoxb-1234567890-1234567890123-"+rnd(72, 24, alnum)+"\n", 0)
+	check("a.txt", "xoxb-2614739805-3827164059213-"+rnd(72, 24, alnum)+"\n", 0)
 	check("vendor/x/y/z.txt", other+"\n", 0)
 	check("/vendor/z.txt", other+"\n", 0)
 	check("src/vendor.txt", other+"\n", 1)

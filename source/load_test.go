@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
-	"github.com/stratascan/strata/source/content"
 )
 
 func plainImage(arch string, files ...string) fixture.Image {

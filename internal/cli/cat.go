@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ func init() { register(newCatCmd) }
 
 func newCatCmd(g *Globals) *cobra.Command {
 	var layerIdx int
+	var maxBytes int64
 	cmd := &cobra.Command{
 		Use:   "cat IMAGE PATH",
 		Short: "Print a file as it was in a layer; by default the last layer that has it, even if a later layer deleted it",
@@ -31,7 +33,10 @@ func newCatCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := inspect.ReadFile(cmd.Context(), o.store, im, args[1], layerIdx, g.Stdout, inspect.Options{Logger: g.Log})
+			info, err := inspect.ReadFile(cmd.Context(), o.store, im, args[1], layerIdx, g.Stdout, inspect.Options{Logger: g.Log, MaxFileBytes: maxBytes})
+			if errors.Is(err, inspect.ErrLimit) {
+				return fmt.Errorf("%w (raise --max-bytes to read it)", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -43,5 +48,6 @@ func newCatCmd(g *Globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&layerIdx, "layer", -1, "read the file from layer N (default: the last layer that has it)")
+	cmd.Flags().Int64Var(&maxBytes, "max-bytes", 8<<30, "refuse a file larger than this many bytes, sparse holes included (0: no cap)")
 	return withFormats(cmd, report.FormatTable)
 }

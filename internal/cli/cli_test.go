@@ -122,7 +122,6 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"ls", "docker-daemon:x:latest"}, "not supported"},
 		{[]string{"ls", "oci:/nonexistent/layout"}, "/nonexistent/layout"},
 		{[]string{"ls", "--layer", "9", sample}, "out of range"},
 		{[]string{"ls", "--format", "xml", sample}, `--format: unknown output format "xml": use one of table, json`},

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -83,11 +84,14 @@ the summary (--format json).`,
 					report.Plural(st.Files, "file", "files"), report.Bytes(st.Bytes), report.Plural(st.Dirs, "dir", "dirs"),
 					report.Plural(st.Links, "link", "links"), args[1], report.Plural(len(st.Refused), "entry", "entries"))
 			}
+			if errors.Is(err, inspect.ErrLimit) {
+				return fmt.Errorf("%w (raise --max-bytes or narrow --path)", err)
+			}
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&xo.Layer, "layer", -1, "extract only layer N's own entries (default: the final filesystem)")
 	cmd.Flags().StringVar(&xo.Prefix, "path", "", "extract only this path and what is below it")
-	cmd.Flags().Int64Var(&xo.MaxBytes, "max-bytes", 8<<30, "stop with an error past this many bytes written (0: no cap)")
+	cmd.Flags().Int64Var(&xo.MaxBytes, "max-bytes", 8<<30, "stop with an error past this many bytes written, sparse files at their full size (0: no cap)")
 	return cmd
 }

@@ -132,6 +132,12 @@ func printNode(w io.Writer, n *image.Node, depth int) {
 	if n.Descriptor.IsAttestation() {
 		extra += " attestation for " + image.Digest(n.Descriptor.Annotations[image.AnnotationReferenceDigest]).Short()
 	}
+	if n.Repeat {
+		extra += " (listed again; shown once above)"
+	}
+	if n.Skipped {
+		extra += " (not loaded: another platform)"
+	}
 	if n.Warning != "" {
 		extra += " WARNING: " + n.Warning
 	}

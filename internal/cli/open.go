@@ -2,16 +2,23 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/stratascan/strata/content"
+
+	"github.com/stratascan/strata/connerr"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/internal/progress"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/source"
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/source/containerd"
+	"github.com/stratascan/strata/source/daemon"
 )
 
 // opened is an image reference opened, loaded and narrowed to the
@@ -64,7 +71,56 @@ func (g *Globals) registryClient() (*registry.Client, error) {
 
 func (g *Globals) sourceOptions() (source.Options, error) {
 	ro, err := g.registryOptions()
-	return source.Options{Registry: ro, Logger: g.Log}, err
+	return source.Options{Registry: ro, Logger: g.Log, Engines: source.EngineOptions{
+		ContainerdNamespace: g.engines.containerdNamespace,
+	}}, err
+}
+
+// engineFlags are the flags of the local engine transports.
+type engineFlags struct {
+	containerdNamespace string
+}
+
+func addEngineFlags(pf *pflag.FlagSet, g *Globals) {
+	pf.StringVar(&g.engines.containerdNamespace, "containerd-namespace", "", "containerd namespace for containerd: references (default $CONTAINERD_NAMESPACE, else \"default\")")
+}
+
+// wordErrors makes every command's error say what to do about a failed
+// connection in this tool's terms (its flags); library errors only say
+// what happened.
+func wordErrors(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return wordError(run(cmd, args)) }
+	}
+	for _, sub := range c.Commands() {
+		wordErrors(sub)
+	}
+}
+
+func wordError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		ee.err = wordError(ee.err)
+		return err
+	}
+	k, ok := connerr.KindOf(err)
+	if !ok || errors.Is(err, daemon.ErrNoEngine) || errors.Is(err, containerd.ErrNoDaemon) {
+		return err // not a connection failure, or an engine's, which says what to start or set
+	}
+	hint := map[connerr.Kind]string{
+		connerr.PlainHTTP: "pass --insecure to allow plain HTTP (only for a registry you trust, such as one on loopback)",
+		connerr.TLS:       "pass --ca-file with the CA certificate that signed the registry's certificate, or --tls-skip-verify to accept any",
+		connerr.Refused:   "check the host and port, and that the registry is running",
+		connerr.DNS:       "check the host name (a bare NAME is a registry image; a local file must exist)",
+		connerr.Timeout:   "the registry did not answer in time; check the network path to it, or retry",
+	}[k]
+	if hint == "" {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 // openStore opens ref; registry references go through the run's shared
@@ -82,6 +138,11 @@ func (g *Globals) openStore(ctx context.Context, ref string) (content.Store, err
 		if so.Client, err = g.registryClient(); err != nil {
 			return nil, err
 		}
+	}
+	if r.Transport == source.TransportDockerDaemon || r.Transport == source.TransportPodman {
+		bar := progress.New(g.Stderr, "export "+ref, 0, progress.Enabled(g.Stderr, g.Quiet))
+		defer bar.Done()
+		so.Engines.Progress = bar.Update
 	}
 	return source.OpenReference(ctx, r, so)
 }
@@ -106,7 +167,9 @@ func (g *Globals) openImageAll(ctx context.Context, ref string, all bool) (*open
 	if err != nil {
 		return nil, err
 	}
-	root, err := source.Load(ctx, s, g.Log)
+	// With --platform only the entries that platform needs are fetched, so
+	// an odd sibling (a broken unknown/unknown child) cannot get in the way.
+	root, err := source.LoadWith(ctx, s, source.LoadOptions{Platform: want, Logger: g.Log})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("load %s: %w", ref, err)

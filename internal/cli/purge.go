@@ -226,7 +226,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		}
 		fmt.Fprintf(g.Stdout, "\nApplying (journal: %s)...\n", journalPath)
 	}
-	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log})
+	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log, Inventory: inv})
 	return finish(ctx, g, repo, p, res, aerr, j, journalPath)
 }
 
@@ -308,7 +308,7 @@ func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
 		counts[s.Outcome]++
 	}
 	fmt.Fprintf(w, "\nSteps: %d", len(res.Steps))
-	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped} {
+	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped, purge.OutcomeInUse, purge.OutcomeRestored, purge.OutcomeLost} {
 		if counts[o] > 0 {
 			fmt.Fprintf(w, ", %s %d", o, counts[o])
 		}
@@ -317,7 +317,17 @@ func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
 	if res.TagDeleteUnsupported {
 		fmt.Fprintln(w, "The registry refused tag DELETE (distribution 2.8): tags were removed by deleting their manifests by digest.")
 	}
-	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d surviving tags checked (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
+	for _, u := range res.InUse {
+		fmt.Fprintf(w, "Pushed during the purge: blob %s is used by %s: %s\n", u.Digest, listOrUntagged(u.Tags), map[string]string{
+			purge.OutcomeInUse: "not deleted", purge.OutcomeRestored: "deleted, then uploaded again", purge.OutcomeLost: "DELETED: push those tags again"}[u.Outcome])
+	}
+	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d tags present checked whole (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
+	if len(rep.NewTags) > 0 {
+		fmt.Fprintf(w, "Tags pushed or moved during the purge (checked whole): %s\n", strings.Join(rep.NewTags, ", "))
+	}
+	for _, c := range rep.Changed {
+		fmt.Fprintf(w, "  CHANGED: %s\n", c)
+	}
 	for _, pr := range rep.Problems {
 		fmt.Fprintf(w, "  PROBLEM: %s\n", pr)
 	}
@@ -332,10 +342,19 @@ func verdictText(v string) string {
 		return "PENDING GC — manifests are gone but blobs stay pullable by digest until the operator's garbage collection"
 	case purge.VerdictRestartNeeded:
 		return "RESTART NEEDED — the registry serves deleted blobs from a stale descriptor cache"
+	case purge.VerdictChanged:
+		return "CHANGED DURING THE PURGE — tags pushed meanwhile use content the plan deleted; it was kept for them and stays pullable through them (see CHANGED above): review them and purge again"
 	case purge.VerdictNotPurged:
 		return "NOT PURGED — the registry refused deletes; nothing was deleted"
 	}
 	return "FAILED — see the problems above"
+}
+
+func listOrUntagged(tags []string) string {
+	if len(tags) == 0 {
+		return "untagged manifests"
+	}
+	return "tags " + strings.Join(tags, ", ")
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

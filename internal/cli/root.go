@@ -59,6 +59,7 @@ type Globals struct {
 
 	password string           // read once from stdin
 	client   *registry.Client // built once per run (registryClient)
+	engines  engineFlags
 }
 
 // commands is filled by init functions in this package, one file per
@@ -114,6 +115,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
+	addEngineFlags(pf, g)
 	pf.StringVar(&g.ConfigPath, "config", "", "config file (default $XDG_CONFIG_HOME/strata/config.yaml; env STRATA_CONFIG)")
 	root.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	root.MarkFlagsMutuallyExclusive("platform", "all-platforms")
@@ -126,6 +128,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	addHints(root)
 	root.SetUsageTemplate(root.UsageTemplate() + configHelp)
+	wordErrors(root)
 	return root
 }
 

@@ -9,9 +9,9 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/provenance"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Candidate is the digest a layer gets under one profile.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/stratascan/strata/source/content"
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

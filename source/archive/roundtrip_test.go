@@ -17,11 +17,11 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/source"
 	"github.com/stratascan/strata/source/archive"
-	"github.com/stratascan/strata/source/content"
 	"github.com/stratascan/strata/source/layout"
 )
 

@@ -12,8 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // DockerEntry is one image of a `docker save` manifest.json

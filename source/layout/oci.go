@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // ociLayout is the parsed top of an OCI image layout.
@@ -239,5 +239,9 @@ func (s *Store) WithTag(ctx context.Context, tag string) (content.Store, error) 
 	case "dir":
 		return nil, fmt.Errorf("%w: a dir: copy holds one image and has no tags", content.ErrBadReference)
 	}
-	return OCI(ctx, s.fsys, tag, WithLogger(s.log))
+	opts := []Option{WithLogger(s.log)}
+	if s.onDisk {
+		opts = append(opts, onDisk)
+	}
+	return OCI(ctx, s.fsys, tag, opts...)
 }

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
-	"github.com/stratascan/strata/source/content"
 )
 
 // Limits on the JSON files a store reads whole.
@@ -27,6 +27,11 @@ const (
 
 // ErrNotLayout reports a file tree that is not the kind of image store asked for.
 var ErrNotLayout = errors.New("not an image layout")
+
+// ErrNotRegular reports a blob that is not a regular file of the layout: a
+// symbolic link (which could point anywhere on the host, /dev/zero or a
+// private file), a device, a FIFO or a directory.
+var ErrNotRegular = errors.New("blob is not a regular file")
 
 // Option configures a Store.
 type Option func(*Store)
@@ -43,6 +48,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// onDisk marks a store over a host directory (see Store.onDisk).
+func onDisk(s *Store) { s.onDisk = true }
+
 // WithName sets what Name reports, overriding the name found in the source.
 func WithName(name string) Option { return func(s *Store) { s.name = name } }
 
@@ -56,6 +64,9 @@ type Store struct {
 	log    *slog.Logger
 	closer io.Closer
 	opts   []Option
+	// onDisk: fsys is a directory of the host, whose blobs must be regular
+	// files, never symbolic links (a tarball's links resolve inside it).
+	onDisk bool
 
 	// root, or a function computing it on first use.
 	rootMu   sync.Mutex
@@ -105,14 +116,20 @@ func (s *Store) Root(ctx context.Context) (image.Descriptor, error) {
 	return s.root, s.rootErr
 }
 
-// Open returns the bytes of a manifest or blob. A digest the source does not
-// hold is an error wrapping content.ErrNotFound.
+// Open returns the bytes of a manifest or blob, never more than its
+// declared size plus one byte (content.Bound), stopping when ctx is done. A
+// digest the source does not hold is an error wrapping content.ErrNotFound;
+// one whose algorithm cannot be verified wraps image.ErrUnsupportedAlgorithm;
+// a blob that is a symbolic link or not a regular file, ErrNotRegular.
 func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if _, err := image.ParseDigest(string(d.Digest)); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", s.kind, content.ErrNotFound, err)
+	}
+	if err := d.Digest.Verifiable(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.kind, err)
 	}
 	if _, err := s.Root(ctx); err != nil {
 		return nil, err
@@ -136,13 +153,12 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		if !fs.ValidPath(c) {
 			continue
 		}
-		f, err := s.fsys.Open(c)
+		f, err := s.openBlob(c)
 		if err == nil {
-			if st, err := f.Stat(); err == nil && st.IsDir() {
-				f.Close()
-				continue
-			}
-			return f, nil
+			return content.Bound(ctx, f, d), nil
+		}
+		if errors.Is(err, ErrNotRegular) {
+			return nil, fmt.Errorf("%s: blob %s: %w", s.kind, d.Digest, err)
 		}
 		if !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
 			firstErr = err
@@ -152,6 +168,37 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		return nil, fmt.Errorf("%s: open %s: %w", s.kind, d.Digest, firstErr)
 	}
 	return nil, fmt.Errorf("%s: blob %s: %w in this %s (it names the blob but does not hold it)", s.kind, d.Digest, content.ErrNotFound, s.kind)
+}
+
+// openBlob opens the file at name if it is a regular file. A directory is
+// reported as not existing (the next candidate path is tried); a symbolic
+// link of a host directory, a device or a FIFO as ErrNotRegular.
+func (s *Store) openBlob(name string) (fs.File, error) {
+	if s.onDisk {
+		// Before opening: opening a FIFO blocks, a link may point anywhere.
+		if st, err := fs.Lstat(s.fsys, name); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%w: %s is a symbolic link; a layout holds its blobs as files", ErrNotRegular, name)
+		} else if err == nil && !st.IsDir() && !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, st.Mode().Type())
+		}
+	}
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, err
+	case st.IsDir():
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case !st.Mode().IsRegular():
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, st.Mode().Type())
+	}
+	return f, nil
 }
 
 // Close closes the underlying tarball, if any.
@@ -194,6 +241,8 @@ func readFileLimit(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	} else if err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, st.Mode().Type())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
@@ -274,7 +323,7 @@ func OpenOCIDir(ctx context.Context, dir, ref string, opts ...Option) (content.S
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	return OCI(ctx, os.DirFS(dir), ref, opts...)
+	return OCI(ctx, os.DirFS(dir), ref, append(opts, onDisk)...)
 }
 
 // OpenDir opens the skopeo dir: copy in directory dir (see Dir).
@@ -282,7 +331,7 @@ func OpenDir(ctx context.Context, dir string, opts ...Option) (content.Store, er
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	return Dir(ctx, os.DirFS(dir), opts...)
+	return Dir(ctx, os.DirFS(dir), append(opts, onDisk)...)
 }
 
 func checkDir(dir string) error {

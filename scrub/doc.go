@@ -1,0 +1,42 @@
+// Package scrub rewrites a container image without a leaked secret and
+// keeps every other byte: layers that hold nothing to remove are reused as
+// their exact blobs (same digest, no recompression); a layer that does is
+// re-tarred with the headers it had (PAX records, xattrs, names, times),
+// dropping only the removed entries, and recompressed as the original was
+// (gzip at a level matching the original's header, zstd, or none).
+//
+// The work is plan -> review -> apply:
+//
+//   - NewPlan reads the image (any source.Store), decides what goes (paths
+//     by glob, findings of a `strata scan --format json` run: files, archive
+//     members, config fields and history build-arg values; Env, Labels and
+//     build args by name), rewrites the affected layers into a local staging
+//     directory, rebuilds configs, manifests and the index, and checks the
+//     invariants (Verify) before anything is written anywhere. The Plan is
+//     a plain value: a table or JSON for review, with the layers rewritten
+//     (bytes before and after), the layers reused, the config fields
+//     changed, the attestations and signatures dropped.
+//   - Apply writes the planned image to a destination: an OCI layout
+//     (oci:), an oci-archive, a docker-archive loadable by docker load and
+//     podman load, or a registry repository (untouched blobs mounted from
+//     the source repository when it is on the same registry, else
+//     uploaded).
+//   - Replace pushes the result to every tag that pointed at the old digest
+//     and hands the old digest to package purge (plan, then apply), with a
+//     journal that Resume replays.
+//
+// # Invariants
+//
+// Verify checks, from the bytes actually staged: every rewritten layer
+// holds exactly the original's entries minus the removed ones (same
+// headers and contents; archives rewritten without the removed members);
+// the final filesystem equals the original's except for the removed paths
+// (entries, modes, owners, times, link targets, contents); a path the
+// original deleted stays absent; untouched layers keep their digests; the
+// config's rootfs matches the layers; and, when a secret engine is given, a
+// rescan of the result finds none of the removed fingerprints.
+//
+// Secret values are never stored in a Plan, logged or printed: config
+// values are replaced by "<redacted by strata>" and the plan names fields,
+// never their values.
+package scrub

@@ -1,0 +1,340 @@
+package scrub
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+
+	"github.com/stratascan/strata/content"
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/layer"
+)
+
+// want is what a rewritten layer must hold at one position: the original
+// entry (headers as walked) and the sha256 of the content written for it.
+type want struct {
+	entry *layer.Entry
+	sum   image.Digest // regular files only
+	// archive: the file is an archive rewritten without some members.
+	archive bool
+}
+
+// rewritten is one staged layer blob.
+type rewritten struct {
+	desc         image.Descriptor
+	diffID       image.Digest
+	file         string
+	uncompressed int64
+	compression  image.Compression
+	level        int
+	wants        []want
+	members      []MemberRemoval
+	// changed are paths whose entry changed on purpose: hard links turned
+	// into files or pointed at another name, archives rewritten.
+	changed []string
+}
+
+// rewriter streams one layer blob into a new blob without the edited
+// entries.
+type rewriter struct {
+	entries []*layer.Entry
+	edit    *layerEdit
+	dir     string
+	maxArch int64
+	heirs   map[int]bool   // removed ordinals whose content a link takes
+	spooled map[int]string // removed ordinal -> spool file
+	out     *rewritten
+}
+
+// gzipLevel guesses the level a gzip stream was written at from its XFL
+// header byte (RFC 1952: 2 = maximum compression, 4 = fastest).
+func gzipLevel(head []byte) int {
+	if len(head) > 8 {
+		switch head[8] {
+		case 2:
+			return 9
+		case 4:
+			return 1
+		}
+	}
+	return 6
+}
+
+// rewriteLayer writes a new blob for l under dir.
+func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries []*layer.Entry, edit *layerEdit, dir string, maxArchive int64) (*rewritten, error) {
+	rc, err := s.Open(ctx, l.Descriptor)
+	if err != nil {
+		return nil, fmt.Errorf("open layer %s: %w", l.Descriptor.Digest, err)
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(content.Verify(rc, l.Descriptor, "layer"), 256<<10)
+	head, _ := br.Peek(10)
+	rw := &rewriter{entries: entries, edit: edit, dir: dir, maxArch: maxArchive, heirs: map[int]bool{}, spooled: map[int]string{},
+		out: &rewritten{compression: layer.Sniff(head)}}
+	for _, t := range edit.relink {
+		rw.heirs[t] = true
+	}
+	var src io.Reader = br
+	switch rw.out.compression {
+	case image.Gzip:
+		rw.out.level = gzipLevel(head)
+		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: gzip: %w", l.Descriptor.Digest, err)
+		}
+		defer zr.Close()
+		src = zr
+	case image.Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: zstd: %w", l.Descriptor.Digest, err)
+		}
+		defer zr.Close()
+		src = zr
+	}
+	f, err := os.CreateTemp(dir, "layer-*")
+	if err != nil {
+		return nil, fmt.Errorf("stage layer: %w", err)
+	}
+	rw.out.file = f.Name()
+	defer f.Close()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var zsum hash.Hash = sha256.New()
+	var zn countWriter
+	go func() { done <- rw.compress(pr, io.MultiWriter(f, zsum, &zn)) }()
+	usum := sha256.New()
+	var un countWriter
+	err = rw.copyTar(ctx, src, io.MultiWriter(pw, usum, &un))
+	if err == nil {
+		// Drain the rest of the stream and of the blob so the digest check
+		// fires.
+		if _, err = io.Copy(io.Discard, struct{ io.Reader }{src}); err == nil {
+			_, err = io.Copy(io.Discard, br)
+		}
+	}
+	pw.CloseWithError(err)
+	if cerr := <-done; err == nil {
+		err = cerr
+	}
+	for _, p := range rw.spooled {
+		os.Remove(p)
+	}
+	if err != nil {
+		os.Remove(rw.out.file)
+		return nil, fmt.Errorf("rewrite layer %d (%s): %w", l.Index, l.Descriptor.Digest, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("stage layer: %w", err)
+	}
+	d := l.Descriptor
+	d.Digest, d.Size = image.FromSum(zsum.Sum(nil)), zn.n
+	d.Data = nil
+	rw.out.desc = d
+	rw.out.diffID = image.FromSum(usum.Sum(nil))
+	rw.out.uncompressed = un.n
+	final := filepath.Join(dir, d.Digest.Hex())
+	if err := os.Rename(rw.out.file, final); err != nil {
+		return nil, fmt.Errorf("stage layer: %w", err)
+	}
+	rw.out.file = final
+	return rw.out, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// compress writes r to w compressed as the original was.
+func (rw *rewriter) compress(r io.Reader, w io.Writer) error {
+	var zw io.WriteCloser
+	switch rw.out.compression {
+	case image.Gzip:
+		g, err := pgzip.NewWriterLevel(w, rw.out.level)
+		if err != nil {
+			return err
+		}
+		if err := g.SetConcurrency(1<<20, 2); err != nil {
+			return err
+		}
+		zw = g
+	case image.Zstd:
+		z, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(2))
+		if err != nil {
+			return err
+		}
+		zw = z
+	default:
+		_, err := io.Copy(w, r)
+		return err
+	}
+	if _, err := io.Copy(zw, r); err != nil {
+		zw.Close()
+		return err
+	}
+	return zw.Close()
+}
+
+// copyTar copies the tar stream from src to w, applying the edit.
+func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) error {
+	tr := tar.NewReader(src)
+	tw := tar.NewWriter(w)
+	for ord := 0; ; ord++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, ord, err)
+		}
+		if ord >= len(rw.entries) || rw.entries[ord].Name != h.Name {
+			return fmt.Errorf("%w: entry %d changed since the layer was listed", content.ErrDigestMismatch, ord)
+		}
+		if err := rw.entry(ord, h, tr, tw); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func (rw *rewriter) entry(ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
+	e := rw.entries[ord]
+	if h.Typeflag == tar.TypeGNUSparse || hasSparse(h) {
+		if _, touched := rw.edit.drop[ord]; !touched {
+			return fmt.Errorf("%w: /%s is a sparse file, which the tar writer cannot reproduce", ErrUnsupported, e.Path)
+		}
+	}
+	if _, gone := rw.edit.drop[ord]; gone {
+		if rw.heirs[ord] {
+			p, err := rw.spool(tr, -1)
+			if err != nil {
+				return err
+			}
+			rw.spooled[ord] = p
+		}
+		return nil
+	}
+	if t, ok := rw.edit.relink[ord]; ok {
+		h.Typeflag, h.Linkname = tar.TypeReg, ""
+		x := *e
+		x.Type, x.Linkname, x.Mode = layer.TypeFile, "", h.FileInfo().Mode()
+		rw.out.changed = append(rw.out.changed, e.Path)
+		return rw.writeFile(tw, h, rw.spooled[t], &x, false)
+	}
+	if name, ok := rw.edit.repoint[ord]; ok {
+		h.Linkname = name
+		x := *e
+		x.Linkname, _ = layer.CleanPath(name)
+		e = &x
+		rw.out.changed = append(rw.out.changed, e.Path)
+	}
+	if ms, ok := rw.edit.members[ord]; ok {
+		return rw.rewriteArchive(tr, tw, h, e, ms)
+	}
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("write header of /%s: %w", e.Path, err)
+	}
+	wt := want{entry: e}
+	if h.Typeflag == tar.TypeReg {
+		sum := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(tw, sum), tr); err != nil {
+			return fmt.Errorf("copy /%s: %w", e.Path, err)
+		}
+		wt.sum = image.FromSum(sum.Sum(nil))
+	}
+	rw.out.wants = append(rw.out.wants, wt)
+	return nil
+}
+
+func hasSparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// spool copies r (at most limit bytes when limit >= 0) to a temporary
+// file under the staging directory.
+func (rw *rewriter) spool(r io.Reader, limit int64) (string, error) {
+	f, err := os.CreateTemp(rw.dir, "spool-*")
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	if limit >= 0 {
+		r = io.LimitReader(r, limit+1)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil && limit >= 0 && n > limit {
+		err = fmt.Errorf("%w: archive larger than %d bytes", ErrUnsupported, limit)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// writeFile writes h with the content of file p.
+func (rw *rewriter) writeFile(tw *tar.Writer, h *tar.Header, p string, e *layer.Entry, archive bool) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	h.Size = st.Size()
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("write header of /%s: %w", e.Path, err)
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tw, sum), f); err != nil {
+		return fmt.Errorf("write /%s: %w", e.Path, err)
+	}
+	x := *e
+	x.Size = h.Size
+	rw.out.wants = append(rw.out.wants, want{entry: &x, sum: image.FromSum(sum.Sum(nil)), archive: archive})
+	return nil
+}
+
+// rewriteArchive replaces an archive file with a copy without members.
+func (rw *rewriter) rewriteArchive(tr *tar.Reader, tw *tar.Writer, h *tar.Header, e *layer.Entry, members []string) error {
+	in, err := rw.spool(tr, rw.maxArch)
+	if err != nil {
+		return fmt.Errorf("/%s: %w", e.Path, err)
+	}
+	defer os.Remove(in)
+	out := in + ".new"
+	removed, err := dropMembers(in, out, members, rw.maxArch)
+	if err != nil {
+		return fmt.Errorf("/%s: %w", e.Path, err)
+	}
+	defer os.Remove(out)
+	if len(removed) == 0 {
+		return fmt.Errorf("%w: /%s holds none of the members %s", ErrBadSelector, e.Path, strings.Join(members, ", "))
+	}
+	rw.out.members = append(rw.out.members, MemberRemoval{Archive: "/" + e.Path, Members: removed})
+	rw.out.changed = append(rw.out.changed, e.Path)
+	return rw.writeFile(tw, h, out, e, true)
+}
+
+var errNotArchive = errors.New("not an archive scrub can rewrite (zip, jar, war, tar, tar.gz)")
