@@ -139,7 +139,7 @@ func TestBadInput(t *testing.T) {
 		// Library errors name no flag; the CLI adds the one that helps.
 		{[]string{"cat", sample, "/app/nope"}, "no layer of sha256:1dfd74a9a9d9"},
 		{[]string{"cat", sample, "/app/nope"}, "has a regular file at /app/nope; list what every layer holds with: strata ls --all-layers IMAGE"},
-		{[]string{"extract", "--max-bytes", "10", sample, "@TMP"}, "(at /etc/os-release in layer 0); raise --max-bytes or narrow --path"},
+		{[]string{"extract", "--max-bytes", "10", sample, "@TMP"}, "(at /etc/os-release in layer 0, 41 bytes); raise --max-bytes or narrow --path"},
 	}
 	for _, c := range cases {
 		for i, a := range c.args {
