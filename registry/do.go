@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stratascan/strata/connerr"
 )
 
 // request is one registry call; do sends it with retries.
@@ -199,7 +201,7 @@ func (c *Client) doWith(ctx context.Context, rt http.RoundTripper, req request) 
 				}
 				continue
 			}
-			return nil, fmt.Errorf("%s %s: %w", req.method, redactString(req.url), err)
+			return nil, fmt.Errorf("%s %s: %w", req.method, redactString(req.url), connerr.Classify(hreq.URL.Host, err))
 		}
 		for _, code := range req.ok {
 			if resp.StatusCode == code {

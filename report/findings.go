@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stratascan/strata/scan"
+	"github.com/stratascan/strata/verify"
 )
 
 // Severities from least to most severe.
@@ -46,7 +47,7 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 	var images []*imageGroup
 	byImage := map[string]*imageGroup{}
 	recoverable := 0
-	for _, f := range res.Findings {
+	for _, f := range activeFirst(res.Findings) {
 		ikey := f.Image + "\x00" + string(f.Manifest) + "\x00" + f.Platform + "\x00" + string(f.Kind)
 		ig := byImage[ikey]
 		if ig == nil {
@@ -83,7 +84,14 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 		if showSecrets && f.Secret != "" {
 			match += "  secret=" + f.Secret
 		}
-		sec.rows = append(sec.rows, []string{strings.ToUpper(f.Severity), f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
+		sev := strings.ToUpper(f.Severity)
+		if v := f.Verification; v != nil {
+			state += "; " + VerificationText(v)
+			if v.Status == verify.Active {
+				sev = "ACTIVE " + sev
+			}
+		}
+		sec.rows = append(sec.rows, []string{sev, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
 	}
 	for _, ig := range images {
 		fmt.Fprintln(Unwrap(w), ig.title)
@@ -98,6 +106,36 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 	writeSummary(Unwrap(w), res, recoverable)
 	writeCoverage(Unwrap(w), res.Coverage, verbose)
 	return nil
+}
+
+// activeFirst orders findings whose secret a provider confirmed live before
+// the others, keeping the scan's order within each kind.
+func activeFirst(fs []scan.Finding) []scan.Finding {
+	out := append([]scan.Finding(nil), fs...)
+	sort.SliceStable(out, func(i, j int) bool { return isActive(out[i]) && !isActive(out[j]) })
+	return out
+}
+
+func isActive(f scan.Finding) bool {
+	return f.Verification != nil && f.Verification.Status == verify.Active
+}
+
+// VerificationText words a verdict for people: "verified ACTIVE
+// (account=1234)", "verified inactive", "verification unknown: timeout".
+func VerificationText(v *verify.Result) string {
+	switch v.Status {
+	case verify.Active:
+		if v.Identity != "" {
+			return "verified ACTIVE (" + v.Identity + ")"
+		}
+		return "verified ACTIVE"
+	case verify.Inactive:
+		return "verified inactive"
+	}
+	if v.Reason != "" {
+		return "verification unknown: " + Truncate(v.Reason, 60)
+	}
+	return "verification unknown"
 }
 
 func imageTitle(f scan.Finding) string {

@@ -178,6 +178,10 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		if f.CreatedBy != "" {
 			props["createdBy"] = f.CreatedBy
 		}
+		if f.Verification != nil {
+			props["verification"] = f.Verification
+			msg += "; " + VerificationText(f.Verification)
+		}
 		results = append(results, sarifResult{
 			RuleID: f.Rule, RuleIndex: ruleIdx[f.Rule], Level: sarifLevel(f.Severity), Message: sarifText{msg},
 			Locations:           []sarifLocation{loc},

@@ -199,7 +199,7 @@ const (
 var keywordColor = map[string]string{
 	"critical": boldRd, "high": red, "medium": yellow, "low": cyan,
 	"deleted": red, "overwritten": yellow, "unsafe": boldRd,
-	"ok": green, "stale": yellow, "no-base": red, "error": boldRd, "refused": boldRd,
+	"active": boldRd, "ok": green, "stale": yellow, "no-base": red, "error": boldRd, "refused": boldRd,
 }
 
 // Colorize colours a cell by its first word when that word names a

@@ -20,6 +20,7 @@ import (
 	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/secret"
+	"github.com/stratascan/strata/verify"
 )
 
 // ErrNoEngine: Options.Engine is nil.
@@ -90,6 +91,9 @@ type Finding struct {
 	// Secret is set only with Options.KeepSecrets.
 	Secret      string `json:"secret,omitempty"`
 	Remediation string `json:"remediation"`
+	// Verification is the provider's verdict on the secret, set only when
+	// verification was asked for (VerifyCandidates, ApplyVerification).
+	Verification *verify.Result `json:"verification,omitempty"`
 }
 
 // Skip is a file that was not (fully) scanned, and why.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs strata's whole test suite. Installs what the tests need first when it
 # is missing: Debian packages via apt-get (the real registry binary, skopeo,
-# umoci, podman and containerd, whose daemons the engine tests start), then Go modules via `go test` itself.
+# umoci, and podman, containerd and docker.io, whose daemons the engine tests
+# start), then Go modules via `go test` itself.
 #
 #   ./scripts/test.sh            # vet + every test, with the race detector
 #   ./scripts/test.sh -short     # extra args go to `go test`
@@ -14,6 +15,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 # archive fixtures in secret/ are built with the real tools
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)

@@ -29,7 +29,10 @@ func (p *Plan) blobs(ctx context.Context) ([]blob, *image.Node, error) {
 	p.stage.root = p.NewRoot
 	root, err := source.Load(ctx, p.stage, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: load the scrubbed image: %v", ErrInvariant, err)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("%w: load the scrubbed image: %w", ErrInvariant, err)
 	}
 	var out []blob
 	seen := map[image.Digest]bool{}

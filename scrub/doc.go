@@ -12,7 +12,8 @@
 //     members, config fields and history build-arg values; Env, Labels and
 //     build args by name), rewrites the affected layers into a local staging
 //     directory, rebuilds configs, manifests and the index, and checks the
-//     invariants (Verify) before anything is written anywhere. The Plan is
+//     invariants (Plan.Verification says what was checked) before anything
+//     is written anywhere. The Plan is
 //     a plain value: a table or JSON for review, with the layers rewritten
 //     (bytes before and after), the layers reused, the config fields
 //     changed, the attestations and signatures dropped.
@@ -21,20 +22,22 @@
 //     podman load, or a registry repository (untouched blobs mounted from
 //     the source repository when it is on the same registry, else
 //     uploaded).
-//   - Replace pushes the result to every tag that pointed at the old digest
-//     and hands the old digest to package purge (plan, then apply), with a
-//     journal that Resume replays.
+//   - PlanReplace lists the tags that move and what purge is expected to
+//     delete; Replace pushes the result to every tag that pointed at the old
+//     digest and hands the old digest to package purge (plan from a fresh
+//     inventory, then apply), with a journal that ResumeReplace replays.
 //
 // # Invariants
 //
-// Verify checks, from the bytes actually staged: every rewritten layer
+// NewPlan checks, from the bytes actually staged: every rewritten layer
 // holds exactly the original's entries minus the removed ones (same
 // headers and contents; archives rewritten without the removed members);
 // the final filesystem equals the original's except for the removed paths
 // (entries, modes, owners, times, link targets, contents); a path the
 // original deleted stays absent; untouched layers keep their digests; the
 // config's rootfs matches the layers; and, when a secret engine is given, a
-// rescan of the result finds none of the removed fingerprints.
+// rescan of the result finds none of the removed fingerprints (those of the
+// findings, and of the secrets the engine finds in removed files).
 //
 // Secret values are never stored in a Plan, logged or printed: config
 // values are replaced by "<redacted by strata>" and the plan names fields,

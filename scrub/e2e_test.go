@@ -12,6 +12,7 @@ import (
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/scrub"
+	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
 )
 
@@ -88,41 +89,7 @@ func TestReplaceEndToEnd(t *testing.T) {
 				t.Fatalf("purge verify: %+v\n%s", res.Verify, res.HandOff)
 			}
 			reg.GarbageCollect(t, false, false)
-
-			for _, d := range append(secretBlobs, old.Digest) {
-				if _, err := repo.HeadBlob(ctx, d); !errors.Is(err, content.ErrNotFound) {
-					t.Errorf("old blob %s after GC: %v, want not found", d, err)
-				}
-			}
-			out := filepath.Join(t.TempDir(), "copy")
-			for _, tag := range []string{"latest", "v1.0.0", "base"} {
-				run(t, "skopeo", append(append([]string{"copy", "--quiet"}, reg.SkopeoArgs(true)...),
-					"docker://"+reg.Ref("acme/app", ":"+tag), "oci:"+out+":"+tag)...)
-			}
-			dst := open(t, ctx, "oci:"+out+":v1.0.0")
-			if dst.root.Descriptor.Digest != p.NewRoot.Digest {
-				t.Fatalf("v1.0.0 is %s, want the scrubbed %s", dst.root.Descriptor.Digest, p.NewRoot.Digest)
-			}
-			newIm := single(t, dst.root)
-			for _, i := range []int{0, 3} {
-				if newIm.Layers[i].Descriptor.Digest != oldBlobs[i].Digest {
-					t.Errorf("untouched layer %d: %s, want %s", i, newIm.Layers[i].Descriptor.Digest, oldBlobs[i].Digest)
-				}
-			}
-			for _, f := range findings(t, ctx, dst, eng) {
-				if fingerprints(fs)[f.Fingerprint] {
-					t.Fatalf("rescan finds removed %s at %s", f.Rule, f.Path)
-				}
-			}
-			orig := filepath.Join(t.TempDir(), "orig")
-			fixture.WriteLayout(t, orig, "v1.0.0", img)
-			tmp := t.TempDir()
-			run(t, "umoci", "unpack", "--image", orig+":v1.0.0", filepath.Join(tmp, "a"))
-			run(t, "umoci", "unpack", "--image", out+":v1.0.0", filepath.Join(tmp, "b"))
-			before, after := tree(t, filepath.Join(tmp, "a", "rootfs")), tree(t, filepath.Join(tmp, "b", "rootfs"))
-			if d := diffFS(before, after, func(p string) bool { return p == "app/lib.zip" }); len(d) > 0 {
-				t.Fatalf("unpacked root filesystems differ beyond the removed paths:\n%s", strings.Join(d, "\n"))
-			}
+			checkReplaced(t, reg, p, img, old, built[0], fingerprints(fs), eng)
 		})
 	}
 }
@@ -132,4 +99,51 @@ func handOff(r *scrub.Replaced) string {
 		return ""
 	}
 	return r.HandOff
+}
+
+// checkReplaced checks a replaced repository after garbage collection: the
+// old secret blobs are gone by digest, every tag copies whole with skopeo,
+// untouched layers kept their digests, a rescan finds no removed
+// fingerprint, and umoci unpacks the scrubbed image to the original's root
+// filesystem except the removed paths.
+func checkReplaced(t *testing.T, reg *registrytest.Registry, p *scrub.Plan, img fixture.Image, old image.Descriptor, built *fixture.Built, gone map[string]bool, eng *secret.Engine) {
+	ctx := testCtx(t)
+	repo := reg.Repo(t, ctx, "acme/app")
+	oldBlobs := built.Layers
+	secretBlobs := []image.Digest{oldBlobs[1].Digest, oldBlobs[2].Digest, built.Config.Digest}
+
+	for _, d := range append(secretBlobs, old.Digest) {
+		if _, err := repo.HeadBlob(ctx, d); !errors.Is(err, content.ErrNotFound) {
+			t.Errorf("old blob %s after GC: %v, want not found", d, err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "copy")
+	for _, tag := range []string{"latest", "v1.0.0", "base"} {
+		run(t, "skopeo", append(append([]string{"copy", "--quiet"}, reg.SkopeoArgs(true)...),
+			"docker://"+reg.Ref("acme/app", ":"+tag), "oci:"+out+":"+tag)...)
+	}
+	dst := open(t, ctx, "oci:"+out+":v1.0.0")
+	if dst.root.Descriptor.Digest != p.NewRoot.Digest {
+		t.Fatalf("v1.0.0 is %s, want the scrubbed %s", dst.root.Descriptor.Digest, p.NewRoot.Digest)
+	}
+	newIm := single(t, dst.root)
+	for _, i := range []int{0, 3} {
+		if newIm.Layers[i].Descriptor.Digest != oldBlobs[i].Digest {
+			t.Errorf("untouched layer %d: %s, want %s", i, newIm.Layers[i].Descriptor.Digest, oldBlobs[i].Digest)
+		}
+	}
+	for _, f := range findings(t, ctx, dst, eng) {
+		if gone[f.Fingerprint] {
+			t.Fatalf("rescan finds removed %s at %s", f.Rule, f.Path)
+		}
+	}
+	orig := filepath.Join(t.TempDir(), "orig")
+	fixture.WriteLayout(t, orig, "v1.0.0", img)
+	tmp := t.TempDir()
+	run(t, "umoci", "unpack", "--image", orig+":v1.0.0", filepath.Join(tmp, "a"))
+	run(t, "umoci", "unpack", "--image", out+":v1.0.0", filepath.Join(tmp, "b"))
+	before, after := tree(t, filepath.Join(tmp, "a", "rootfs")), tree(t, filepath.Join(tmp, "b", "rootfs"))
+	if d := diffFS(before, after, func(p string) bool { return p == "app/lib.zip" }); len(d) > 0 {
+		t.Fatalf("unpacked root filesystems differ beyond the removed paths:\n%s", strings.Join(d, "\n"))
+	}
 }

@@ -148,7 +148,7 @@ func NewPlan(ctx context.Context, s content.Store, root *image.Node, opts Option
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	pl := &planner{opts: opts, log: log, src: s, globs: globs, ft: sortFindings(opts.Selectors.Findings), matched: map[string]bool{},
-		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s), selectors: opts.Selectors}}
+		cache: map[string]*rewritten{}, plan: &Plan{OldRoot: root.Descriptor, stage: newStage(dir, s), selectors: withoutSecrets(opts.Selectors)}}
 	if n, ok := s.(content.Namer); ok {
 		pl.plan.Source = n.Name()
 	}
@@ -168,8 +168,13 @@ func (pl *planner) run(ctx context.Context, root *image.Node) error {
 	for i, n := range nodes {
 		ims[i] = n.Image
 	}
-	if pl.blobs, err = indexLayers(ctx, pl.src, ims, pl.opts.MaxLayerBytes); err != nil {
-		return err
+	if len(pl.globs) > 0 || len(pl.ft.files) > 0 || len(pl.ft.members) > 0 {
+		if pl.blobs, err = indexLayers(ctx, pl.src, ims, pl.opts.MaxLayerBytes); err != nil {
+			return err
+		}
+	} else {
+		// Config values only: every layer is reused as is, none is read.
+		pl.blobs = emptyListings(ims)
 	}
 	changed := false
 	newDescs := map[image.Digest]image.Descriptor{}
@@ -280,7 +285,7 @@ func (pl *planner) layer(ctx context.Context, l image.Layer, entries []*layer.En
 	if rw == nil {
 		pl.log.Debug("rewriting layer", "index", l.Index, "digest", l.Descriptor.Digest, "drop", len(ed.drop), "archives", len(ed.members))
 		var err error
-		if rw, err = rewriteLayer(ctx, pl.src, l, entries, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes); err != nil {
+		if rw, err = rewriteLayer(ctx, pl.src, l, entries, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes, pl.opts.Engine); err != nil {
 			return lp, nil, err
 		}
 		pl.cache[key] = rw
@@ -345,3 +350,15 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // Selectors returns the selectors the plan was made with.
 func (p *Plan) Selectors() Selectors { return p.selectors }
+
+// withoutSecrets copies sel with every finding's Secret cleared (a report
+// made with --show-secrets holds them), so journals never store one.
+func withoutSecrets(sel Selectors) Selectors {
+	fs := make([]scan.Finding, len(sel.Findings))
+	copy(fs, sel.Findings)
+	for i := range fs {
+		fs[i].Secret = ""
+	}
+	sel.Findings = fs
+	return sel
+}

@@ -216,7 +216,7 @@ func Replace(ctx context.Context, p *Plan, repo *registry.Repo, opts ReplaceOpti
 	}
 	j := &journal{f: f}
 	defer f.Close()
-	sel := opts.Selectors
+	sel := withoutSecrets(opts.Selectors)
 	if err := j.write(journalEntry{Type: "replace", Replace: p.Replace, Selectors: &sel, Yes: opts.Yes}); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
+	"github.com/stratascan/strata/secret"
 )
 
 // want is what a rewritten layer must hold at one position: the original
@@ -43,11 +44,14 @@ type rewritten struct {
 	// changed are paths whose entry changed on purpose: hard links turned
 	// into files or pointed at another name, archives rewritten.
 	changed []string
+	// fingerprints of the secrets the engine finds in removed files.
+	fingerprints map[string]bool
 }
 
 // rewriter streams one layer blob into a new blob without the edited
 // entries.
 type rewriter struct {
+	eng     *secret.Engine
 	entries []*layer.Entry
 	edit    *layerEdit
 	dir     string
@@ -72,7 +76,7 @@ func gzipLevel(head []byte) int {
 }
 
 // rewriteLayer writes a new blob for l under dir.
-func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries []*layer.Entry, edit *layerEdit, dir string, maxArchive int64) (*rewritten, error) {
+func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries []*layer.Entry, edit *layerEdit, dir string, maxArchive int64, eng *secret.Engine) (*rewritten, error) {
 	rc, err := s.Open(ctx, l.Descriptor)
 	if err != nil {
 		return nil, fmt.Errorf("open layer %s: %w", l.Descriptor.Digest, err)
@@ -80,8 +84,8 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries [
 	defer rc.Close()
 	br := bufio.NewReaderSize(content.Verify(rc, l.Descriptor, "layer"), 256<<10)
 	head, _ := br.Peek(10)
-	rw := &rewriter{entries: entries, edit: edit, dir: dir, maxArch: maxArchive, heirs: map[int]bool{}, spooled: map[int]string{},
-		out: &rewritten{compression: layer.Sniff(head)}}
+	rw := &rewriter{eng: eng, entries: entries, edit: edit, dir: dir, maxArch: maxArchive, heirs: map[int]bool{}, spooled: map[int]string{},
+		out: &rewritten{compression: layer.Sniff(head), fingerprints: map[string]bool{}}}
 	for _, t := range edit.relink {
 		rw.heirs[t] = true
 	}
@@ -113,7 +117,12 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries [
 	done := make(chan error, 1)
 	var zsum hash.Hash = sha256.New()
 	var zn countWriter
-	go func() { done <- rw.compress(pr, io.MultiWriter(f, zsum, &zn)) }()
+	go func() {
+		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn))
+		// Unblock the tar writer if compression failed (disk full, say).
+		pr.CloseWithError(err)
+		done <- err
+	}()
 	usum := sha256.New()
 	var un countWriter
 	err = rw.copyTar(ctx, src, io.MultiWriter(pw, usum, &un))
@@ -204,29 +213,36 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 		if ord >= len(rw.entries) || rw.entries[ord].Name != h.Name {
 			return fmt.Errorf("%w: entry %d changed since the layer was listed", content.ErrDigestMismatch, ord)
 		}
-		if err := rw.entry(ord, h, tr, tw); err != nil {
+		if err := rw.entry(ctx, ord, h, tr, tw); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-func (rw *rewriter) entry(ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
+func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
 	e := rw.entries[ord]
-	if h.Typeflag == tar.TypeGNUSparse || hasSparse(h) {
+	if e.Sparse {
 		if _, touched := rw.edit.drop[ord]; !touched {
 			return fmt.Errorf("%w: /%s is a sparse file, which the tar writer cannot reproduce", ErrUnsupported, e.Path)
 		}
 	}
 	if _, gone := rw.edit.drop[ord]; gone {
+		var body io.Reader = tr
 		if rw.heirs[ord] {
 			p, err := rw.spool(tr, -1)
 			if err != nil {
 				return err
 			}
 			rw.spooled[ord] = p
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			body = f
 		}
-		return nil
+		return rw.fingerprint(ctx, e, h, body)
 	}
 	if t, ok := rw.edit.relink[ord]; ok {
 		h.Typeflag, h.Linkname = tar.TypeReg, ""
@@ -258,15 +274,6 @@ func (rw *rewriter) entry(ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer
 	}
 	rw.out.wants = append(rw.out.wants, wt)
 	return nil
-}
-
-func hasSparse(h *tar.Header) bool {
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // spool copies r (at most limit bytes when limit >= 0) to a temporary
@@ -338,3 +345,17 @@ func (rw *rewriter) rewriteArchive(tr *tar.Reader, tw *tar.Writer, h *tar.Header
 }
 
 var errNotArchive = errors.New("not an archive scrub can rewrite (zip, jar, war, tar, tar.gz)")
+
+// fingerprint records the secrets the engine finds in a removed file, for
+// the rescan of the result.
+func (rw *rewriter) fingerprint(ctx context.Context, e *layer.Entry, h *tar.Header, body io.Reader) error {
+	if rw.eng == nil || h.Typeflag != tar.TypeReg {
+		return nil
+	}
+	_, err := rw.eng.ScanFile(ctx, e.Path, h.Size, body, func(m secret.Match) {
+		if m.Fingerprint != "" {
+			rw.out.fingerprints[m.Fingerprint] = true
+		}
+	})
+	return err
+}

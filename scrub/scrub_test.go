@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,5 +246,105 @@ func TestHardlinks(t *testing.T) {
 	}
 	if want := []string{"b:0:", "c:1:b", "d:0:"}; !slices.Equal(types, want) {
 		t.Fatalf("entries %v, want %v", types, want)
+	}
+}
+
+// TestRescan: removing a path rescans the result for the secrets found in
+// the removed files; a copy left elsewhere fails the plan.
+func TestRescan(t *testing.T) {
+	ctx := testCtx(t)
+	img := leakyImage(t)
+	img.Layers = append(img.Layers, fixture.Layer{CreatedBy: "COPY backup /", Files: []fixture.File{
+		{Path: "srv/env.bak", Body: []byte("STRIPE_API_KEY=" + stripeKey + "\n")},
+	}})
+	ref, _ := writeLayout(t, img)
+	src := open(t, ctx, ref)
+	eng := engine(t)
+	_, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Engine: eng, Selectors: scrub.Selectors{Paths: []string{"/app/.env"}}})
+	if !errors.Is(err, scrub.ErrInvariant) || !strings.Contains(err.Error(), "srv/env.bak") {
+		t.Fatalf("err = %v, want an invariant error naming the copy left in srv/env.bak", err)
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Engine: eng, Selectors: scrub.Selectors{Paths: []string{"/app/.env", "/srv/env.bak"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if v := p.Verification; !v.Rescanned || v.Fingerprints == 0 {
+		t.Fatalf("verification %+v: want a rescan for the removed files' secrets", v)
+	}
+}
+
+// TestSparseRefused: a sparse file in a layer that must be rewritten is
+// refused (the tar writer would expand it); removing the sparse file
+// itself is fine.
+func TestSparseRefused(t *testing.T) {
+	ctx := testCtx(t)
+	raw := fixture.SparseTar(t, "s", 1<<20, []fixture.Fragment{{Offset: 1 << 19, Data: []byte("mid")}}, fixture.File{Path: "secret", Body: []byte("x")})
+	ref, _ := writeLayout(t, fixture.Image{Layers: []fixture.Layer{{Raw: raw}}})
+	src := open(t, ctx, ref)
+	if _, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/secret"}}}); !errors.Is(err, scrub.ErrUnsupported) {
+		t.Fatalf("err = %v, want ErrUnsupported", err)
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/s"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+}
+
+// TestConfigOnlyReadsNoLayer: redacting config values reuses every layer
+// without reading one (the layer blobs are removed from the layout).
+func TestConfigOnlyReadsNoLayer(t *testing.T) {
+	ctx := testCtx(t)
+	dir := filepath.Join(t.TempDir(), "src")
+	writeLayoutAt(t, dir, leakyImage(t))
+	src := open(t, ctx, "oci:"+dir+":latest")
+	for _, l := range single(t, src.root).Layers {
+		if err := os.Remove(filepath.Join(dir, "blobs", "sha256", l.Descriptor.Digest.Hex())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Env: []string{"GITHUB_TOKEN"}, BuildArgs: []string{"NPM_TOKEN"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, lp := range p.Images[0].Layers {
+		if lp.Action != scrub.ActionReused {
+			t.Fatalf("layer %d %s", lp.Index, lp.Action)
+		}
+	}
+	if len(p.Images[0].ConfigChanges) != 2 || p.NewRoot.Digest == p.OldRoot.Digest {
+		t.Fatalf("config changes %+v", p.Images[0].ConfigChanges)
+	}
+}
+
+// TestDockerMediaTypes: a Docker v2 image keeps its media types; the scrub
+// is recorded as config labels (Docker manifests have no annotations).
+func TestDockerMediaTypes(t *testing.T) {
+	ctx := testCtx(t)
+	img := leakyImage(t)
+	img.DockerMediaTypes, img.Annotations = true, nil
+	ref, _ := writeLayout(t, img)
+	src := open(t, ctx, ref)
+	p, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: []string{"/app/.env"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := filepath.Join(t.TempDir(), "o.tar")
+	if _, err := p.Apply(ctx, scrub.Destination{Ref: "docker-archive:" + out + ":acme/app:clean"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := open(t, ctx, "docker-archive:"+out)
+	im := single(t, dst.root)
+	if im.Manifest.MediaType != image.MediaTypeDockerManifest || im.Layers[1].Descriptor.MediaType != image.MediaTypeDockerLayerGzip {
+		t.Fatalf("media types %s / %s", im.Manifest.MediaType, im.Layers[1].Descriptor.MediaType)
+	}
+	if im.Config.Config.Labels[scrub.AnnotationRemovedPaths] != "1" {
+		t.Fatalf("labels %v", im.Config.Config.Labels)
+	}
+	if strings.Contains(string(dst.root.Raw), "annotations") {
+		t.Fatalf("docker manifest gained annotations: %s", dst.root.Raw)
 	}
 }

@@ -49,16 +49,19 @@ func ReadFindings(r io.Reader, limit int64) ([]scan.Finding, error) {
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%w: findings document exceeds %d bytes", ErrBadSelector, limit)
 	}
-	var doc struct {
-		Findings *[]scan.Finding `json:"findings"`
-	}
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%w: findings document is not a scan JSON report: %v", ErrBadSelector, err)
 	}
-	if doc.Findings == nil {
+	raw, ok := doc["findings"]
+	if !ok {
 		return nil, fmt.Errorf("%w: findings document has no \"findings\" array (write it with strata scan --format json)", ErrBadSelector)
 	}
-	return *doc.Findings, nil
+	var fs []scan.Finding
+	if err := json.Unmarshal(raw, &fs); err != nil {
+		return nil, fmt.Errorf("%w: findings: %v", ErrBadSelector, err)
+	}
+	return fs, nil
 }
 
 // FilterFindings keeps the findings whose rule is in rules (when rules is

@@ -266,6 +266,15 @@ func rescan(ctx context.Context, p *Plan, opts Options, vr *Verification) error 
 			fps[f.Fingerprint] = true
 		}
 	}
+	for _, ip := range p.Images {
+		for _, rw := range ip.rewritten {
+			if rw != nil {
+				for fp := range rw.fingerprints {
+					fps[fp] = true
+				}
+			}
+		}
+	}
 	if opts.Engine == nil || len(fps) == 0 {
 		return nil
 	}

@@ -2,12 +2,13 @@
 //
 // A reference uses skopeo's transport syntax: docker://REF for a registry,
 // docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF] and
-// dir:DIR for files, and docker-daemon:, podman: and containerd: for local
-// engines (packages source/daemon and source/containerd). A bare argument
-// is an existing file or directory when one exists (opened as whatever
-// image it holds), a local error when it only looks like a path, an
-// ErrUnknownTransport error when it looks like a typo'd transport, and a
-// registry reference otherwise.
+// dir:DIR for files, docker-daemon:, podman: and containerd: for local
+// engines (packages source/daemon and source/containerd), and
+// containers-storage: for a local Podman or Buildah store read directly
+// (package source/storage). A bare argument is an existing file or
+// directory when one exists (opened as whatever image it holds), a local
+// error when it only looks like a path, an ErrUnknownTransport error when
+// it looks like a typo'd transport, and a registry reference otherwise.
 //
 // Open parses the reference and returns a Store, the one small read-only
 // interface every source implements: a root descriptor plus

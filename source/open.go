@@ -12,6 +12,7 @@ import (
 	"github.com/stratascan/strata/source/containerd"
 	"github.com/stratascan/strata/source/daemon"
 	"github.com/stratascan/strata/source/layout"
+	"github.com/stratascan/strata/source/storage"
 )
 
 // Options configure Open.
@@ -88,6 +89,12 @@ func OpenReference(ctx context.Context, r Reference, opts Options) (content.Stor
 		s, err = archive.OpenOCIArchive(ctx, r.Path, r.Ref, layout.WithLogger(log))
 	case TransportDockerDaemon, TransportPodman, TransportContainerd:
 		s, err = openEngine(ctx, r, opts.Engines, log)
+	case TransportContainersStorage:
+		getenv := opts.Engines.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		s, err = storage.Open(ctx, r.Path, storage.Options{Getenv: getenv, UID: os.Getuid()})
 	default:
 		return nil, fmt.Errorf("%w: unknown transport %q", content.ErrBadReference, r.Transport)
 	}

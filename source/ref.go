@@ -28,6 +28,9 @@ const (
 	// TransportContainerd reads blobs from containerd's content store
 	// (CONTAINERD_ADDRESS; namespace from Options.ContainerdNamespace).
 	TransportContainerd = "containerd"
+	// TransportContainersStorage reads a local containers-storage store
+	// (Podman's, Buildah's) directly; see package source/storage.
+	TransportContainersStorage = "containers-storage"
 	// TransportLocal is a bare argument naming an existing file or
 	// directory: Open finds out which kind of image it holds. It is never
 	// written as a prefix.
@@ -37,7 +40,7 @@ const (
 // Transports lists the transport prefixes ParseReference accepts.
 var Transports = []string{
 	TransportRegistry + "://", TransportDockerArchive, TransportOCI, TransportOCIArchive, TransportDir,
-	TransportDockerDaemon, TransportPodman, TransportContainerd,
+	TransportDockerDaemon, TransportPodman, TransportContainerd, TransportContainersStorage,
 }
 
 // Errors for references that cannot name an image.
@@ -85,8 +88,8 @@ func (r Reference) IsLocal() bool {
 
 // ParseReference parses skopeo-style references: docker://REF for a
 // registry, docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF],
-// dir:DIR, docker-daemon:NAME[:TAG]|ID, podman:NAME[:TAG]|ID and
-// containerd:NAME. The first colon after the transport separates PATH from
+// dir:DIR, docker-daemon:NAME[:TAG]|ID, podman:NAME[:TAG]|ID,
+// containerd:NAME and containers-storage:[[driver@]root]NAME. The first colon after the transport separates PATH from
 // REF, as in skopeo, so REF may itself hold colons
 // ("docker-archive:img.tar:busybox:latest").
 //
@@ -118,15 +121,13 @@ func ParseReference(s string) (Reference, error) {
 			}
 		}
 		return r, nil
-	case TransportDockerDaemon, TransportPodman, TransportContainerd:
+	case TransportDockerDaemon, TransportPodman, TransportContainerd, TransportContainersStorage:
 		if rest == "" || strings.ContainsAny(rest, " \t\n") {
 			return Reference{}, fmt.Errorf("%w: %q: %s: needs an image name or ID, e.g. %s:alpine:3.20", content.ErrBadReference, s, tr, tr)
 		}
 		return Reference{Transport: tr, Path: rest}, nil
 	case "docker":
 		return Reference{}, fmt.Errorf("%w: %q: write docker://REF for a registry", content.ErrBadReference, s)
-	case "containers-storage":
-		return Reference{}, fmt.Errorf("%w: %q: transport containers-storage is not supported; start Podman's API service (podman system service) and use podman:%s", content.ErrBadReference, s, rest)
 	case "sif", "ostree", "tarball":
 		return Reference{}, fmt.Errorf("%w: %q: transport %s is not supported; export the image with skopeo copy to oci: or docker-archive: first", content.ErrBadReference, s, tr)
 	}
@@ -217,7 +218,7 @@ func (w *wrapped) Unwrap() error { return w.err }
 func nearTransport(s string) string {
 	s = strings.ToLower(s)
 	names := []string{TransportDockerArchive, TransportOCIArchive, TransportOCI, TransportDir,
-		TransportDockerDaemon, TransportPodman, TransportContainerd, "containers-storage"}
+		TransportDockerDaemon, TransportPodman, TransportContainerd, TransportContainersStorage}
 	for _, n := range names {
 		d := editDistance(s, n)
 		if d == 0 {

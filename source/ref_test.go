@@ -39,7 +39,7 @@ func TestParseReference(t *testing.T) {
 		{"ocii:foo", Reference{}, true},
 		{"podmn:app", Reference{}, true},
 		{"foo:/some/path", Reference{}, true},
-		{"containers-storage:app", Reference{}, true},
+		{"containers-storage:[vfs@/r+/run]app:1", Reference{Transport: "containers-storage", Path: "[vfs@/r+/run]app:1"}, false},
 		{"Upper/Case", Reference{}, true},
 		{"docker:alpine", Reference{}, true},
 	}
@@ -58,7 +58,8 @@ func TestParseReference(t *testing.T) {
 }
 
 func FuzzParseReference(f *testing.F) {
-	for _, s := range []string{"alpine", "oci:a:b", "docker-archive:x:y:z", "docker://h/r@sha256:0"} {
+	for _, s := range []string{"alpine", "oci:a:b", "docker-archive:x:y:z", "docker://h/r@sha256:0", "ocii:foo",
+		"localhost:5000/a:b", "containers-storage:[vfs@/r+/s]a", "a@sha256:00", "./x.tar"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

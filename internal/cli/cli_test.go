@@ -122,6 +122,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"ls", "sif:x"}, "not supported"},
 		{[]string{"ls", "oci:/nonexistent/layout"}, "/nonexistent/layout"},
 		{[]string{"ls", "--layer", "9", sample}, "out of range"},
 		{[]string{"ls", "--format", "xml", sample}, `--format: unknown output format "xml": use one of table, json`},

@@ -41,6 +41,10 @@ func envName(flag string) string {
 // noConfig are flags that only make sense on the command line.
 var noConfig = map[string]bool{"help": true, "version": true, "config": true}
 
+// envOnly are flags a config file never sets: sending secrets to their
+// providers needs the user's flag or STRATA_VERIFY in the environment.
+var envOnly = map[string]bool{"verify": true, "verify-hosts": true}
+
 // configFile is the parsed config: top-level keys and per-command sections.
 type configFile struct {
 	path     string
@@ -128,6 +132,9 @@ func applyConfig(cmd *cobra.Command, path string) error {
 			if err := cmd.Flags().Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%w: %s=%q: %v", ErrConfig, envName(f.Name), v, err))
 			}
+			return
+		}
+		if envOnly[f.Name] {
 			return
 		}
 		v, ok := section[f.Name]

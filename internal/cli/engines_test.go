@@ -106,16 +106,14 @@ func project(d scanDoc) []map[string]any {
 // TestPodmanEngine: the sample, loaded into a real Podman, read through
 // its Engine-compatible API as podman: (CONTAINER_HOST) and as
 // docker-daemon: (DOCKER_HOST at Podman's socket, the Docker Engine API
-// path), gives what the same image gives from an OCI layout.
+// path), and from its store directly as containers-storage:, gives what the
+// same image gives from an OCI layout.
 func TestPodmanEngine(t *testing.T) {
 	skopeo := testtool.Require(t, "skopeo")
 	ctx := context.Background()
 	pd := enginetest.StartPodman(t)
 	dir := t.TempDir()
-	// Podman exports docker-archive, which cannot carry zstd layers: the
-	// reference layout is the sample recompressed with gzip.
-	gz := filepath.Join(dir, "gz")
-	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	gz := gzipSample(t, ctx, skopeo, dir) // Podman exports docker-archive
 	archive := filepath.Join(dir, "gz.tar")
 	registrytest.Skopeo(t, ctx, skopeo, "copy", "oci:"+gz+":latest", "oci-archive:"+archive+":example.test/leaky:1")
 	pd.Load(t, ctx, archive, "example.test/leaky:1")
@@ -123,7 +121,10 @@ func TestPodmanEngine(t *testing.T) {
 	t.Setenv("CONTAINER_HOST", pd.Host)
 	t.Setenv("DOCKER_HOST", pd.Host)
 	t.Setenv("TMPDIR", t.TempDir())
-	for _, ref := range []string{"podman:example.test/leaky:1", "docker-daemon:example.test/leaky:1"} {
+	refs := []string{"podman:example.test/leaky:1", "docker-daemon:example.test/leaky:1",
+		// The same store read directly, no service involved.
+		"containers-storage:[vfs@" + pd.Root + "]example.test/leaky:1"}
+	for _, ref := range refs {
 		t.Run(ref, func(t *testing.T) { sameAsLayout(t, ref, "oci:"+gz+":latest", false) })
 	}
 	// Every export was removed when its store closed.
@@ -156,8 +157,14 @@ func TestContainerdEngine(t *testing.T) {
 	t.Setenv("CONTAINERD_NAMESPACE", "strata-test")
 	sameAsLayout(t, "containerd:example.test/leaky:latest", sample, true)
 
+	// The image by its target digest, as ctr images ls shows it.
+	byName, _, _ := run(t, "", "ls", "containerd:example.test/leaky:latest")
+	byDigest, errs, code := run(t, "", "ls", "containerd:sha256:1dfd74a9a9d916be81bafaedb2fe622bf9e61d70116b7ba5c8ef5a27efcb9fa0")
+	if code != 0 || byDigest != byName {
+		t.Errorf("by digest: exit %d %s\n%s", code, errs, byDigest)
+	}
 	// The namespace flag overrides the environment: the image is not in "default".
-	_, errs, code := run(t, "", "ls", "--containerd-namespace", "default", "containerd:example.test/leaky:latest")
+	_, errs, code = run(t, "", "ls", "--containerd-namespace", "default", "containerd:example.test/leaky:latest")
 	if code != ExitError || !strings.Contains(errs, `namespace "default"`) || !strings.Contains(errs, "not found") {
 		t.Errorf("other namespace: exit %d, %q", code, errs)
 	}
@@ -170,4 +177,38 @@ func TestContainerdEngine(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "no such socket") || !strings.Contains(errs, "CONTAINERD_ADDRESS") {
 		t.Errorf("no daemon: exit %d, %q", code, errs)
 	}
+}
+
+// TestDockerEngine: the sample, loaded with docker load into a real dockerd
+// (its own data root, the test's containerd), read as docker-daemon:
+// through DOCKER_HOST, gives what the same image gives from an OCI layout.
+func TestDockerEngine(t *testing.T) {
+	skopeo := testtool.Require(t, "skopeo")
+	ctx := context.Background()
+	cd := enginetest.StartContainerd(t)
+	dd := enginetest.StartDockerd(t, cd)
+	dir := t.TempDir()
+	gz := gzipSample(t, ctx, skopeo, dir)
+	archive := filepath.Join(dir, "img.tar")
+	registrytest.Skopeo(t, ctx, skopeo, "copy", "oci:"+gz+":latest", "docker-archive:"+archive+":example.test/leaky:1")
+	dd.Load(t, ctx, archive)
+
+	t.Setenv("DOCKER_HOST", dd.Host)
+	t.Setenv("DOCKER_CONTEXT", "")
+	sameAsLayout(t, "docker-daemon:example.test/leaky:1", "oci:"+gz+":latest", false)
+	_, errs, code := run(t, "", "ls", "docker-daemon:example.test/nosuch:1")
+	if code != ExitError || !strings.Contains(errs, "not found") {
+		t.Errorf("missing image: exit %d, %q", code, errs)
+	}
+}
+
+// gzipSample copies the sample into an OCI layout under dir with its layers
+// recompressed with gzip, and returns the layout's path: an engine that
+// exports docker-archive (Docker, Podman) cannot carry zstd layers, so this
+// is the layout such an engine's output is compared with.
+func gzipSample(t *testing.T, ctx context.Context, skopeo, dir string) string {
+	t.Helper()
+	gz := filepath.Join(dir, "gz")
+	registrytest.Skopeo(t, ctx, skopeo, "copy", "--dest-compress", "--dest-compress-format", "gzip", "oci:"+sampleLayout+":latest", "oci:"+gz+":latest")
+	return gz
 }

@@ -29,6 +29,7 @@ type scanFlags struct {
 	maxFileBytes    int64
 	fileTimeout     time.Duration
 	archiveDepth    int
+	verify          verifyFlags
 }
 
 func newScanCmd(g *Globals) *cobra.Command {
@@ -75,7 +76,9 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	f.Int64Var(&sf.maxFileBytes, "max-file-bytes", 256<<20, "bytes scanned per file at most (the rest is reported as skipped)")
 	f.DurationVar(&sf.fileTimeout, "file-timeout", 10*time.Second, "time spent on one file at most (reported as skipped)")
 	f.IntVar(&sf.archiveDepth, "archive-depth", 2, "nesting depth of archives opened inside layers (0: none)")
-	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeWords("any", "low", "medium", "high", "critical", "none"))
+	sf.verify.add(f)
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeWords("any", "low", "medium", "high", "critical", "none", "active"))
+	_ = cmd.RegisterFlagCompletionFunc("verify", completeWords("on", "plan"))
 	_ = cmd.MarkFlagFilename("rules", "toml")
 	_ = cmd.MarkFlagFilename("ignore")
 	_ = cmd.MarkFlagDirname("cache-dir")
@@ -85,7 +88,15 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 
 func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error {
 	ctx := cmd.Context()
-	if err := report.ValidSeverity(sf.failOn); err != nil {
+	verifyMode, err := sf.verify.enabled()
+	if err != nil {
+		return err
+	}
+	if sf.failOn == "active" {
+		if verifyMode != "on" {
+			return errors.New("--fail-on active needs --verify: only a verified finding can be active")
+		}
+	} else if err := report.ValidSeverity(sf.failOn); err != nil {
 		return err
 	}
 	depth := sf.archiveDepth
@@ -118,14 +129,17 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		targets = append(targets, scan.Target{Ref: ref, Store: o.store, Root: o.root, Images: o.images})
 	}
 	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
-	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets, Logger: g.Log, Progress: bar.Update}
+	// Verification needs the values, which the layer cache never holds:
+	// layers are read again.
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || verifyMode != "", Logger: g.Log, Progress: bar.Update}
+	var cache *scan.Cache
 	if !sf.noCache {
-		cache, err := scan.OpenCache(ctx, sf.cacheDir)
+		c, err := scan.OpenCache(ctx, sf.cacheDir)
 		if err != nil {
 			g.Log.Warn("layer cache unavailable; scanning without it", "err", err)
 		} else {
-			defer cache.Close()
-			opts.Cache = cache
+			defer c.Close()
+			opts.Cache, cache = c, c
 		}
 	}
 	res, err := scan.Run(ctx, targets, opts)
@@ -144,6 +158,19 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 		res.Coverage.Skipped = kept
 	}
+	if verifyMode != "" {
+		if err := runVerify(ctx, g, &sf.verify, verifyMode, res, targets, cache); err != nil {
+			return err
+		}
+		if !sf.showSecrets {
+			for i := range res.Findings {
+				res.Findings[i].Secret = ""
+			}
+		}
+		if verifyMode == "plan" {
+			return nil
+		}
+	}
 	normalizeFindings(res, sf.showSecrets)
 	switch g.Format {
 	case report.FormatJSON:
@@ -155,6 +182,12 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	}
 	if err != nil {
 		return err
+	}
+	if sf.failOn == "active" {
+		if anyActive(res) {
+			return WithExitCode(ExitFindings, nil)
+		}
+		return nil
 	}
 	if sf.failOn != "none" {
 		for _, f := range res.Findings {

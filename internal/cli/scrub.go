@@ -59,7 +59,8 @@ strata scan --format json (narrowed by --rule and --fingerprint), --env NAME, --
 
 --dry-run prints the plan only. --to writes to oci:DIR[:TAG], oci-archive:PATH[:TAG],
 docker-archive:PATH[:REPO:TAG] or a registry. --replace pushes the result to every tag that pointed at the
-old digest and hands the old digest to purge (a dry run unless --yes).`,
+old digest and hands the old digest to purge (a dry run unless --yes). Every platform of an index is scrubbed;
+--platform picks the one image a docker-archive holds.`,
 		Example: `  strata scan --format json registry.example/app:1.0 > scan.json
   strata scrub registry.example/app:1.0 --findings scan.json --dry-run
   strata scrub oci:examples/leaky-app:latest --path /app/.env --env GITHUB_TOKEN --to oci:clean:latest
@@ -167,6 +168,7 @@ func runScrub(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string) error 
 		return WithExitCode(ExitError, err)
 	}
 	defer p.Close()
+	p.Source = ref
 	if sf.replace {
 		return runScrubReplace(cmd, g, sf, ref, s, p)
 	}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,30 +29,17 @@ func shortDir(t testing.TB, prefix string) string {
 	return d
 }
 
-// syncBuffer collects a daemon's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startDaemon runs cmd until the test ends and waits for sock to accept
-// connections.
-func startDaemon(t testing.TB, cmd *exec.Cmd, sock string) *syncBuffer {
+// startDaemon runs cmd until the test ends, its output going to logPath,
+// and waits for sock to accept connections.
+func startDaemon(t testing.TB, cmd *exec.Cmd, sock, logPath string) {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child keeps its own descriptor
+	cmd.Stdout, cmd.Stderr = f, f
+	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
@@ -72,15 +59,15 @@ func startDaemon(t testing.TB, cmd *exec.Cmd, sock string) *syncBuffer {
 		c, err := net.DialTimeout("unix", sock, time.Second)
 		if err == nil {
 			c.Close()
-			return logs
+			return
 		}
 		select {
 		case <-done:
-			t.Fatalf("%s exited before serving %s:\n%s", cmd.Path, sock, logs)
+			t.Fatalf("%s exited before serving %s:\n%s", cmd.Path, sock, logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no socket %s after %v: %v\n%s", cmd.Path, sock, startTimeout, err, logs)
+			t.Fatalf("%s: no socket %s after %v: %v\n%s", cmd.Path, sock, startTimeout, err, logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -101,8 +88,10 @@ func runTool(t testing.TB, ctx context.Context, name string, args ...string) []b
 type Podman struct {
 	// Socket is the API socket path; Host is it as a unix:// URL.
 	Socket, Host string
-	bin          string
-	global       []string
+	// Root is the store's graph root (driver vfs), for containers-storage:.
+	Root   string
+	bin    string
+	global []string
 }
 
 // StartPodman starts Podman's API service with root, runroot and temporary
@@ -115,7 +104,7 @@ func StartPodman(t testing.TB) *Podman {
 	for _, d := range []string{"root", "run", "tmp"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o700)
 	}
-	p := &Podman{Socket: filepath.Join(dir, "p.sock"), bin: bin, global: []string{
+	p := &Podman{Socket: filepath.Join(dir, "p.sock"), Root: filepath.Join(dir, "root"), bin: bin, global: []string{
 		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
 		"--cgroup-manager", "cgroupfs", "--events-backend", "none",
@@ -124,7 +113,7 @@ func StartPodman(t testing.TB) *Podman {
 	args := append(append([]string{}, p.global...), "system", "service", "--time=0", p.Host)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "CONTAINERS_CONF=/dev/null")
-	startDaemon(t, cmd, p.Socket)
+	startDaemon(t, cmd, p.Socket, filepath.Join(dir, "service.log"))
 	return p
 }
 
@@ -170,7 +159,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, exec.Command(bin, "--config", cfgPath), sock)
+	startDaemon(t, exec.Command(bin, "--config", cfgPath), sock, filepath.Join(dir, "containerd.log"))
 	return &Containerd{Socket: sock, ctr: ctr}
 }
 
@@ -186,4 +175,50 @@ func (c *Containerd) Import(t testing.TB, ctx context.Context, ns, archive, base
 func (c *Containerd) Version(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	return string(runTool(t, ctx, c.ctr, "-a", c.Socket, "version"))
+}
+
+// Dockerd is a running Docker daemon with its own data root and socket.
+type Dockerd struct {
+	// Socket is the API socket path; Host is it as a unix:// URL.
+	Socket, Host string
+	docker       string
+}
+
+// StartDockerd starts dockerd on a private socket with the vfs storage
+// driver, no networking set-up (no bridge, no iptables) and the given
+// containerd (see StartContainerd) instead of its own. dockerd needs root:
+// the test is skipped otherwise.
+func StartDockerd(t testing.TB, c *Containerd) *Dockerd {
+	t.Helper()
+	// dockerd lives in /usr/sbin, which a minimal PATH may lack.
+	bin := "/usr/sbin/dockerd"
+	if _, err := os.Stat(bin); err != nil {
+		bin = testtool.Require(t, "dockerd")
+	}
+	docker := testtool.Require(t, "docker")
+	if os.Geteuid() != 0 {
+		t.Skip("dockerd needs root")
+	}
+	dir := shortDir(t, "dkd")
+	cfg := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(cfg, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	d := &Dockerd{Socket: filepath.Join(dir, "d.sock"), docker: docker}
+	d.Host = "unix://" + d.Socket
+	cmd := exec.Command(bin, "--config-file", cfg, "--data-root", data, "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "pid"), "-H", d.Host, "--containerd", c.Socket,
+		"--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs")
+	// dockerd bind-mounts its data root onto itself and undoes it on a
+	// clean exit; after a crash, detach it so the directory can go.
+	t.Cleanup(func() { syscall.Unmount(data, syscall.MNT_DETACH) })
+	startDaemon(t, cmd, d.Socket, filepath.Join(dir, "dockerd.log"))
+	return d
+}
+
+// Load runs docker load on a docker-archive tarball.
+func (d *Dockerd) Load(t testing.TB, ctx context.Context, archive string) {
+	t.Helper()
+	runTool(t, ctx, d.docker, "-H", d.Host, "load", "-q", "-i", archive)
 }

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,9 +71,9 @@ func Open(ctx context.Context, name string, opts Options) (*Store, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	addr := firstNonEmpty(opts.Address, getenv("CONTAINERD_ADDRESS"), DefaultAddress)
+	addr := cmp.Or(opts.Address, getenv("CONTAINERD_ADDRESS"), DefaultAddress)
 	addr = strings.TrimPrefix(addr, "unix://")
-	ns := firstNonEmpty(opts.Namespace, getenv("CONTAINERD_NAMESPACE"), DefaultNamespace)
+	ns := cmp.Or(opts.Namespace, getenv("CONTAINERD_NAMESPACE"), DefaultNamespace)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -93,15 +94,6 @@ func Open(ctx context.Context, name string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // probe dials the socket once so that a missing socket, a refused

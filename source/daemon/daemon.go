@@ -44,6 +44,9 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
+// responseTimeout bounds the wait for an answer's headers.
+const responseTimeout = 10 * time.Minute
+
 // ErrNoEngine: nothing answered at the endpoint; wraps a *connerr.Error.
 var ErrNoEngine = errors.New("engine not reachable")
 
@@ -86,7 +89,9 @@ func Open(ctx context.Context, ref string, opts Options) (content.Store, error) 
 // function giving the last dial error (the client replaces dial errors by
 // a fixed sentence; the cause is kept here for connerr).
 func newClient(ep Endpoint) (*client.Client, func() error, error) {
-	tr := &http.Transport{}
+	// Podman writes the whole export before it answers; Docker streams. A
+	// daemon that says nothing for this long is stuck.
+	tr := &http.Transport{ResponseHeaderTimeout: responseTimeout}
 	scheme := "http"
 	if ep.TLS || ep.CAFile != "" || ep.CertFile != "" {
 		cfg, err := tlsConfig(ep)

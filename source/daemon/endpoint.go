@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/moby/moby/client"
 )
 
 // Endpoint is where an Engine API listens and how to reach it.
@@ -28,9 +30,10 @@ type Endpoint struct {
 	From string
 }
 
-// Default socket paths.
+// Default endpoints: Docker's is the platform's (a unix socket, or a named
+// pipe on Windows).
 const (
-	DefaultDockerHost   = "unix:///var/run/docker.sock"
+	DefaultDockerHost   = client.DefaultDockerHost
 	RootfulPodmanSocket = "/run/podman/podman.sock"
 )
 
