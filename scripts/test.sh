@@ -29,6 +29,8 @@ command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
+# scripts/image.sh (tested in internal/cmd/mkimage) ships the system CA bundle.
+[ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

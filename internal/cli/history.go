@@ -124,3 +124,14 @@ func instruction(createdBy string, reveal bool) string {
 	}
 	return in.Text + "  # build args: " + strings.Join(args, " ")
 }
+
+// maskCreatedBy masks, in a raw history created_by, the values of build
+// args whose names look like credentials, keeping the rest as recorded.
+func maskCreatedBy(raw string) string {
+	for _, a := range image.ParseInstruction(raw).BuildArgs {
+		if a.Value != "" && secret.IsSecretName(a.Name) {
+			raw = strings.Replace(raw, a.Name+"="+a.Value, a.Name+"=<redacted>", 1)
+		}
+	}
+	return raw
+}
