@@ -96,7 +96,7 @@ func (m *Model) viewerView() []string {
 	out := []string{m.st.title.Render(m.fit(m.view.title))}
 	h := m.height - 2
 	for i := m.view.top; i < len(m.view.lines) && i < m.view.top+h; i++ {
-		out = append(out, m.fit(fmt.Sprintf("%4d %s", i+1, m.view.lines[i])))
+		out = append(out, strings.TrimRight(m.fit(fmt.Sprintf("%4d %s", i+1, m.view.lines[i])), " "))
 	}
 	return out
 }
@@ -202,7 +202,7 @@ func (m *Model) fileRow(i int) string {
 			state = ""
 		}
 	}
-	right := fmt.Sprintf(" %9s  %-*s", report.Bytes(n.size), stateWidth, from+state)
+	right := fmt.Sprintf(" %9s  %-*s", report.Bytes(n.size), min(stateWidth, m.width/3), from+state)
 	w := max(10, m.width-3-runewidth.StringWidth(right))
 	row := m.cursorMark(paneFiles, i == m.cursor) + runewidth.FillRight(runewidth.Truncate(name, w, "…"), w) + right
 	row = strings.TrimRight(m.fit(row), " ")

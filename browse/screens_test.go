@@ -1,0 +1,148 @@
+package browse
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/stratascan/strata/content"
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/source"
+)
+
+// TestScreens drives the browser over the sample with key sequences at
+// fixed sizes and compares each screen with its golden file.
+func TestScreens(t *testing.T) {
+	s, im := openSample(t)
+	eng := engine(t)
+	tests := []struct {
+		name string
+		w, h int
+		keys []string
+	}{
+		{"own-changes-layer2-80x24", 80, 24, []string{"up", "o"}},
+		{"filter-env-80x24", 80, 24, []string{"/", "*.env", "enter"}},
+		{"sort-size-collapsed-80x24", 80, 24, []string{"z", "tab", "enter"}},
+		{"viewer-masked-80x24", 80, 24, []string{"up", "tab", "down", "enter"}},
+		{"after-scan-80x24", 80, 24, []string{"s"}},
+		{"wide-120x30", 120, 30, nil},
+		{"small-60x12", 60, 12, []string{"tab", "end"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t, s, im, Options{Ref: "oci:examples/leaky-app:latest", Engine: eng}, tc.w, tc.h)
+			d.keys(tc.keys...)
+			d.golden(tc.name)
+		})
+	}
+}
+
+// TestViewerMasksUnlessShowSecrets checks the viewer never shows the
+// sample's Stripe key by default and shows it with ShowSecrets.
+func TestViewerMasksUnlessShowSecrets(t *testing.T) {
+	s, im := openSample(t)
+	for _, show := range []bool{false, true} {
+		d := newDriver(t, s, im, Options{Engine: engine(t), ShowSecrets: show}, 80, 24)
+		d.keys("up", "tab")
+		d.selectPath("/app/.env")
+		d.keys("enter")
+		if d.m.view == nil {
+			t.Fatalf("no viewer: status %q", d.m.Status())
+		}
+		text := strings.Join(d.m.view.lines, "\n")
+		masked := strings.Contains(text, "<redacted:")
+		if masked == show || !strings.Contains(text, "STRIPE_API_KEY=") {
+			t.Errorf("ShowSecrets %v: viewer shows\n%s", show, text)
+		}
+	}
+}
+
+// TestResize checks every screen line fits after a resize.
+func TestResize(t *testing.T) {
+	s, im := openSample(t)
+	d := newDriver(t, s, im, Options{}, 80, 24)
+	for _, sz := range [][2]int{{40, 10}, {200, 50}, {80, 24}} {
+		d.send(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+		lines := strings.Split(d.m.View(), "\n")
+		if len(lines) != sz[1] {
+			t.Errorf("%dx%d: %d lines", sz[0], sz[1], len(lines))
+		}
+		for _, l := range lines {
+			if n := len([]rune(l)); n > sz[0] {
+				t.Errorf("%dx%d: line of %d columns: %q", sz[0], sz[1], n, l)
+			}
+		}
+	}
+}
+
+// bigImage writes an image of layers x files regular files.
+func bigImage(b testing.TB, layers, files int) (content.Store, *image.Image) {
+	img := fixture.Image{}
+	for l := range layers {
+		fl := fixture.Layer{CreatedBy: fmt.Sprintf("RUN make part%d", l), Compression: "none"}
+		for f := range files {
+			fl.Files = append(fl.Files, fixture.File{Path: fmt.Sprintf("d%d/s%d/f%d", f%50, f%7, f), Body: []byte("x")})
+		}
+		if l > 0 {
+			fl.Files = append(fl.Files, fixture.File{Path: fmt.Sprintf("d%d/.wh.s0", l%50)})
+		}
+		img.Layers = append(img.Layers, fl)
+	}
+	_ = tar.TypeReg
+	dir := b.TempDir()
+	fixture.WriteLayout(b, dir, "latest", img)
+	ctx := context.Background()
+	s, err := source.Open(ctx, "oci:"+dir+":latest", source.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	root, err := source.Load(ctx, s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ims, err := source.Select(root, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, ims[0]
+}
+
+// BenchmarkKeyToScreen measures a key press (moving the cursor, and
+// selecting another layer, which rebuilds the tree) through Update and View
+// on an image of 200 layers and 100k files (20k with -short).
+func BenchmarkKeyToScreen(b *testing.B) {
+	files := 500
+	if testing.Short() {
+		files = 100
+	}
+	s, im := bigImage(b, 200, files)
+	d := newDriver(b, s, im, Options{}, 120, 40)
+	d.keys("tab")
+	b.Run("move", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k := "down"
+			if i%100 >= 50 {
+				k = "up"
+			}
+			d.keys(k)
+			_ = d.m.View()
+		}
+	})
+	d.keys("tab")
+	b.Run("layer", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k := "up"
+			if i%20 >= 10 {
+				k = "down"
+			}
+			d.keys(k)
+			_ = d.m.View()
+		}
+	})
+}
