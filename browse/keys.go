@@ -18,6 +18,10 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.viewKey(k)
 		return nil
 	}
+	if m.fpane != nil {
+		m.findingsKey(k)
+		return nil
+	}
 	switch k.String() {
 	case "q":
 		return tea.Quit
@@ -61,6 +65,12 @@ func (m *Model) paneKey(k tea.KeyMsg) tea.Cmd {
 	case "/":
 		m.filtering = true
 		m.filter.Focus()
+	case "f":
+		if m.scanned {
+			m.fpane = &findingsPane{list: m.list}
+			return nil
+		}
+		fallthrough
 	case "s":
 		if !m.scanning {
 			m.scanning = true

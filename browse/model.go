@@ -90,7 +90,9 @@ type Model struct {
 	top       int
 
 	view   *viewer
+	fpane  *findingsPane
 	status string
+	list   []scan.Finding
 }
 
 // tasks are the model's background work, bound to the context given to
@@ -235,6 +237,8 @@ func (m *Model) scannedFindings(msg scannedMsg) {
 		return
 	}
 	m.scanned = true
+	m.list = msg.findings
+	m.fpane = &findingsPane{list: msg.findings}
 	m.findings = map[int]int{}
 	for _, f := range msg.findings {
 		if f.Layer != nil {

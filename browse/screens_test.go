@@ -30,6 +30,8 @@ func TestScreens(t *testing.T) {
 		{"sort-size-collapsed-80x24", 80, 24, []string{"z", "tab", "enter"}},
 		{"viewer-masked-80x24", 80, 24, []string{"up", "tab", "down", "enter"}},
 		{"after-scan-80x24", 80, 24, []string{"s"}},
+		{"findings-jump-80x24", 80, 24, []string{"s", "down", "enter"}},
+		{"findings-80x24", 80, 24, []string{"s", "esc", "f"}},
 		{"wide-120x30", 120, 30, nil},
 		{"small-60x12", 60, 12, []string{"tab", "end"}},
 	}

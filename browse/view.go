@@ -22,7 +22,7 @@ type viewer struct {
 
 // footer lists the keys; it fits 80 columns.
 const (
-	footerPanes  = "tab pane ↑↓ move ⏎ view ←→ fold / filter o own z size s scan x save q quit"
+	footerPanes  = "tab pane ↑↓ ⏎ view ←→ fold / filter o own z size f findings x save q quit"
 	footerViewer = "↑↓ pgup pgdn scroll  esc close  q close"
 	footerFilter = "type a glob (*.env, /app/*)  ⏎ keep  esc clear"
 )
@@ -51,6 +51,8 @@ func (m *Model) View() string {
 		lines = m.loadingView()
 	case m.view != nil:
 		lines = m.viewerView()
+	case m.fpane != nil:
+		lines = m.findingsView()
 	default:
 		lines = m.panesView()
 	}
@@ -64,6 +66,8 @@ func (m *Model) View() string {
 		foot = footerFilter
 	case m.view != nil:
 		foot = footerViewer
+	case m.fpane != nil:
+		foot = footerFindings
 	}
 	lines = append(lines, m.st.dim.Render(m.fit(foot)))
 	return strings.Join(lines, "\n")
@@ -202,7 +206,7 @@ func (m *Model) fileRow(i int) string {
 			state = ""
 		}
 	}
-	right := fmt.Sprintf(" %9s  %-*s", report.Bytes(n.size), min(stateWidth, m.width/3), from+state)
+	right := fmt.Sprintf(" %9s  %-*s", report.Bytes(n.size), min(stateWidth, m.width*2/5), from+state)
 	w := max(10, m.width-3-runewidth.StringWidth(right))
 	row := m.cursorMark(paneFiles, i == m.cursor) + runewidth.FillRight(runewidth.Truncate(name, w, "…"), w) + right
 	row = strings.TrimRight(m.fit(row), " ")
