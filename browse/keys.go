@@ -45,17 +45,17 @@ func (m *Model) paneKey(k tea.KeyMsg) tea.Cmd {
 	case "tab", "shift+tab":
 		m.focus = 1 - m.focus
 	case "up", "k":
-		m.move(-1)
+		return m.move(-1)
 	case "down", "j":
-		m.move(1)
+		return m.move(1)
 	case "pgup":
-		m.move(-m.filesHeight())
+		return m.move(-m.filesHeight())
 	case "pgdown":
-		m.move(m.filesHeight())
+		return m.move(m.filesHeight())
 	case "home", "g":
-		m.move(-1 << 30)
+		return m.move(-1 << 30)
 	case "end", "G":
-		m.move(1 << 30)
+		return m.move(1 << 30)
 	case "o":
 		m.own = !m.own
 		m.rebuild()
@@ -120,20 +120,25 @@ func (m *Model) toggle(n *node, key string) {
 	m.clamp()
 }
 
-// move moves the focused pane's cursor by d rows; in the layers pane a
-// new layer rebuilds the filesystem pane.
-func (m *Model) move(d int) {
-	if m.focus == paneLayers {
-		l := clampInt(m.layer+d, 0, len(m.a.Layers)-1)
-		if l != m.layer {
-			m.layer = l
-			m.rebuild()
-		}
+// move moves the focused pane's cursor by d rows. In the layers pane a new
+// layer's tree is built in the background, so holding a key stays
+// responsive on images with many files; the pane says it is building.
+func (m *Model) move(d int) tea.Cmd {
+	if m.focus != paneLayers {
+		m.cursor += d
 		m.clamp()
-		return
+		return nil
 	}
-	m.cursor += d
+	l := clampInt(m.layer+d, 0, len(m.a.Layers)-1)
+	if l == m.layer {
+		return nil
+	}
+	m.layer = l
+	m.gen++
+	m.building = true
 	m.clamp()
+	gen, items, own, filter, bySize := m.gen, m.items, m.own, m.filter.Value(), m.bySize
+	return func() tea.Msg { return treeMsg{gen: gen, root: buildTree(viewItems(items, l, own), filter, bySize)} }
 }
 
 // filterKey edits the filter box; enter keeps the filter, esc clears it.

@@ -71,6 +71,7 @@ type Model struct {
 	err     error
 
 	a        *inspect.Analysis
+	items    [][]item // every layer's entries with their states
 	steps    []string // masked build step per layer
 	findings map[int]int
 	scanning bool
@@ -85,6 +86,8 @@ type Model struct {
 	filter    textinput.Model
 	filtering bool
 	root      *node
+	gen       int  // bumped by every tree build; stale background builds are dropped
+	building  bool // a background build for the selected layer is running
 	rows      []*node
 	cursor    int
 	top       int
@@ -119,6 +122,10 @@ type (
 		path  string
 		files int
 		err   error
+	}
+	treeMsg struct {
+		gen  int
+		root *node
 	}
 	scannedMsg struct {
 		findings []scan.Finding
@@ -202,6 +209,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status = savedStatus(msg)
 	case scannedMsg:
 		m.scannedFindings(msg)
+	case treeMsg:
+		if msg.gen == m.gen {
+			m.building = false
+			m.root = msg.root
+			m.rows = flatten(m.root, m.collapsed)
+			m.clamp()
+		}
 	case tea.KeyMsg:
 		return m, m.key(msg)
 	}
@@ -222,6 +236,7 @@ func (m *Model) loaded(msg loadedMsg) {
 		return
 	}
 	m.a = msg.a
+	m.items = layerItems(m.a)
 	m.steps = make([]string, len(m.a.Layers))
 	for i, l := range m.a.Layers {
 		m.steps[i] = inspect.Step(l.CreatedBy, false)
@@ -254,7 +269,9 @@ func (m *Model) rebuild() {
 	if m.a == nil {
 		return
 	}
-	m.root = buildTree(viewItems(m.a, m.layer, m.own), m.filter.Value(), m.bySize)
+	m.gen++
+	m.building = false
+	m.root = buildTree(viewItems(m.items, m.layer, m.own), m.filter.Value(), m.bySize)
 	m.rows = flatten(m.root, m.collapsed)
 	m.clamp()
 }

@@ -36,18 +36,31 @@ func (n *node) isDir() bool {
 	return n.it == nil || n.it.e.Type == layer.TypeDir || len(n.kids) > 0
 }
 
+// layerItems makes the items of every layer once, so switching layers
+// allocates no item.
+func layerItems(a *inspect.Analysis) [][]item {
+	ls := a.Listing
+	out := make([][]item, len(ls.Layers))
+	for i, es := range ls.Layers {
+		out[i] = make([]item, len(es))
+		for j, e := range es {
+			out[i][j] = item{layer: i, e: e, st: ls.States[i][j]}
+		}
+	}
+	return out
+}
+
 // viewItems returns the entries the filesystem pane shows for layer l:
 // with own, that layer's entries (whiteouts included); otherwise the tree
 // as of l: every entry of layers 0..l still visible at l (an entry hidden
 // by layer h is visible below h, hiding being monotone), plus the regular
 // files a layer up to l deleted, which are recoverable from their layer.
-func viewItems(a *inspect.Analysis, l int, own bool) []*item {
-	ls := a.Listing
+func viewItems(all [][]item, l int, own bool) []*item {
 	if own {
-		out := make([]*item, 0, len(ls.Layers[l]))
-		for j, e := range ls.Layers[l] {
-			if e.Path != "" && e.Unsafe == "" {
-				out = append(out, &item{layer: l, e: e, st: ls.States[l][j]})
+		out := make([]*item, 0, len(all[l]))
+		for j := range all[l] {
+			if it := &all[l][j]; it.e.Path != "" && it.e.Unsafe == "" {
+				out = append(out, it)
 			}
 		}
 		return out
@@ -55,17 +68,16 @@ func viewItems(a *inspect.Analysis, l int, own bool) []*item {
 	visible := map[string]*item{}
 	deleted := map[string]*item{}
 	for i := 0; i <= l; i++ {
-		for j, e := range ls.Layers[i] {
-			if e.IsWhiteout() || e.Path == "" || e.Unsafe != "" {
+		for j := range all[i] {
+			it := &all[i][j]
+			if it.e.IsWhiteout() || it.e.Path == "" || it.e.Unsafe != "" {
 				continue
 			}
-			st := ls.States[i][j]
-			it := &item{layer: i, e: e, st: st}
 			switch {
-			case st.State == overlay.Present || st.HiddenBy > l:
-				visible[e.Path] = it
+			case it.st.State == overlay.Present || it.st.HiddenBy > l:
+				visible[it.e.Path] = it
 			case it.recoverable():
-				deleted[e.Path] = it
+				deleted[it.e.Path] = it
 			}
 		}
 	}

@@ -148,6 +148,9 @@ func (m *Model) filesTitle() string {
 	if m.bySize {
 		mode += ", by size"
 	}
+	if m.building {
+		mode += " (building...)"
+	}
 	if m.filtering || m.filter.Value() != "" {
 		mode += "  " + m.filter.View()
 	}
