@@ -23,10 +23,13 @@ var update = flag.Bool("update", false, "rewrite the golden screens")
 const sample = "oci:../examples/leaky-app:latest"
 
 // openSample opens the shipped sample image the way the CLI does.
-func openSample(t testing.TB) (content.Store, *image.Image) {
+func openSample(t testing.TB) (content.Store, *image.Image) { return openRef(t, sample) }
+
+// openRef opens, loads and selects the one image of ref.
+func openRef(t testing.TB, ref string) (content.Store, *image.Image) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := source.Open(ctx, sample, source.Options{})
+	s, err := source.Open(ctx, ref, source.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

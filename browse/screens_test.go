@@ -1,7 +1,6 @@
 package browse
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
-	"github.com/stratascan/strata/source"
 )
 
 // TestScreens drives the browser over the sample with key sequences at
@@ -101,21 +99,7 @@ func bigImage(b testing.TB, layers, files int) (content.Store, *image.Image) {
 	}
 	dir := b.TempDir()
 	fixture.WriteLayout(b, dir, "latest", img)
-	ctx := context.Background()
-	s, err := source.Open(ctx, "oci:"+dir+":latest", source.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	root, err := source.Load(ctx, s, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ims, err := source.Select(root, nil, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, ims[0]
+	return openRef(b, "oci:"+dir+":latest")
 }
 
 // BenchmarkKeyToScreen measures, on an image of 200 layers and 100k files
@@ -148,28 +132,21 @@ func BenchmarkKeyToScreen(b *testing.B) {
 		}
 	})
 	d.keys("tab")
-	up, down := tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeyDown}
 	// key to screen: the layers pane moves at once, the tree is built in
 	// the background (its command is not run here)
-	b.Run("layer", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			k := up
-			if i%20 >= 10 {
-				k = down
-			}
-			d.m.Update(k)
-			_ = d.m.View()
-		}
-	})
+	b.Run("layer", func(b *testing.B) { upDown(b, func(k tea.KeyMsg) { d.m.Update(k); _ = d.m.View() }) })
 	// the background build of a layer's tree, until it is on screen
-	b.Run("layer-tree", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			k := "up"
-			if i%20 >= 10 {
-				k = "down"
-			}
-			d.keys(k)
-			_ = d.m.View()
+	b.Run("layer-tree", func(b *testing.B) { upDown(b, func(k tea.KeyMsg) { d.send(k); _ = d.m.View() }) })
+}
+
+// upDown presses up ten times then down ten times, over and over.
+func upDown(b *testing.B, press func(tea.KeyMsg)) {
+	up, down := tea.KeyMsg{Type: tea.KeyUp}, tea.KeyMsg{Type: tea.KeyDown}
+	for i := 0; b.Loop(); i++ {
+		k := up
+		if i%20 >= 10 {
+			k = down
 		}
-	})
+		press(k)
+	}
 }
