@@ -183,3 +183,26 @@ func TestRecoverDeletedEnv(t *testing.T) {
 		t.Errorf("saved %q, strata cat reads %q", got, want.Bytes())
 	}
 }
+
+// TestSaveDirectoryAndColour saves a directory of one layer's changes and
+// checks colour escapes appear only with Color.
+func TestSaveDirectoryAndColour(t *testing.T) {
+	s, im := openSample(t)
+	dir := t.TempDir()
+	d := newDriver(t, s, im, Options{SaveDir: dir}, 80, 24)
+	if strings.Contains(d.m.View(), "\x1b[") {
+		t.Error("escape codes without Color")
+	}
+	d.keys("up", "up", "o", "tab") // layer 1's own changes: COPY . /app
+	d.selectPath("/app")
+	d.keys("x")
+	for _, f := range []string{"app/main.py", "app/.env", "app/.ssh/id_ed25519"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("saving /app of layer 1: %v (status %q)", err, d.m.Status())
+		}
+	}
+	c := newDriver(t, s, im, Options{Color: true}, 80, 24)
+	if !strings.Contains(c.m.View(), "\x1b[") {
+		t.Error("no escape codes with Color")
+	}
+}
