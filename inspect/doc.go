@@ -4,4 +4,10 @@
 // questions strata's read-only commands ask: what each layer added, changed
 // and deleted (via package overlay), the bytes of one file in one layer
 // (deleted files included), and a safe extraction to a directory.
+//
+// Listing (Analysis), ReadFile and Extract apply one set of rules: the last
+// entry for a path in a layer wins, entries that climb out of the root are
+// reported and never applied, and a hard link holds the bytes of the file
+// at its target earlier in its own layer. Sparse files count at their
+// logical size against every byte cap and are extracted with holes.
 package inspect

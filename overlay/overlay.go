@@ -28,13 +28,17 @@ const (
 	kOpaque
 )
 
-// event is one entry at a path: its layer, its position among the entries
-// of that layer given to Add, and what it does.
-type event struct {
-	layer int32
-	ord   int32
-	kind  kind
+// layerSum is what one layer's entries at a path do, summed up so that a
+// query costs one step per layer, however many duplicates a layer holds.
+type layerSum struct {
+	layer     int32
+	last      int32 // position of the last directory or non-directory; -1: none
+	maxNonDir int32 // position of the last non-directory; -1: none
+	lastKind  kind  // kind of the layer's last entry here
+	kinds     uint8 // bit 1<<kind for every kind seen
 }
+
+func (ls *layerSum) has(k kind) bool { return ls.kinds&(1<<k) != 0 }
 
 // lastOrd stands for "after every entry of the layer".
 const lastOrd = math.MaxInt32
@@ -56,9 +60,9 @@ type hide struct {
 type node struct {
 	parent   *node
 	children map[string]*node
-	events   []event
-	anc      []hide // memo of what ancestors do to this path, valid when
-	ancGen   uint64 // equals Tree.gen (Add invalidates every memo)
+	layers   []layerSum // one per layer with an entry here, in the order first seen
+	anc      []hide     // memo of what ancestors do to this path, valid when
+	ancGen   uint64     // equals Tree.gen (Add invalidates every memo)
 }
 
 // Tree indexes every path that any layer touches.
@@ -116,7 +120,30 @@ func (t *Tree) Add(idx int, e *layer.Entry) {
 		return
 	}
 	n := t.lookup(e.Path, true)
-	n.events = append(n.events, event{layer: int32(idx), ord: ord, kind: kindOf(e)})
+	n.sum(int32(idx)).add(ord, kindOf(e))
+}
+
+// sum returns the summary of layer l at n, adding it when missing.
+func (n *node) sum(l int32) *layerSum {
+	for i := range n.layers {
+		if n.layers[i].layer == l {
+			return &n.layers[i]
+		}
+	}
+	n.layers = append(n.layers, layerSum{layer: l, last: -1, maxNonDir: -1})
+	return &n.layers[len(n.layers)-1]
+}
+
+func (ls *layerSum) add(ord int32, k kind) {
+	ls.kinds |= 1 << k
+	ls.lastKind = k
+	switch k {
+	case kNonDir:
+		ls.maxNonDir = ord
+		ls.last = ord
+	case kDir:
+		ls.last = ord
+	}
 }
 
 // lookup returns the node of path p ("" is the root). With create it makes
@@ -217,7 +244,7 @@ func (t *Tree) ancestors(n *node) []hide {
 	for i := len(chain) - 1; i >= 0; i-- {
 		m := chain[i]
 		t.steps++
-		m.anc = below(m.parent.anc, m.parent.events)
+		m.anc = below(m.parent.anc, m.parent.layers)
 		m.ancGen = t.gen
 	}
 	return n.anc
@@ -226,10 +253,10 @@ func (t *Tree) ancestors(n *node) []hide {
 // below merges what a node's own entries do to the paths under it into what
 // its ancestors do (anc). It shares anc when the node only holds
 // directories, so a deep chain of plain directories allocates nothing.
-func below(anc []hide, events []event) []hide {
+func below(anc []hide, layers []layerSum) []hide {
 	relevant := false
-	for _, ev := range events {
-		if ev.kind != kDir {
+	for i := range layers {
+		if layers[i].kinds&^(1<<kDir) != 0 {
 			relevant = true
 			break
 		}
@@ -238,30 +265,27 @@ func below(anc []hide, events []event) []hide {
 		return anc
 	}
 	out := append([]hide(nil), anc...)
-	at := func(l int32) *hide {
-		for i := range out {
-			if out[i].layer == l {
-				return &out[i]
-			}
-		}
-		out = append(out, hide{layer: l, same: -1})
-		return &out[len(out)-1]
-	}
-	last := map[int32]kind{}
-	for _, ev := range events {
-		last[ev.layer] = ev.kind
-		if ev.kind == kDir {
+	for i := range layers {
+		ls := &layers[i]
+		if ls.kinds&^(1<<kDir) == 0 {
 			continue
 		}
-		h := at(ev.layer)
-		if ev.kind == kNonDir && ev.ord > h.same {
-			h.same = ev.ord
+		j := -1
+		for k := range out {
+			if out[k].layer == ls.layer {
+				j = k
+				break
+			}
 		}
-	}
-	for l, k := range last {
-		if k == kNonDir {
-			at(l).same = lastOrd
+		if j < 0 {
+			out = append(out, hide{layer: ls.layer, same: -1})
+			j = len(out) - 1
 		}
+		same := ls.maxNonDir
+		if ls.lastKind == kNonDir {
+			same = lastOrd
+		}
+		out[j].same = max(out[j].same, same)
 	}
 	return out
 }
@@ -287,14 +311,11 @@ func (t *Tree) State(idx int, e *layer.Entry) Result {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.deepest(e.Path)
-	ord := int32(-1)
-	for _, ev := range n.events {
-		if ev.layer == int32(idx) && (ev.kind == kDir || ev.kind == kNonDir) {
-			ord = ev.ord
+	ord := int32(lastOrd)
+	for i := range n.layers {
+		if n.layers[i].layer == int32(idx) && n.layers[i].last >= 0 {
+			ord = n.layers[i].last
 		}
-	}
-	if ord < 0 {
-		ord = lastOrd
 	}
 	return t.stateAt(int32(idx), ord, e.Type == layer.TypeDir, n)
 }
@@ -307,24 +328,21 @@ func (t *Tree) stateAt(idx, ord int32, isDir bool, n *node) Result {
 			best, st = l, s
 		}
 	}
-	for _, ev := range n.events {
+	for i := range n.layers {
+		ls := &n.layers[i]
 		switch {
-		case ev.layer == idx:
+		case ls.layer == idx:
 			// The last entry for a path wins within a layer; markers never
 			// apply to their own layer.
-			if ev.ord > ord && (ev.kind == kDir || ev.kind == kNonDir) {
+			if ls.last > ord {
 				consider(idx, Overwritten)
 			}
-		case ev.layer > idx:
-			switch ev.kind {
-			case kWhiteout:
-				consider(ev.layer, Deleted)
-			case kNonDir:
-				consider(ev.layer, Overwritten)
-			case kDir:
-				if !isDir {
-					consider(ev.layer, Overwritten)
-				}
+		case ls.layer > idx:
+			switch {
+			case ls.has(kNonDir), ls.has(kDir) && !isDir:
+				consider(ls.layer, Overwritten)
+			case ls.has(kWhiteout):
+				consider(ls.layer, Deleted)
 			}
 		}
 	}
@@ -437,8 +455,8 @@ func (t *Tree) hasLower(idx int, p string) bool {
 	if n == nil {
 		return false
 	}
-	for _, ev := range n.events {
-		if int(ev.layer) < idx && ev.kind == kDir {
+	for i := range n.layers {
+		if int(n.layers[i].layer) < idx && n.layers[i].has(kDir) {
 			return true
 		}
 	}

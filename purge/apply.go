@@ -84,6 +84,12 @@ type ApplyOptions struct {
 	// between the last check and its DELETE can be uploaded again
 	// (default DefaultRestoreLimit; negative: hold none).
 	RestoreLimit int64 `json:"restoreLimit,omitempty"`
+	// Settle is how long Apply waits after the last blob DELETE before it
+	// checks for pushes that use a deleted blob (default DefaultSettle;
+	// negative: no wait). A registry validates a manifest's blobs before it
+	// stores the manifest and its tag: a push validated just before a
+	// DELETE becomes visible a moment after it.
+	Settle time.Duration `json:"settle,omitempty"`
 	// Inventory, when set, is the inventory the plan was made from: the
 	// checks for concurrent pushes reuse its manifests instead of fetching
 	// them again (not serialised).
@@ -273,11 +279,21 @@ func (a *applier) blobPhase(ctx context.Context, steps []Step) error {
 }
 
 // afterBlobs checks, once every blob DELETE has returned, whether a
-// manifest pushed meanwhile uses a deleted blob, and uploads it back.
+// manifest pushed meanwhile uses a deleted blob, and uploads it back. Blobs
+// an earlier run (before a resume) found in use, restored or lost are
+// checked again, so the result reports them with the tags using them now.
 func (a *applier) afterBlobs(ctx context.Context, wc *writerCheck) error {
 	deleted := map[image.Digest]int{}
+	reported := map[image.Digest]bool{}
+	for _, u := range a.res.InUse {
+		reported[u.Digest] = true
+	}
 	for i, sr := range a.res.Steps {
-		if sr.Op == "delete-blob" && sr.Outcome == OutcomeDeleted {
+		if sr.Op != "delete-blob" || reported[sr.Digest] {
+			continue
+		}
+		switch sr.Outcome {
+		case OutcomeDeleted, OutcomeLost, OutcomeInUse, OutcomeRestored:
 			deleted[sr.Digest] = i
 		}
 	}
@@ -288,6 +304,17 @@ func (a *applier) afterBlobs(ctx context.Context, wc *writerCheck) error {
 	for d := range deleted {
 		set[d] = true
 	}
+	settle := a.opts.Settle
+	if settle == 0 {
+		settle = DefaultSettle
+	}
+	if settle > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settle):
+		}
+	}
 	after, err := wc.usage(ctx, set)
 	if err != nil {
 		return fmt.Errorf("purge of %s: blobs were deleted but the check for concurrent pushes after them failed: %w; finish with --resume to check again", a.p.Repository, err)
@@ -295,6 +322,11 @@ func (a *applier) afterBlobs(ctx context.Context, wc *writerCheck) error {
 	for _, d := range sortedDigests(after) {
 		u := after[d]
 		i := deleted[d]
+		if o := a.res.Steps[i].Outcome; o == OutcomeInUse || o == OutcomeRestored {
+			u.Outcome = o // from an earlier run: present, still used
+			a.res.InUse = append(a.res.InUse, *u)
+			continue
+		}
 		u.Outcome = OutcomeRestored
 		ok, err := wc.restore(ctx, d)
 		if !ok {
@@ -479,6 +511,9 @@ func Resume(ctx context.Context, repo Repository, journalPath string, opts Apply
 	opts.UntagViaPlaceholder = opts.UntagViaPlaceholder || rp.Options.UntagViaPlaceholder
 	if opts.RestoreLimit == 0 {
 		opts.RestoreLimit = rp.Options.RestoreLimit
+	}
+	if opts.Settle == 0 {
+		opts.Settle = rp.Options.Settle
 	}
 	if opts.Journal == nil {
 		j, err := AppendJournal(journalPath)

@@ -85,7 +85,7 @@ func BenchmarkPurgeOneOf1000Tags(b *testing.B) {
 			b.Fatal(err, p.Refusals)
 		}
 		planned += rt.n.Load()
-		res, err := purge.Apply(ctx, repo, p, purge.ApplyOptions{})
+		res, err := purge.Apply(ctx, repo, p, purge.ApplyOptions{Settle: quietSettle})
 		if err != nil {
 			b.Fatal(err)
 		}

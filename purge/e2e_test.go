@@ -67,7 +67,7 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Journal: j, UntagViaPlaceholder: c.placeholder})
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Settle: quietSettle, Journal: j, UntagViaPlaceholder: c.placeholder})
 			j.Close()
 			if err != nil {
 				t.Fatalf("apply: %v", err)
@@ -265,7 +265,7 @@ func TestCases(t *testing.T) {
 					}
 					before := snapshotTags(t, ctx, f)
 					p := takePlan(t, ctx, f, c.opts)
-					res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+					res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Settle: quietSettle})
 					if c.wantRefused {
 						if !errors.Is(err, purge.ErrRefused) || res != nil {
 							t.Fatalf("apply: %v, want ErrRefused and nothing done", err)
@@ -312,7 +312,7 @@ func TestDeleteDisabled(t *testing.T) {
 			reg := kind.start(t, registrytest.Options{DeleteDisabled: true})
 			f := pushIssueRepo(t, ctx, reg, "acme/app")
 			p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
-			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Settle: quietSettle})
 			if !errors.Is(err, purge.ErrDeleteUnsupported) || res == nil || !res.ManifestDeleteUnsupported {
 				t.Fatalf("apply: %v %+v, want ErrDeleteUnsupported", err, res)
 			}
@@ -383,7 +383,8 @@ func cacheTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]imag
 }
 
 // cacheIndexTag pushes a BuildKit index-form cache (an index listing the
-// leaked layer blob and the cache config; FIELD-NOTES 2.2) as buildcache-index.
+// leaked layer blob and the cache config, as BuildKit exports with
+// image-manifest=false) as buildcache-index.
 func cacheIndexTag(t *testing.T, ctx context.Context, f *repoFixture) map[string]image.Digest {
 	sec := f.debug.Layers[len(f.debug.Layers)-1]
 	cc := []byte(`{"layers":[{"blob":"` + string(sec.Digest) + `","parent":-1}],"records":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","layers":[{"layer":0}]}]}`)
@@ -434,14 +435,14 @@ func (refuseBlobDelete) DeleteBlob(context.Context, image.Digest) error {
 // TestVerifyPendingGCAndStaleCache: with blob deletes refused the verdict is
 // pending-gc and the hand-off says blobs stay pullable; after an
 // out-of-process GC the registry's in-memory blob descriptor cache still
-// answers 200 with an empty body (FIELD-NOTES 3.7): restart-needed; after a
+// answers 200 with an empty body (distribution#2966): restart-needed; after a
 // restart: clean.
 func TestVerifyPendingGCAndStaleCache(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{BlobDescriptorCache: true})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
 	p := takePlan(t, ctx, f, purge.Options{Targets: []string{"debug-42"}})
-	res, err := purge.Apply(ctx, refuseBlobDelete{f.repo}, p, purge.ApplyOptions{})
+	res, err := purge.Apply(ctx, refuseBlobDelete{f.repo}, p, purge.ApplyOptions{Settle: quietSettle})
 	if err != nil || !res.BlobDeleteUnsupported {
 		t.Fatalf("apply: %v %+v", err, res)
 	}
@@ -476,14 +477,14 @@ func TestResumeWhenChanged(t *testing.T) {
 	ctx := testCtx(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
-	p, jpath := abortedPurge(t, ctx, f, 2, purge.ApplyOptions{})
+	p, jpath := abortedPurge(t, ctx, f, 2, purge.ApplyOptions{Settle: quietSettle})
 	// Someone builds on the leaked image meanwhile.
 	reuse := fixture.Build(t, fixture.Image{Layers: layers(app11, secret, fixture.Layer{Files: []fixture.File{{Path: "x", Body: []byte("x")}}})})
 	pushBuilt(t, ctx, f.repo, reuse, "debug-43")
 	if err := purge.Recheck(ctx, f.repo, p, nil, nil); !errors.Is(err, purge.ErrChanged) {
 		t.Errorf("recheck: %v, want ErrChanged", err)
 	}
-	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{Settle: quietSettle})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -585,11 +586,11 @@ func TestResumeAfterPlaceholder(t *testing.T) {
 	reg := registrytest.StartDebian(t, registrytest.Options{})
 	f := pushIssueRepo(t, ctx, reg, "acme/app")
 	// probe x2, HEAD tag, DELETE tag (400), PUT config, PUT placeholder | cut
-	p, jpath := abortedPurge(t, ctx, f, 6, purge.ApplyOptions{UntagViaPlaceholder: true})
+	p, jpath := abortedPurge(t, ctx, f, 6, purge.ApplyOptions{Settle: quietSettle, UntagViaPlaceholder: true})
 	if d, err := f.repo.HeadManifest(ctx, "debug-42"); err != nil || d.Digest == f.tags["debug-42"] {
 		t.Fatalf("debug-42 should point at the placeholder now: %v %v", d.Digest, err)
 	}
-	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{})
+	_, res, err := purge.Resume(ctx, f.repo, jpath, purge.ApplyOptions{Settle: quietSettle})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}

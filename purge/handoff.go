@@ -30,10 +30,29 @@ func HandOff(p *Plan, res *Result, rep *Report) string {
 		w("")
 		w("The registry answered tag DELETE with 400: it behaves like distribution 2.8 — mind the --delete-untagged caveat below.")
 	}
-	if rep != nil && rep.Verdict == VerdictRestartNeeded {
+	if rep != nil && (rep.Verdict == VerdictRestartNeeded || rep.Verdict == VerdictChanged && hasStale(rep)) {
 		w("")
 		w("The registry still answers 200 with a short or wrong body for deleted blobs: its blob descriptor cache is")
 		w("stale (storage.cache.blobdescriptor: inmemory). RESTART the registry (every replica), then verify again.")
+	}
+	if rep != nil && len(rep.Changed) > 0 {
+		w("")
+		w("The repository CHANGED DURING THE PURGE: content pushed meanwhile uses what the plan deleted, and it was kept")
+		w("for it (still pullable through those tags):")
+		for _, c := range rep.Changed {
+			w("  - %s", c)
+		}
+		w("Review those tags (built on the leak, they leak too), then plan and purge again. To keep other clients")
+		w("from pushing during a purge, give them pull-only access (or refuse PUT/POST/PATCH in a front proxy) for")
+		w("its duration; distribution's read-only maintenance mode would refuse the purge's DELETEs as well.")
+	}
+	if res != nil {
+		for _, u := range res.InUse {
+			if u.Outcome == OutcomeLost {
+				w("")
+				w("!!! blob %s was deleted while %s pushed during the purge needed it: push those tags again.", u.Digest, listOr(u.Tags, "untagged manifests"))
+			}
+		}
 	}
 	w("")
 	w("distribution (registry:2 / registry:3, Debian docker-registry):")
@@ -49,7 +68,7 @@ func HandOff(p *Plan, res *Result, rep *Report) string {
 	w("  and untagged signatures/SBOMs (distribution#3178): on v2.8 holding multi-arch images or referrers, run GC WITHOUT")
 	w("  --delete-untagged (this purge already deleted what had to go by digest), or upgrade to v3 first.")
 	w("")
-	w("Hosted registries (FIELD-NOTES 3.10):")
+	w("Hosted registries:")
 	w("  Docker Hub:   manifest DELETE is refused; delete the tag in the Hub UI or with the Hub API")
 	w("                (DELETE /v2/repositories/{ns}/{repo}/tags/{tag}, POST /v2/namespaces/{ns}/delete-images); Hub collects blobs itself")
 	w("  ECR:          aws ecr batch-delete-image --repository-name R --image-ids imageDigest=D (untagged images then expire by lifecycle)")
@@ -92,4 +111,13 @@ func countNotIncluded(s []Sharing) int {
 		}
 	}
 	return n
+}
+
+func hasStale(rep *Report) bool {
+	for _, p := range rep.StillServed {
+		if strings.Contains(p, "stale blob descriptor cache") {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
@@ -177,6 +178,15 @@ func skopeoPull(t testing.TB, ctx context.Context, reg *registrytest.Registry, s
 	}
 	return ix.Manifests[0].Digest
 }
+
+// quietSettle is the wait after the blob deletes in tests where no other
+// client writes: nothing can be in flight.
+const quietSettle = 10 * time.Millisecond
+
+// propSettle is the wait in the property test, whose writers push during
+// every purge: long enough for a push the registry validated before a
+// DELETE to be committed, on a loaded 2-core machine with -race.
+const propSettle = 200 * time.Millisecond
 
 // counting wraps a Repository, counts calls and fails every call after
 // limit (when limit > 0) as a crash would: the request is never sent.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/stratascan/strata/image"
 )
@@ -32,6 +33,10 @@ const (
 // memory by default so that it can upload again a blob a concurrent push
 // started to use between its last check and the DELETE.
 const DefaultRestoreLimit = 256 << 20
+
+// DefaultSettle is how long Apply waits by default after its last blob
+// DELETE before checking for pushes that use a deleted blob.
+const DefaultSettle = time.Second
 
 // BlobInUse is a planned blob that manifests present during the purge use:
 // kept, restored or lost (Outcome).

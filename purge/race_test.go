@@ -89,7 +89,7 @@ func raceCase(t *testing.T, reg *registrytest.Registry, name string, holdOn func
 	if !slices.ContainsFunc(p.DeleteBlobs, func(b purge.BlobAction) bool { return b.Digest == f.secretL }) {
 		t.Fatalf("the plan does not delete the leaked layer: %+v", p.DeleteBlobs)
 	}
-	res, err := purge.Apply(ctx, through, p, purge.ApplyOptions{Inventory: inv})
+	res, err := purge.Apply(ctx, through, p, purge.ApplyOptions{Settle: quietSettle, Inventory: inv})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -108,6 +108,9 @@ func raceCase(t *testing.T, reg *registrytest.Registry, name string, holdOn func
 	if rep.Verdict != purge.VerdictChanged || !slices.Contains(rep.NewTags, "debug-43") ||
 		!slices.ContainsFunc(rep.Changed, func(s string) bool { return strings.Contains(s, string(f.secretL)) && strings.Contains(s, "debug-43") }) {
 		t.Errorf("verdict %s, new tags %v, changed %v, problems %v: want changed naming debug-43 and the leaked layer", rep.Verdict, rep.NewTags, rep.Changed, rep.Problems)
+	}
+	if h := purge.HandOff(p, res, rep); !strings.Contains(h, "CHANGED DURING THE PURGE") || !strings.Contains(h, "debug-43") {
+		t.Errorf("hand-off does not say what changed:\n%s", h)
 	}
 	// The new tag pulls completely, with the strata client and with skopeo.
 	want := image.FromBytes(reuse.ManifestBytes)
@@ -157,7 +160,7 @@ func TestUntaggedReferrers(t *testing.T) {
 			if slices.ContainsFunc(p.DeleteBlobs, func(b purge.BlobAction) bool { return b.Digest == empty }) {
 				t.Fatalf("the plan deletes the empty config that latest's signature uses")
 			}
-			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{})
+			res, err := purge.Apply(ctx, f.repo, p, purge.ApplyOptions{Settle: quietSettle})
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}

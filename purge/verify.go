@@ -99,7 +99,7 @@ func Verify(ctx context.Context, repo Repository, p *Plan, res *Result, opts Ver
 	v.outcomes(res)
 	now := v.present(ctx, p)
 	v.deleted(ctx, p, now)
-	v.whole(ctx, p, now)
+	v.whole(ctx, now)
 	rep := v.rep
 	sort.Strings(rep.Problems)
 	sort.Strings(rep.StillServed)
@@ -266,7 +266,7 @@ func (v *verifier) present(ctx context.Context, p *Plan) *now {
 // whole checks that everything the present tags reach is retrievable:
 // every config fetched and hashed, every other blob HEAD 200, each checked
 // once however many tags share it.
-func (v *verifier) whole(ctx context.Context, p *Plan, n *now) {
+func (v *verifier) whole(ctx context.Context, n *now) {
 	v.rep.Survivors = len(n.roots)
 	for _, d := range sortedDigests(n.missing) {
 		v.fail("tag %s: manifest %s not retrievable (404)", strings.Join(n.missing[d], ", "), d)

@@ -62,6 +62,32 @@ type Options struct {
 	// that they are paginated in pages of that size (default: the
 	// registry's own page size).
 	TagPageSize int
+
+	// ConnectTimeout bounds establishing one TCP connection (default
+	// DefaultConnectTimeout). Like the other timeouts it applies to the
+	// default transport; the header and body timeouts also to Transport.
+	ConnectTimeout time.Duration
+	// TLSHandshakeTimeout bounds one TLS handshake (default
+	// DefaultTLSHandshakeTimeout).
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers once a
+	// request is sent (default DefaultResponseHeaderTimeout).
+	ResponseHeaderTimeout time.Duration
+	// IdleBodyTimeout bounds the time a response body may stay blocked
+	// while delivering less than 1 KiB (default DefaultIdleBodyTimeout):
+	// a silent or dripping body fails instead of waiting forever.
+	IdleBodyTimeout time.Duration
+
+	// MaxRepos caps a catalog listing (default DefaultMaxRepos); MaxTags a
+	// tag listing (default DefaultMaxTags). Past the cap a listing fails
+	// with a *ListLimitError instead of following the registry forever.
+	MaxRepos, MaxTags int
+
+	// AllowCrossHostAuth lets credentials go to a token realm on another
+	// site than the registry's (over HTTPS only). Without it they go to the
+	// registry's own host, and to realms on the same site (auth.docker.io
+	// for index.docker.io), and never over plain HTTP to any other host.
+	AllowCrossHostAuth bool
 }
 
 // Client talks to registries. It is safe for concurrent use; it caches one
@@ -104,6 +130,12 @@ func New(opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "strata"
 	}
+	if opts.MaxRepos <= 0 {
+		opts.MaxRepos = DefaultMaxRepos
+	}
+	if opts.MaxTags <= 0 {
+		opts.MaxTags = DefaultMaxTags
+	}
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
 	}
@@ -111,9 +143,12 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tos := opts.timeouts()
 	base := opts.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = tos.dialer(t.DialContext)
+		t.TLSHandshakeTimeout = tos.tls
 		if opts.CAFile != "" || opts.SkipTLSVerify {
 			cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 			if opts.SkipTLSVerify {
@@ -139,7 +174,7 @@ func New(opts Options) (*Client, error) {
 	}
 	// ggcr's user-agent wrapper on top: NewWithContext then keeps it instead
 	// of adding its own, so every request says opts.UserAgent.
-	base = transport.NewUserAgent(&guardTransport{inner: base, insecure: opts.Insecure}, opts.UserAgent)
+	base = transport.NewUserAgent(&guardTransport{inner: &stallGuard{inner: base, t: tos}, insecure: opts.Insecure}, opts.UserAgent)
 	return &Client{opts: opts, base: base, log: log, rts: map[string]*lazyRT{}}, nil
 }
 
@@ -211,8 +246,11 @@ func (c *Client) transport(ctx context.Context, reg name.Registry, res authn.Res
 	if err != nil {
 		return nil, err
 	}
+	// Every request for this registry (token requests too) passes the
+	// credential guard, which knows the registry's own host.
+	base := &credGuard{inner: c.base, registry: reg.RegistryStr(), allowCross: c.opts.AllowCrossHostAuth}
 	for attempt := 0; ; attempt++ {
-		rt, err := transport.NewWithContext(ctx, reg, auth, c.base, scopes)
+		rt, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 		if err == nil {
 			e.rt = rt
 			return rt, nil
@@ -299,7 +337,8 @@ func (c *Client) Repo(ctx context.Context, repo string) (*Repo, error) {
 }
 
 // Catalog lists every repository of registry ("host[:port]") through
-// /v2/_catalog, following pagination. Many hosted registries disable it.
+// /v2/_catalog, following pagination, up to Options.MaxRepos (past it: a
+// *ListLimitError). Many hosted registries disable it.
 func (c *Client) Catalog(ctx context.Context, registry string) ([]string, error) {
 	reg, err := name.NewRegistry(strings.TrimPrefix(registry, "docker://"), c.nameOpts()...)
 	if err != nil {
@@ -322,10 +361,15 @@ func (c *Client) Catalog(ctx context.Context, registry string) ([]string, error)
 			return nil, fmt.Errorf("registry %s: catalog: %w", reg.RegistryStr(), err)
 		}
 		out = append(out, doc.Repositories...)
+		if len(out) > c.opts.MaxRepos {
+			return nil, &ListLimitError{What: "repositories", Of: "registry " + reg.RegistryStr(), Limit: c.opts.MaxRepos}
+		}
 		return doc.Repositories, nil
 	})
-	out = sortUnique(out)
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return sortUnique(out), nil
 }
 
 func sortUnique(s []string) []string {

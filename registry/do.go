@@ -51,7 +51,10 @@ func retryableStatus(code int) bool {
 // plain HTTP refused, cancelled context, connection refused).
 func retryableNetError(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrInsecureRefused) || errors.Is(err, syscall.ECONNREFUSED) {
+		errors.Is(err, ErrInsecureRefused) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, ErrTimeout) || errors.Is(err, ErrCredentialsRefused) {
+		// A stalled registry stays stalled: report it now rather than
+		// after every retry has waited out its timeout.
 		return false
 	}
 	var cert *tls.CertificateVerificationError

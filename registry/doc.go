@@ -14,6 +14,14 @@
 // operations (tags, manifests, blobs, referrers, deletes); Client.Open returns
 // a Store, the content.Store the source layer reads images through.
 //
+// Registries are untrusted. Every wait is bounded (Options.ConnectTimeout,
+// TLSHandshakeTimeout, ResponseHeaderTimeout, IdleBodyTimeout; a stall is a
+// *TimeoutError naming the host and the phase); no read goes past a
+// descriptor's declared size plus one byte; credentials go only to the
+// registry's own host and to token realms on its site over HTTPS
+// (ErrCredentialsRefused otherwise, unless Options.AllowCrossHostAuth); tag
+// and catalog listings stop at Options.MaxTags / MaxRepos (*ListLimitError).
+//
 // Errors are *StatusError values that wrap sentinels: content.ErrNotFound
 // (404), ErrUnauthorized (401/403), ErrUnsupported (delete disabled or not
 // supported), ErrTooManyRequests (429 after retries). Test with errors.Is.

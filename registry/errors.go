@@ -149,3 +149,27 @@ func redactURL(u *url.URL) string {
 	c.User = nil
 	return c.String()
 }
+
+// Default caps on listings (Options.MaxRepos, Options.MaxTags).
+const (
+	DefaultMaxRepos = 10000
+	DefaultMaxTags  = 10000
+)
+
+// ErrListTooLong is wrapped by every ListLimitError.
+var ErrListTooLong = errors.New("listing over its cap")
+
+// ListLimitError reports a catalog or tag listing that went past its cap
+// (a registry with a million tags, or one whose pagination never ends).
+type ListLimitError struct {
+	What  string // "repositories" or "tags"
+	Of    string // the registry (catalog) or repository (tags)
+	Limit int
+}
+
+func (e *ListLimitError) Error() string {
+	return fmt.Sprintf("%v: %s lists more than %d %s; strata stopped there: raise the cap on %s if the listing is genuine", ErrListTooLong, e.Of, e.Limit, e.What, e.What)
+}
+
+// Unwrap lets errors.Is(err, ErrListTooLong) match.
+func (e *ListLimitError) Unwrap() error { return ErrListTooLong }

@@ -2,13 +2,9 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"net/http"
@@ -131,6 +127,12 @@ func (r *Repo) HeadManifest(ctx context.Context, ref string) (image.Descriptor, 
 // body is verified against it; for a tag it is verified against
 // Docker-Content-Digest when sent.
 func (r *Repo) GetManifest(ctx context.Context, ref string) (image.Descriptor, []byte, error) {
+	return r.getManifest(ctx, ref, maxManifestBytes)
+}
+
+// getManifest is GetManifest reading at most limit bytes (a descriptor's
+// declared size) plus one: a longer body is refused without reading on.
+func (r *Repo) getManifest(ctx context.Context, ref string, limit int64) (image.Descriptor, []byte, error) {
 	if err := validRef(ref); err != nil {
 		return image.Descriptor{}, nil, err
 	}
@@ -139,15 +141,21 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) (image.Descriptor, [
 		return image.Descriptor{}, nil, fmt.Errorf("manifest %s:%s: %w", r.Name(), ref, err)
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > maxManifestBytes {
-		return image.Descriptor{}, nil, fmt.Errorf("%w: manifest %s:%s is %d bytes, over the %d byte limit", content.ErrTooLarge, r.Name(), ref, resp.ContentLength, maxManifestBytes)
+	tooLong := func(n int64) error {
+		if limit < maxManifestBytes {
+			return fmt.Errorf("%w: manifest %s:%s: the registry sends %d bytes or more, the descriptor declares %d", content.ErrSizeMismatch, r.Name(), ref, n, limit)
+		}
+		return fmt.Errorf("%w: manifest %s:%s is %d bytes or more, over the %d byte limit", content.ErrTooLarge, r.Name(), ref, n, maxManifestBytes)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes+1))
+	if resp.ContentLength > limit {
+		return image.Descriptor{}, nil, tooLong(resp.ContentLength)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return image.Descriptor{}, nil, fmt.Errorf("manifest %s:%s: read body: %w", r.Name(), ref, err)
 	}
-	if len(raw) > maxManifestBytes {
-		return image.Descriptor{}, nil, fmt.Errorf("%w: manifest %s:%s exceeds %d bytes", content.ErrTooLarge, r.Name(), ref, maxManifestBytes)
+	if int64(len(raw)) > limit {
+		return image.Descriptor{}, nil, tooLong(int64(len(raw)))
 	}
 	if resp.ContentLength >= 0 && int64(len(raw)) != resp.ContentLength {
 		return image.Descriptor{}, nil, fmt.Errorf("%w: manifest %s:%s: got %d of %d bytes", content.ErrSizeMismatch, r.Name(), ref, len(raw), resp.ContentLength)
@@ -188,7 +196,7 @@ func (r *Repo) GetManifest(ctx context.Context, ref string) (image.Descriptor, [
 	if want != "" && got != want {
 		// A signed schema 1 manifest served with another type, or an
 		// unsigned one: accept either digest form.
-		if alt := digestOf(want.Algorithm(), raw); alt != want {
+		if alt, _ := digestOf(want.Algorithm(), raw); alt != want {
 			return image.Descriptor{}, nil, &content.DigestError{Want: want, Got: got, What: "manifest " + r.Name() + ":" + ref}
 		}
 		got = want
@@ -206,31 +214,18 @@ func ManifestDigest(mediaType string, raw []byte, alg string) (image.Digest, err
 		if err != nil {
 			return "", err
 		}
-		return digestOf(alg, p), nil
+		return digestOf(alg, p)
 	}
-	return digestOf(alg, raw), nil
+	return digestOf(alg, raw)
 }
 
-func newHash(alg string) hash.Hash {
-	switch alg {
-	case "sha512":
-		return sha512.New()
-	case "sha384":
-		return sha512.New384()
-	}
-	return sha256.New()
-}
-
-func digestOf(alg string, b []byte) image.Digest {
+// digestOf hashes b with algorithm alg ("" = sha256); an algorithm strata
+// cannot compute is an error wrapping image.ErrUnsupportedAlgorithm.
+func digestOf(alg string, b []byte) (image.Digest, error) {
 	if alg == "" {
 		alg = "sha256"
 	}
-	h := newHash(alg)
-	h.Write(b)
-	if alg != "sha512" && alg != "sha384" {
-		alg = "sha256"
-	}
-	return image.Digest(alg + ":" + hex.EncodeToString(h.Sum(nil)))
+	return image.Digest(alg + ":").Of(b)
 }
 
 // PutManifest uploads raw as mediaType under tag (or, when tag is empty or
@@ -296,7 +291,10 @@ func (r *Repo) HeadBlob(ctx context.Context, d image.Digest) (image.Descriptor, 
 
 // GetBlob streams a blob as stored. The caller verifies it (content.Verify);
 // a connection broken mid-stream is resumed with a Range request (up to
-// MaxRetries times) when the size is known.
+// MaxRetries times) when the size is known. With d.Size > 0 the stream
+// never reads more than d.Size+1 bytes: a registry that announces or sends
+// more fails with content.ErrSizeMismatch at once. d.Size <= 0 means
+// unknown: the registry's Content-Length bounds the stream instead.
 func (r *Repo) GetBlob(ctx context.Context, d image.Descriptor) (io.ReadCloser, error) {
 	if _, err := image.ParseDigest(string(d.Digest)); err != nil {
 		return nil, fmt.Errorf("%w: %v", content.ErrBadReference, err)
@@ -307,6 +305,10 @@ func (r *Repo) GetBlob(ctx context.Context, d image.Descriptor) (io.ReadCloser, 
 		return nil, fmt.Errorf("blob %s@%s: %w", r.Name(), d.Digest, err)
 	}
 	size := d.Size
+	if size > 0 && resp.ContentLength > size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: blob %s@%s: the registry announces %d bytes, the descriptor declares %d", content.ErrSizeMismatch, r.Name(), d.Digest, resp.ContentLength, size)
+	}
 	if size <= 0 {
 		size = resp.ContentLength
 	}
@@ -330,8 +332,14 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		if b.closed {
 			return 0, errors.New("read of closed blob stream")
 		}
+		if b.size > 0 && int64(len(p)) > b.size-b.n+1 {
+			p = p[:b.size-b.n+1] // never past one byte over the size
+		}
 		n, err := b.body.Read(p)
 		b.n += int64(n)
+		if b.size > 0 && b.n > b.size {
+			return n, fmt.Errorf("%w: blob %s@%s: the registry sends more than the %d bytes expected", content.ErrSizeMismatch, b.r.Name(), b.digest, b.size)
+		}
 		if err == nil || err == io.EOF || n > 0 {
 			if err != nil && err != io.EOF && n > 0 {
 				// Return the bytes; the error recurs on the next Read.
@@ -466,7 +474,8 @@ func (r *Repo) DeleteBlob(ctx context.Context, d image.Digest) error {
 }
 
 // Tags lists every tag, sorted and de-duplicated, following pagination
-// (Link, then last=; distribution 2.8 ignores n and sends all). An
+// (Link, then last=; distribution 2.8 ignores n and sends all), up to
+// Options.MaxTags (past it: a *ListLimitError). An
 // existing repository without tags returns nil; an unknown repository an
 // error wrapping content.ErrNotFound.
 func (r *Repo) Tags(ctx context.Context) ([]string, error) {
@@ -487,6 +496,9 @@ func (r *Repo) Tags(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("tags of %s: %w", r.Name(), err)
 		}
 		tags = append(tags, doc.Tags...)
+		if len(tags) > r.c.opts.MaxTags {
+			return nil, &ListLimitError{What: "tags", Of: r.Name(), Limit: r.c.opts.MaxTags}
+		}
 		return doc.Tags, nil
 	})
 	if err != nil {

@@ -104,8 +104,10 @@ func (s *Store) Root(ctx context.Context) (image.Descriptor, error) {
 	return d, nil
 }
 
-// Open returns a manifest (by media type) or blob. The caller verifies
-// blobs; manifests fetched by digest are verified here.
+// Open returns a manifest (by media type) or blob, never reading more than
+// the declared size plus one byte and stopping when ctx is done. The caller
+// verifies blobs; manifests fetched by digest are verified here. A digest
+// whose algorithm cannot be verified is refused.
 func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, error) {
 	s.mu.Lock()
 	if s.root != nil && s.root.Digest == d.Digest && s.raw != nil {
@@ -114,14 +116,25 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	}
 	s.mu.Unlock()
+	if err := d.Digest.Verifiable(); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", s.repo.Name(), err)
+	}
 	if image.IsManifest(d.MediaType) {
-		_, raw, err := s.repo.GetManifest(ctx, string(d.Digest))
+		limit := int64(maxManifestBytes)
+		if d.Size > 0 && d.Size < limit {
+			limit = d.Size
+		}
+		_, raw, err := s.repo.getManifest(ctx, string(d.Digest), limit)
 		if err != nil {
 			return nil, err
 		}
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	}
-	return s.repo.GetBlob(ctx, d)
+	rc, err := s.repo.GetBlob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return content.Bound(ctx, rc, d), nil
 }
 
 // Tags lists the repository's tags.

@@ -80,6 +80,9 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 		if f.Line > 0 {
 			loc += ":" + strconv.Itoa(f.Line)
 		}
+		if f.Encoding != "" {
+			loc += " (" + f.Encoding + ")"
+		}
 		match := f.Redacted
 		if showSecrets && f.Secret != "" {
 			match += "  secret=" + f.Secret

@@ -156,6 +156,9 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 	results := []sarifResult{}
 	for _, f := range res.Findings {
 		msg := fmt.Sprintf("%s in %s", f.Description, FindingPath(f))
+		if f.Encoding != "" {
+			msg += " (" + f.Encoding + "-encoded)"
+		}
 		if f.Layer != nil {
 			msg += fmt.Sprintf(" (layer %d", *f.Layer)
 			if f.State != "" && f.State != "present" && f.HiddenBy != nil {
@@ -177,6 +180,9 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		}
 		if f.CreatedBy != "" {
 			props["createdBy"] = f.CreatedBy
+		}
+		if f.Encoding != "" {
+			props["encoding"] = f.Encoding
 		}
 		if f.Verification != nil {
 			props["verification"] = f.Verification

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,14 +25,16 @@ import (
 	"github.com/stratascan/strata/secret"
 )
 
-// BenchmarkScanImage measures a whole scan of a one-layer image made from
-// real directory trees against the floor (gunzip + sha256 of the compressed
-// and uncompressed streams). Set STRATA_BENCH_ROOTS to a colon-separated
-// list of directories (for example /usr/share:/usr/bin:/etc:/var/lib/dpkg)
-// (a root given as DIR=/ is packed as the filesystem root, without proc, sys
-// and dev: a debootstrap tree) and optionally STRATA_BENCH_DIR to keep the
-// built layout between runs:
+// BenchmarkScanImage measures a whole scan of a one-layer image against the
+// floor (gunzip + sha256 of the compressed and uncompressed streams). By
+// default the image is generated (about 48 MiB of text and binary files with
+// a few secrets); set STRATA_BENCH_ROOTS to a colon-separated list of
+// directories to pack real trees instead (for example
+// /usr/share:/usr/bin:/etc:/var/lib/dpkg; a root given as DIR=/ is packed as
+// the filesystem root, without proc, sys and dev: a debootstrap tree), and
+// optionally STRATA_BENCH_DIR to keep the built layout between runs:
 //
+//	go test ./scan -run XXX -bench ScanImage -benchtime 1x
 //	STRATA_BENCH_ROOTS=/usr/share:/usr/bin:/etc go test ./scan -run XXX -bench ScanImage -benchtime 1x
 func BenchmarkScanImage(b *testing.B) {
 	roots := os.Getenv("STRATA_BENCH_ROOTS")
@@ -40,7 +43,9 @@ func BenchmarkScanImage(b *testing.B) {
 		dir, tag, _ = strings.Cut(layout, ":")
 	} else {
 		if roots == "" {
-			b.Skip("set STRATA_BENCH_ROOTS to directories to pack into the benchmark image (DIR=/ packs DIR as the root), or STRATA_BENCH_LAYOUT=DIR[:TAG] to an OCI layout of gzip layers")
+			gen := filepath.Join(b.TempDir(), "tree")
+			genTree(b, gen, 48<<20)
+			roots = gen + "=/"
 		}
 		if dir == "" {
 			dir = b.TempDir()
@@ -292,6 +297,45 @@ func buildTreeImage(b *testing.B, dir string, roots []string) {
 	mb, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}})
 	md := fixture.WriteBlob(b, dir, image.MediaTypeOCIManifest, mb)
 	fixture.AddRef(b, dir, md, "latest")
+}
+
+// genTree writes about size bytes of deterministic files under root: source
+// and config text (a few holding secrets) and binaries, in nested
+// directories, as a stand-in for a real distribution tree.
+func genTree(b *testing.B, root string, size int) {
+	words := []string{"config", "value", "server", "the", "error", "name", "path", "return", "func", "data", "key", "token"}
+	r := mrand.New(mrand.NewPCG(7, 7))
+	var text strings.Builder
+	for i, total := 0, 0; total < size; i++ {
+		var body []byte
+		name := fmt.Sprintf("usr/share/d%d/s%d/f%d.txt", i%37, i%11, i)
+		switch {
+		case i%5 == 0:
+			body = make([]byte, r.IntN(60000))
+			copy(body, "\x7fELF\x02\x01")
+			for j := 16; j < len(body)/3; j++ {
+				body[j] = byte(r.IntN(256))
+			}
+			name = fmt.Sprintf("usr/bin/b%d", i)
+		default:
+			text.Reset()
+			for text.Len() < r.IntN(8000)+200 {
+				fmt.Fprintf(&text, "%s %s = %d\n", words[r.IntN(len(words))], words[r.IntN(len(words))], r.IntN(100000))
+			}
+			if i%500 == 1 {
+				fmt.Fprintf(&text, "github_token: %s\n", ghp(uint64(i)))
+			}
+			body = []byte(text.String())
+		}
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		total += len(body)
+	}
 }
 
 func cpuTime() time.Duration {

@@ -88,6 +88,11 @@ type Finding struct {
 	Redacted    string  `json:"redacted"`
 	Fingerprint string  `json:"fingerprint"`
 	Entropy     float64 `json:"entropy,omitempty"`
+	// Encoding is how the secret was encoded where it was found (base64,
+	// base64url, json-escape, percent, utf-16le, utf-16be; chained with "+",
+	// outermost first); empty for plain text. Line points at the encoded
+	// text, Redacted and Fingerprint are of the decoded value.
+	Encoding string `json:"encoding,omitempty"`
 	// Secret is set only with Options.KeepSecrets.
 	Secret      string `json:"secret,omitempty"`
 	Remediation string `json:"remediation"`
@@ -673,7 +678,7 @@ func (r *runner) finding(t *Target, im *image.Image, m secret.Match) Finding {
 		Rule: m.RuleID, Description: m.Description, Severity: m.Severity,
 		Image: t.Ref, Manifest: im.Manifest.Digest, Kind: im.Kind,
 		Path: m.Path, Line: m.Line, State: overlay.Present,
-		Redacted: m.Redacted, Fingerprint: m.Fingerprint, Entropy: m.Entropy,
+		Redacted: m.Redacted, Fingerprint: m.Fingerprint, Entropy: m.Entropy, Encoding: m.Encoding,
 	}
 	if im.Platform != nil {
 		f.Platform = im.Platform.String()

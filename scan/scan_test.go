@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -573,5 +574,39 @@ func TestProgress(t *testing.T) {
 	}
 	if calls < 3 || lastRead != want || lastTotal != want {
 		t.Fatalf("%d calls, last %d of %d; want %d of %d", calls, lastRead, lastTotal, want, want)
+	}
+}
+
+// TestEncodedFinding: a base64-encoded secret in a Kubernetes Secret is
+// reported with its encoding, the encoded line and the decoded value's
+// fingerprint, the same from the cache.
+func TestEncodedFinding(t *testing.T) {
+	dir := t.TempDir()
+	tok := ghp(41)
+	manifest := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: gh\ndata:\n  token: " +
+		base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN="+tok)) + "\n"
+	fixture.WriteLayout(t, dir, "latest", fixture.Image{Layers: []fixture.Layer{
+		{Files: []fixture.File{{Path: "deploy/secret.yaml", Body: []byte(manifest)}}},
+	}})
+	cache, err := OpenCache(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	for _, from := range []string{"scan", "cache"} {
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Findings) != 1 {
+			t.Fatalf("%s: findings %s", from, dump(res.Findings))
+		}
+		f := res.Findings[0]
+		if f.Encoding != "base64" || f.Line != 6 || f.Path != "deploy/secret.yaml" || f.Fingerprint != fp(tok) {
+			t.Errorf("%s: %+v", from, f)
+		}
+		if j, _ := json.Marshal(f); !bytes.Contains(j, []byte(`"encoding":"base64"`)) {
+			t.Errorf("%s: JSON %s", from, j)
+		}
 	}
 }

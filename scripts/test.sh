@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs strata's whole test suite. Installs what the tests need first when it
 # is missing: Debian packages via apt-get (the real registry binary, skopeo,
-# umoci, and podman, containerd and docker.io, whose daemons the engine tests
-# start), then Go modules via `go test` itself.
+# umoci, podman, containerd and docker.io, whose daemons the engine tests
+# start, the archivers secret/ builds fixtures with, and a C compiler for the
+# race detector), then Go modules via `go test` itself. Then runs every fuzz
+# target for a short time.
 #
-#   ./scripts/test.sh            # vet + every test, with the race detector
+#   ./scripts/test.sh            # vet + every test with the race detector + fuzz
 #   ./scripts/test.sh -short     # extra args go to `go test`
+#   STRATA_FUZZTIME=30s ./scripts/test.sh   # fuzz longer per target (0: skip fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +16,9 @@ need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
+# -race needs cgo, hence a C compiler.
+cc="$(go env CC)"
+command -v "${cc:-gcc}" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
@@ -25,13 +31,53 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 if ((${#need[@]})); then
   sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo="sudo"
+    else
+      echo "test.sh: missing ${need[*]}; run as root or install sudo, or install them yourself:" >&2
+      echo "  apt-get install -y --no-install-recommends ${need[*]}" >&2
+      exit 1
+    fi
+  fi
   echo "installing ${need[*]} (apt-get)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ "$(go env CGO_ENABLED)" != "1" ] || ! command -v "$(go env CC)" >/dev/null 2>&1; then
+  echo "test.sh: the race detector needs cgo and a C compiler (CC=$(go env CC), CGO_ENABLED=$(go env CGO_ENABLED)): install gcc or set CC" >&2
+  exit 1
 fi
 # The Debian package may start a registry on :5000 where systemd runs; the
 # tests start their own on free loopback ports and do not need it.
 
 go vet ./...
+
+# Every fuzz target for a short time, without the race detector, one after
+# the other, printing executions per second; a target that stalls (no
+# execution) fails the run. See README "Development" for longer runs.
+fuzztime="${STRATA_FUZZTIME:-10s}"
+if [ "$fuzztime" != "0" ]; then
+  grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+    pkg="./$(dirname "${file#./}")"
+    for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
+      log="$(mktemp)"
+      if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "fuzz: $pkg $target FAILED (the failing input is under $pkg/testdata/fuzz/$target)" >&2
+        exit 1
+      fi
+      last="$(grep -o 'execs: [0-9]* ([0-9]*/sec)' "$log" | tail -1)"
+      rm -f "$log"
+      echo "fuzz: $pkg $target: ${last:-no executions}"
+      case "$last" in "" | "execs: 0 "*)
+        echo "fuzz: $pkg $target stalled: no executions in $fuzztime" >&2
+        exit 1
+        ;;
+      esac
+    done
+  done
+fi
+
+# The tests last, so their summary closes the log.
 go test -race -count=1 -timeout 40m "$@" ./...

@@ -298,3 +298,28 @@ func scanErr(e *Engine, path string, content []byte) ([]Match, FileStats, error)
 	st, err := e.ScanFile(context.Background(), path, int64(len(content)), bytes.NewReader(content), func(m Match) { ms = append(ms, m) })
 	return ms, st, err
 }
+
+// TestPackageReaders: the bounded ar, rpm and cpio readers on archives
+// built here (the fuzz seeds): an rpm with an uncompressed payload, ar
+// members of odd size (padding), cpio directories and trailers.
+func TestPackageReaders(t *testing.T) {
+	e := defaultEngine(t)
+	ghp := "ghp_" + rnd(71, 36, alnum)
+	secret := "token=" + ghp + "\n"
+	deb := arBytes([2]string{"debian-binary", "2.0\n"}, [2]string{"control.tar.gz", string(gzBytes(tarBytes(t, map[string][]byte{"./control": []byte("Package: x\n")})))},
+		[2]string{"odd", "x"}, [2]string{"data.tar.gz", string(gzBytes(tarBytes(t, map[string][]byte{"./etc/a.env": []byte(secret)})))})
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"x.rpm", rpmBytes(cpioBytes([2]string{"./etc/a.env", secret})), "x.rpm!etc/a.env"},
+		{"y.rpm", rpmBytes(gzBytes(cpioBytes([2]string{"./usr/share/x", "nothing\n"}, [2]string{"./etc/a.env", secret}))), "y.rpm!etc/a.env"},
+		{"x.deb", deb, "x.deb!data.tar.gz!etc/a.env"},
+	} {
+		ms, st := scanAll(t, e, c.name, c.data)
+		if len(ms) != 1 || ms[0].Path != c.want || ms[0].Secret != ghp || st.SkipReason != "" {
+			t.Errorf("%s: %+v %+v", c.name, ms, st)
+		}
+	}
+}

@@ -114,3 +114,21 @@ func BenchmarkScanSmallFiles(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodePass measures the decode pass alone (finding base64 runs,
+// escapes and percent-encoding, decoding candidates) on the text of
+// BenchmarkScanText, to compare with the whole scan.
+func BenchmarkDecodePass(b *testing.B) {
+	e := benchEngine(b)
+	data := genText(8<<20, 1)
+	fs := e.getFileScan()
+	fs.begin(context.Background(), "usr/share/doc/x/README", nil, true)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		for off := 0; off < len(data); off += chunkSize {
+			end := min(len(data), off+chunkSize)
+			fs.decodePass(data[:end], off, end)
+		}
+	}
+}

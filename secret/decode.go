@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"slices"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -14,7 +16,8 @@ import (
 //
 //   - base64 / base64url: maximal runs of the alphabet of at least
 //     b64MinRun characters (hex-only runs, digests, are left alone) that
-//     decode to printable UTF-8;
+//     decode to printable UTF-8; lines wrapped at 64 or 76 columns are
+//     joined first;
 //   - JSON/YAML string escapes: a line holding a "\n" escape and a PEM
 //     "-----BEGIN" marker (a key in a service-account JSON, Terraform state,
 //     a manifest), or "\/" or "\u00XX" escapes;
@@ -25,7 +28,9 @@ import (
 // Decoded text is decoded again up to maxDecodeDepth levels (a
 // .dockerconfigjson holding base64 "auth" values). Findings from decoded
 // text carry Encoding, report the line of the encoded text and are dropped
-// when the same rule found the same secret in the plain text. Rescanned
+// when the same rule found the same secret in the plain text; a generic or
+// other low-confidence finding on a base64 run (the encoded value itself)
+// gives way to a specific rule's finding in its decoded text. Rescanned
 // bytes are bounded per buffer (decodeBudget), so the work stays linear.
 //
 // UTF-16 files (with a byte-order mark, or NULs in every other byte of
@@ -76,65 +81,197 @@ var b64Class = func() (c [256]uint8) {
 	return c
 }()
 
+// decodeState is a fileScan's decoding state.
+type decodeState struct {
+	enc    string // encoding chain of the text scanned ("" for the file itself)
+	depth  int
+	lo, hi int // nested scans decode only text[lo:hi], the decoded part
+	left   int // decoded bytes left to rescan in this buffer
+	// plain holds rule+fingerprint of every finding delivered in this file
+	plain map[string]struct{}
+	// pending are findings in decoded text, emitted after the buffer's
+	// plain findings; spans are the encoded runs they came from, whose
+	// plain findings (the encoded value itself) give way to them
+	pending []Match
+	spans   [][2]int64
+}
+
+func (d *decodeState) reset() {
+	d.enc, d.depth, d.lo, d.hi = "", 0, 0, -1
+	clear(d.plain)
+	d.pending, d.spans = d.pending[:0], d.spans[:0]
+}
+
+func (d *decodeState) delivered(m *Match) {
+	if d.plain == nil {
+		d.plain = map[string]struct{}{}
+	}
+	d.plain[m.RuleID+"\x00"+m.Fingerprint] = struct{}{}
+}
+
+// weakRule: generic and other low-confidence rules (keyword + entropy),
+// whose finding on an encoded value gives way to a specific rule's finding
+// in the decoded value.
+func weakRule(id string) bool {
+	return strings.Contains(id, "generic") || slices.Contains(docRules, id)
+}
+
+// givesWay reports whether a finding of rule r with its secret at [s, e)
+// is the encoded form of a secret that a specific rule found decoded: r is
+// generic or low-confidence and [s, e) overlaps such an encoded run.
+// Specific rules on encoded values (kubeconfig client-key-data, Docker
+// auths, .env values) keep their findings.
+func (d *decodeState) givesWay(r *rule, s, e int64) bool {
+	if len(d.spans) == 0 || !weakRule(r.ID) {
+		return false
+	}
+	for _, sp := range d.spans {
+		if s < sp[1] && sp[0] < e {
+			return true
+		}
+	}
+	return false
+}
+
+// flushDecoded emits the findings of decoded text that plain text did not
+// already give.
+func (fs *fileScan) flushDecoded() {
+	for _, m := range fs.dec.pending {
+		if _, dup := fs.dec.plain[m.RuleID+"\x00"+m.Fingerprint]; dup {
+			continue
+		}
+		if fs.emit != nil {
+			fs.emit(m)
+		}
+	}
+	fs.dec.pending, fs.dec.spans = fs.dec.pending[:0], fs.dec.spans[:0]
+}
+
 // decodePass scans the decoded forms of encoded text starting in
 // buf[from:limit].
 func (fs *fileScan) decodePass(buf []byte, from, limit int) {
-	if fs.encDepth >= maxDecodeDepth || fs.err != nil || from >= limit {
+	if fs.dec.hi >= 0 {
+		from, limit = max(from, fs.dec.lo), min(limit, fs.dec.hi)
+	}
+	if fs.dec.depth >= maxDecodeDepth || fs.err != nil || from >= limit {
 		return
 	}
-	fs.decodeLeft = limit - from + decodeBudget
+	fs.dec.left = limit - from + decodeBudget
 	fs.decodeBase64(buf, from, limit)
 	fs.decodeEscapes(buf, from, limit)
 }
 
-// decodeBase64 finds base64 runs starting in buf[from:limit].
+// decodeBase64 finds base64 runs starting in buf[from:limit]. A run of
+// b64MinRun bytes or more that starts in [i, i+b64MinRun) covers
+// buf[i+b64MinRun-1], so one byte test skips b64MinRun bytes of ordinary
+// text.
 func (fs *fileScan) decodeBase64(buf []byte, from, limit int) {
 	n := len(buf)
 	i := from
-	if i > 0 && b64Class[buf[i-1]] != 0 {
-		for i < limit && b64Class[buf[i]] != 0 {
-			i++ // the run began in the previous buffer, which decoded it
-		}
+	for i < n && i > 0 && b64Class[buf[i-1]] != 0 && b64Class[buf[i]] != 0 {
+		i++ // the run began in the previous buffer, which decoded it
 	}
-	for i < limit && fs.decodeLeft > 0 && fs.err == nil {
-		if b64Class[buf[i]] == 0 {
-			i++
+	for i < limit && fs.dec.left > 0 && fs.err == nil {
+		p := i + b64MinRun - 1
+		if p >= n {
+			return
+		}
+		if b64Class[buf[p]] == 0 {
+			i = p + 1
 			continue
 		}
-		j := i
-		var cls uint8
+		s, cls := p, b64Class[buf[p]]
+		for s > i && b64Class[buf[s-1]] != 0 {
+			s--
+			cls |= b64Class[buf[s]]
+		}
+		if s >= limit {
+			return
+		}
+		if q := s + b64MinRun - 1; s > i && q < n && b64Class[buf[q]] == 0 {
+			i = q + 1 // the run through p is too short, and so is any up to q
+			continue
+		}
+		j := p + 1
 		for j < n && b64Class[buf[j]] != 0 {
 			cls |= b64Class[buf[j]]
 			j++
 		}
-		if j-i >= b64MinRun && j-i <= b64MaxRun && cls&b64NotHex != 0 && cls&(b64Std|b64URL) != b64Std|b64URL {
-			end := j
-			for end < n && end-j < 2 && buf[end] == '=' {
-				end++
+		if j-s >= b64MinRun && j-s <= b64MaxRun {
+			src := buf[s:j]
+			if w := j - s; w == 64 || w == 76 {
+				src, j, cls = wrappedBase64(buf, s, j, cls)
 			}
-			fs.tryBase64(buf, i, j, end, cls)
+			if cls&b64NotHex != 0 && cls&(b64Std|b64URL) != b64Std|b64URL {
+				end := j
+				for end < n && end-j < 2 && buf[end] == '=' {
+					end++
+				}
+				fs.tryBase64(buf, src, s, end, cls)
+			}
 		}
 		i = j + 1
 	}
 }
 
-// tryBase64 decodes buf[s:e] (padding up to pe) and, when it is printable
-// text, scans it in its line.
-func (fs *fileScan) tryBase64(buf []byte, s, e, pe int, cls uint8) {
+// wrappedBase64 joins the lines of base64 wrapped at the width of its first
+// line buf[s:j] (base64(1) wraps at 76 columns, PEM and openssl at 64): it
+// returns the joined text, where the last line ends and the lines' classes.
+func wrappedBase64(buf []byte, s, j int, cls uint8) ([]byte, int, uint8) {
+	w, n := j-s, len(buf)
+	var joined []byte
+	for k := j; len(joined)+w <= b64MaxRun; {
+		if k < n && buf[k] == '\r' {
+			k++
+		}
+		if k >= n || buf[k] != '\n' {
+			break
+		}
+		r := k + 1
+		var c uint8
+		for r < n && r-k-1 <= w && b64Class[buf[r]] != 0 {
+			c |= b64Class[buf[r]]
+			r++
+		}
+		l := r - k - 1
+		if l == 0 || l > w || r < n && buf[r] != '\n' && buf[r] != '\r' && buf[r] != '=' {
+			break
+		}
+		if joined == nil {
+			joined = append(make([]byte, 0, 4*w), buf[s:j]...)
+		}
+		joined = append(joined, buf[k+1:r]...)
+		cls |= c
+		j, k = r, r
+		if l < w {
+			break // a shorter line is the last
+		}
+	}
+	if joined == nil {
+		return buf[s:j], j, cls
+	}
+	return joined, j, cls
+}
+
+// tryBase64 decodes src, the base64 at buf[s:pe] (padding included, line
+// breaks of wrapped base64 removed) and, when it is printable text, scans
+// it in its line.
+func (fs *fileScan) tryBase64(buf, src []byte, s, pe int, cls uint8) {
 	enc, name := base64.RawStdEncoding, EncodingBase64
 	if cls&b64URL != 0 {
 		enc, name = base64.RawURLEncoding, EncodingBase64URL
 	}
-	src := buf[s:e]
 	if len(src)%4 == 1 {
 		return
 	}
-	// a cheap look at the first 24 bytes rejects binary (and non-base64
-	// words) before decoding the rest
+	// cheap looks at the first 6, then 24 bytes reject binary (and words,
+	// paths and identifiers that are not base64) before decoding the rest
 	var probe [24]byte
-	pn, err := enc.Decode(probe[:], src[:min(32, len(src)&^3)])
-	if err != nil || !printable(probe[:pn]) {
-		return
+	for _, k := range [2]int{8, 32} {
+		pn, err := enc.Decode(probe[:], src[:min(k, len(src)&^3)])
+		if err != nil || !printable(probe[:pn]) {
+			return
+		}
 	}
 	dec := make([]byte, enc.DecodedLen(len(src)))
 	m, err := enc.Decode(dec, src)
@@ -189,41 +326,44 @@ func (fs *fileScan) scanDecoded(buf []byte, s, e int, dec []byte, enc string) {
 	text = append(text, buf[ls:s]...)
 	text = append(text, dec...)
 	text = append(text, buf[e:le]...)
-	fs.scanNested(text, s-ls, s-ls+len(dec), fs.base+int64(s), enc)
+	fs.scanNested(text, s-ls, s-ls+len(dec), fs.base+int64(s), fs.base+int64(e), enc)
 }
 
-// scanNested scans text (decoded from the encoded text at absolute offset
-// at) with a fresh fileScan; its own decode pass looks only at
-// text[from:to], the decoded part.
-func (fs *fileScan) scanNested(text []byte, from, to int, at int64, enc string) {
-	if fs.decodeLeft <= 0 {
+// scanNested scans text, decoded from the encoded text at absolute offsets
+// [at, end) (end == at: a whole line, no span), with a fresh fileScan whose
+// decode pass looks only at text[from:to], the decoded part. Its findings
+// become pending findings of fs.
+func (fs *fileScan) scanNested(text []byte, from, to int, at, end int64, enc string) {
+	if fs.dec.left <= 0 {
 		return
 	}
-	fs.decodeLeft -= len(text)
+	fs.dec.left -= len(text)
 	line := fs.lineAt(at)
 	chain := enc
-	if fs.enc != "" {
-		chain = fs.enc + "+" + enc
+	if fs.dec.enc != "" {
+		chain = fs.dec.enc + "+" + enc
 	}
 	outer := fs
 	emit := func(m Match) {
-		if _, dup := outer.plain[m.RuleID+"\x00"+m.Fingerprint]; dup {
+		if weakRule(m.RuleID) && enc != EncodingBase64 && enc != EncodingBase64URL {
+			// a line's escapes were no obstacle to keyword rules, which
+			// already ran on it; a decoded value adds only their noise
 			return
 		}
 		m.Line = line
 		if m.Encoding == "" {
 			m.Encoding = chain
 		}
-		if outer.emit != nil {
-			outer.emit(m)
+		outer.dec.pending = append(outer.dec.pending, m)
+		if end > at && !weakRule(m.RuleID) {
+			outer.dec.spans = append(outer.dec.spans, [2]int64{at, end})
 		}
 	}
 	ns := fs.e.getFileScan()
 	pooled := ns.buf
 	ns.begin(fs.ctx, fs.path, emit, false)
-	ns.enc, ns.encDepth = chain, fs.encDepth+1
+	ns.dec.enc, ns.dec.depth, ns.dec.lo, ns.dec.hi = chain, fs.dec.depth+1, from, to
 	ns.scanBuffer(text, 0, len(text))
-	ns.decodePass(text, from, to)
 	if ns.err != nil {
 		fs.err = ns.err
 	}
@@ -235,45 +375,54 @@ func (fs *fileScan) scanNested(text []byte, from, to int, at int64, enc string) 
 // decodeEscapes finds lines with JSON string escapes or percent-encoding
 // in buf[from:limit].
 func (fs *fileScan) decodeEscapes(buf []byte, from, limit int) {
-	done := from // lines before done were handled
-	for i := from; i < limit && fs.decodeLeft > 0 && fs.err == nil; {
-		k := bytes.IndexAny(buf[i:limit], `\%`)
-		if k < 0 {
-			return
-		}
-		p := i + k
-		i = p + 1
-		if p < done || p+2 >= len(buf) {
-			continue
-		}
-		var enc string
-		switch {
-		case buf[p] == '%' && isHex(buf[p+1]) && isHex(buf[p+2]) && urlReserved(unhex(buf[p+1])<<4|unhex(buf[p+2])):
-			enc = EncodingPercent
-		case buf[p] == '\\' && (buf[p+1] == '/' || buf[p+1] == 'u' && bytes.HasPrefix(buf[p+2:], []byte("00"))):
-			enc = EncodingJSONEscape
-		case buf[p] == '\\' && buf[p+1] == 'n':
-			ls, le := lineBounds(buf, p, p)
-			if !bytes.Contains(buf[ls:le], []byte("-----BEGIN")) {
+	for _, c := range []byte{'\\', '%'} {
+		done := from // lines before done were handled
+		for i := from; i < limit && fs.dec.left > 0 && fs.err == nil; {
+			k := bytes.IndexByte(buf[i:limit], c)
+			if k < 0 {
+				break
+			}
+			p := i + k
+			i = p + 1
+			if p < done || p+2 >= len(buf) {
 				continue
 			}
-			enc = EncodingJSONEscape
-		default:
-			continue
-		}
-		ls, le := escapeLine(buf, p)
-		done = le
-		i = le
-		var dec []byte
-		if enc == EncodingPercent {
-			dec = percentDecode(buf[ls:le])
-		} else {
-			dec = jsonUnescape(buf[ls:le])
-		}
-		if dec != nil && printable(dec) {
-			fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), enc)
+			enc := escapeAt(buf, p)
+			if enc == "" {
+				continue
+			}
+			ls, le := escapeLine(buf, p)
+			done, i = le, le
+			var dec []byte
+			if enc == EncodingPercent {
+				dec = percentDecode(buf[ls:le])
+			} else {
+				dec = jsonUnescape(buf[ls:le])
+			}
+			if dec != nil && printable(dec) {
+				fs.scanNested(dec, 0, len(dec), fs.base+int64(ls), fs.base+int64(ls), enc)
+			}
 		}
 	}
+}
+
+// escapeAt says which encoding the escape at buf[p] ('\\' or '%', with two
+// bytes after it) starts, if it is one decodePass handles.
+func escapeAt(buf []byte, p int) string {
+	switch {
+	case buf[p] == '%':
+		if isHex(buf[p+1]) && isHex(buf[p+2]) && urlReserved(unhex(buf[p+1])<<4|unhex(buf[p+2])) {
+			return EncodingPercent
+		}
+	case buf[p+1] == '/' || buf[p+1] == 'u' && bytes.HasPrefix(buf[p+2:], []byte("00")):
+		return EncodingJSONEscape
+	case buf[p+1] == 'n':
+		ls, le := lineBounds(buf, p, p)
+		if bytes.Contains(buf[ls:le], []byte("-----BEGIN")) {
+			return EncodingJSONEscape
+		}
+	}
+	return ""
 }
 
 // escapeLine is the line around buf[p], up to keepBefore bytes before and
@@ -355,9 +504,11 @@ func jsonUnescape(line []byte) []byte {
 				i += 4
 				r = v
 				if utf16.IsSurrogate(r) {
-					if w, ok := hex4(line[i+4:]); ok && line[i+2] == '\\' && line[i+3] == 'u' {
-						r = utf16.DecodeRune(r, w)
-						i += 6
+					if len(line) >= i+8 && line[i+2] == '\\' && line[i+3] == 'u' {
+						if w, ok := hex4(line[i+4:]); ok {
+							r = utf16.DecodeRune(r, w)
+							i += 6
+						}
 					}
 				}
 			}

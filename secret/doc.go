@@ -33,14 +33,35 @@
 //
 // # How a file is scanned
 //
-// ScanFile sniffs the first 8 KiB: gzip, zip (jar, war) and tar content is
-// opened (to Options.MaxArchiveDepth levels, Options.MaxArchiveBytes of
-// decompressed data per top-level file) and its members are scanned under
-// names "outer!member" ("a.tar.gz!dir/b.zip!c/d.txt"). Binary content (a NUL
-// in the first 8 KiB, or a known magic: ELF, PE, Mach-O, images, PDF,
-// compressed formats, ...) is skipped unless Options.ScanBinaries. Path-only
-// rules (keystores) apply by name to every file, their fingerprint being the
-// sha256 of the file content.
+// ScanFile sniffs the first 8 KiB and opens archives and compressed
+// streams (to Options.MaxArchiveDepth levels, Options.MaxArchiveBytes of
+// decompressed data per top-level file), scanning their members under names
+// "outer!member" ("a.tar.gz!dir/b.zip!c/d.txt"):
+//
+//   - gzip, xz, bzip2 and zstd streams; a compressed tar is one level
+//     ("backup.tar.xz!etc/x"), any other content the single member
+//     "x.xz!x"; decoder memory is capped (xz dictionary 64 MiB, zstd
+//     window 128 MiB): a stream declaring more is reported, not opened;
+//   - tar, zip (jar, war, whl, egg, apk of Android) and 7z (LZMA/LZMA2
+//     dictionaries capped likewise, PPMd refused; each member's declared
+//     size is charged to the byte budget before it is decompressed);
+//   - Debian packages (ar: "p.deb!data.tar.xz!etc/x"), RPM packages (the
+//     cpio payload, gzip/xz/zstd/bzip2: "p.rpm!etc/x"), gems (a tar of
+//     data.tar.gz) and Alpine packages (concatenated gzip tar segments).
+//
+// UTF-16 text (byte-order mark, or ASCII with every other byte NUL) is
+// transcoded to UTF-8 as it streams. Other binary content (a NUL in the
+// first 8 KiB, or a known magic: ELF, PE, Mach-O, images, PDF, ...) is
+// skipped unless Options.ScanBinaries. Path-only rules (keystores) apply by
+// name to every file, their fingerprint being the sha256 of the file
+// content.
+//
+// After each buffer, a decode pass (decode.go) rescans the decoded form of
+// base64/base64url runs (24 characters or more, decoding to printable
+// text), lines with JSON/YAML string escapes (a PEM key with "\n" escapes,
+// "\/", "\u00XX") and lines with percent-encoding, in their line, two
+// levels deep; such findings carry Match.Encoding and the line of the
+// encoded text, with Secret, Redacted and Fingerprint of the decoded value.
 //
 // Text streams through a 1 MiB buffer that keeps 4 KiB of history and holds
 // back 16 KiB, so a secret across a chunk boundary is found exactly once.

@@ -14,7 +14,7 @@ import (
 
 // engineVersion is part of RulesetHash: bump it whenever a change to the
 // matching logic can change what is found, so cached results are not reused.
-const engineVersion = "strata-secret-engine/3"
+const engineVersion = "strata-secret-engine/4"
 
 // Defaults for Options fields left zero.
 const (
@@ -284,7 +284,6 @@ func (e *Engine) ScanText(ctx context.Context, location string, text string, emi
 	}
 	buf = append(buf, text...)
 	fs.scanBuffer(buf, 0, len(buf))
-	fs.decodePass(buf, 0, len(buf))
 	if fs.err != nil {
 		e.log.Warn("text scan cut short", "location", location, "err", fs.err)
 	}

@@ -264,7 +264,6 @@ func (e *Engine) scanStream(ctx context.Context, name string, size int64, r io.R
 			limit = len(buf) - keepAfter
 		}
 		fs.scanBuffer(buf, scanFrom, limit)
-		fs.decodePass(buf, scanFrom, limit)
 		if fs.err != nil {
 			return fs.err
 		}

@@ -69,13 +69,7 @@ type fileScan struct {
 	err        error
 	alCache    map[*glconfig.Allowlist]bool
 	rr         bytes.Reader
-	// decoding (decode.go): the encoding chain of the text scanned, its
-	// nesting depth, decoded bytes left to rescan in this buffer, and the
-	// rule+fingerprint of every finding delivered
-	enc        string
-	encDepth   int
-	decodeLeft int
-	plain      map[string]struct{}
+	dec        decodeState // decode.go
 }
 
 func (e *Engine) newFileScan() any {
@@ -115,8 +109,7 @@ func (fs *fileScan) begin(ctx context.Context, path string, emit func(Match), _ 
 		fs.lastEnd[ri] = 0
 	}
 	fs.touched = fs.touched[:0]
-	fs.enc, fs.encDepth = "", 0
-	clear(fs.plain)
+	fs.dec.reset()
 	clear(fs.alCache)
 	clear(fs.applicable)
 }
@@ -302,7 +295,9 @@ func (fs *fileScan) scanBuffer(buf []byte, from, limit int) {
 		}
 	}
 	fs.active = fs.active[:0]
+	fs.decodePass(buf, from, limit)
 	fs.flushFound()
+	fs.flushDecoded()
 }
 
 func (fs *fileScan) addWindow(ri int32, s, e int) {
@@ -592,7 +587,7 @@ func (fs *fileScan) flushFound() {
 		}
 	}
 	for i := range f {
-		if !keep[i] {
+		if !keep[i] || fs.dec.givesWay(rules[f[i].ri], f[i].secStart, f[i].secStart+int64(len(f[i].secret))) {
 			continue
 		}
 		r := rules[f[i].ri]
@@ -617,10 +612,7 @@ func (fs *fileScan) deliver(m Match) {
 	if fs.e.ignore.ignored(&m) {
 		return
 	}
-	if fs.plain == nil {
-		fs.plain = map[string]struct{}{}
-	}
-	fs.plain[m.RuleID+"\x00"+m.Fingerprint] = struct{}{}
+	fs.dec.delivered(&m)
 	if fs.emit != nil {
 		fs.emit(m)
 	}

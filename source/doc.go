@@ -12,8 +12,10 @@
 //
 // Open parses the reference and returns a Store, the one small read-only
 // interface every source implements: a root descriptor plus
-// content-addressed fetches. Load walks a Store into strata's image model,
-// verifying every manifest and config against its digest.
+// content-addressed fetches. Load (LoadWith, to narrow it to one platform)
+// walks a Store into strata's image model, verifying every manifest and
+// config against its digest; the manifest graph is loaded as a DAG (each
+// digest once) with its depth and size bounded.
 //
 // Optional capabilities (listing tags, for instance) are separate small
 // interfaces that a Store may also implement.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -86,6 +88,7 @@ func TestLoadManifestDAGBlowUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("40^7 paths: loaded in %v, %d KiB allocated", elapsed, (after.TotalAlloc-before.TotalAlloc)>>10)
 	// 7 indexes, 1 manifest, 1 config: each fetched once.
 	if n := s.total(); n != 9 {
 		t.Errorf("Load opened %d objects (%v), want 9: each distinct digest once", n, s.opens)
@@ -204,5 +207,28 @@ func TestSelectIndexWithoutPlatforms(t *testing.T) {
 	}
 	if l := imageLabel(nil, a.Digest); l != "(no platform) "+a.Digest.Short() {
 		t.Errorf("label of an image without platform = %q", l)
+	}
+}
+
+// A dir: copy without a version file opens as a bare path too; an unpacked
+// docker save (a manifest.json list) is still told apart.
+func TestBareDirCopyWithoutVersion(t *testing.T) {
+	lay := t.TempDir()
+	fixture.WriteLayout(t, lay, "x", plainImage("amd64", "a"))
+	out := filepath.Join(t.TempDir(), "copy")
+	fixture.DirCopy(t, lay, "x", out)
+	if err := os.Remove(filepath.Join(out, "version")); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := loadRef(t, out)
+	if ims, err := Select(root, nil, false); err != nil || len(ims) != 1 {
+		t.Fatalf("Select = %v, %v", ims, err)
+	}
+	unpacked := t.TempDir()
+	if err := os.WriteFile(filepath.Join(unpacked, "manifest.json"), []byte(`[{"Config":"c.json","RepoTags":["a:b"],"Layers":[]}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), unpacked, Options{}); !errors.Is(err, ErrNotImage) || !strings.Contains(err.Error(), "docker save") {
+		t.Fatalf("unpacked docker save: %v", err)
 	}
 }

@@ -63,6 +63,11 @@ func openLocalDir(ctx context.Context, dir string, log *slog.Logger) (content.St
 	case has("manifest.json") && has("version"):
 		return layout.OpenDir(ctx, dir, layout.WithLogger(log))
 	case has("manifest.json"):
+		// A dir: copy without a version file (older skopeo, other tools)
+		// has a manifest there; an unpacked docker save has a list.
+		if s, err := layout.OpenDir(ctx, dir, layout.WithLogger(log)); !errors.Is(err, layout.ErrNotLayout) {
+			return s, err
+		}
 		return nil, fmt.Errorf("%w: %s holds a manifest.json but no version file: an unpacked docker save? pack it (tar -cf image.tar -C %s .) and pass the tarball", ErrNotImage, dir, dir)
 	}
 	return nil, fmt.Errorf("%w: directory %s has no oci-layout, index.json or manifest.json (strata reads OCI layout directories and skopeo dir: copies)", ErrNotImage, dir)

@@ -345,6 +345,7 @@ repository of a registry (its /v2/_catalog).`,
 	f.BoolVar(&fetchSchema1, "fetch-schema1", false, "for schema 1 images (no diff_ids), download and decompress their layers")
 	f.BoolVar(&failStale, "fail-on-stale", false, "exit 1 also when an image is on an outdated approved base")
 	f.IntVar(&jobs, "jobs", 8, "images read concurrently")
+	addListFlags(f, g)
 	return cmd
 }
 

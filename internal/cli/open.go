@@ -35,7 +35,9 @@ func (o *opened) Close() error { return o.store.Close() }
 // registryOptions turns the global flags into registry options, reading
 // the password from stdin once when --password-stdin is set.
 func (g *Globals) registryOptions() (registry.Options, error) {
-	ro := registry.Options{Insecure: g.Insecure, SkipTLSVerify: g.SkipTLSVerify, CAFile: g.CAFile, Username: g.Username, Logger: g.Log}
+	ro := registry.Options{Insecure: g.Insecure, SkipTLSVerify: g.SkipTLSVerify, CAFile: g.CAFile, Username: g.Username, Logger: g.Log,
+		MaxRepos: g.MaxRepos, MaxTags: g.MaxTags, AllowCrossHostAuth: g.AllowCrossHostAuth,
+		ConnectTimeout: g.RegistryTimeout, TLSHandshakeTimeout: g.RegistryTimeout, ResponseHeaderTimeout: g.RegistryTimeout, IdleBodyTimeout: 2 * g.RegistryTimeout}
 	if g.PasswordStdin {
 		if g.password == "" {
 			b, err := io.ReadAll(io.LimitReader(g.Stdin, 1<<20))

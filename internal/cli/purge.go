@@ -152,6 +152,7 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 	f.BoolVar(&listJournals, "list-journals", false, "list the journals in --journal-dir: repository, start time, steps done, verdict")
 	f.StringVar(&resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
 	f.StringSliceVar(&leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
+	addListFlags(f, g)
 	cmd.MarkFlagsMutuallyExclusive("resume", "list-journals")
 	cmd.MarkFlagsMutuallyExclusive("resume", "journal")
 	cmd.MarkFlagsMutuallyExclusive("yes", "list-journals")

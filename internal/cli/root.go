@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,6 +57,11 @@ type Globals struct {
 	PasswordStdin bool
 	Platform      string
 	AllPlatforms  bool
+	// Registry limits: listing caps (commands that list, addListFlags), the
+	// timeout of one network wait, credentials for token hosts elsewhere.
+	MaxRepos, MaxTags  int
+	RegistryTimeout    time.Duration
+	AllowCrossHostAuth bool
 
 	password string           // read once from stdin
 	client   *registry.Client // built once per run (registryClient)
@@ -114,6 +120,8 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVar(&g.PasswordStdin, "password-stdin", false, "read the registry password from standard input")
 	pf.StringVar(&g.Platform, "platform", "", "pick one platform of a multi-arch image: os/arch[/variant]")
 	pf.BoolVar(&g.AllPlatforms, "all-platforms", false, "work on every platform of a multi-arch image")
+	pf.DurationVar(&g.RegistryTimeout, "registry-timeout", registry.DefaultResponseHeaderTimeout, "how long one registry wait (connect, TLS, response headers) may stall; body reads get twice that")
+	pf.BoolVar(&g.AllowCrossHostAuth, "allow-cross-host-auth", false, "send registry credentials to a token service on another site (HTTPS only)")
 	pf.StringVarP(&g.Format, "format", "o", "table", "output format: table or json (scan also: sarif)")
 	addEngineFlags(pf, g)
 	pf.StringVar(&g.ConfigPath, "config", "", "config file (default $XDG_CONFIG_HOME/strata/config.yaml; env STRATA_CONFIG)")
@@ -143,10 +151,10 @@ func Main(ctx context.Context, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.code == ExitError {
-			fmt.Fprintln(os.Stderr, "strata:", ee.err)
+			fmt.Fprintln(os.Stderr, "strata:", explain(ee.err))
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "strata:", err)
+	fmt.Fprintln(os.Stderr, "strata:", explain(err))
 	return ExitError
 }

@@ -76,6 +76,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	f.Int64Var(&sf.maxFileBytes, "max-file-bytes", 256<<20, "bytes scanned per file at most (the rest is reported as skipped)")
 	f.DurationVar(&sf.fileTimeout, "file-timeout", 10*time.Second, "time spent on one file at most (reported as skipped)")
 	f.IntVar(&sf.archiveDepth, "archive-depth", 2, "nesting depth of archives opened inside layers (0: none)")
+	addListFlags(f, g)
 	sf.verify.add(f)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeWords("any", "low", "medium", "high", "critical", "none", "active"))
 	_ = cmd.RegisterFlagCompletionFunc("verify", completeWords("on", "plan"))

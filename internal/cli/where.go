@@ -72,6 +72,7 @@ tags that reach those manifests. --catalog lists the registry's repositories thr
 	}
 	cmd.Flags().StringSliceVar(&repos, "repo", nil, "repository to search, host/path (repeatable)")
 	cmd.Flags().StringVar(&catalog, "catalog", "", "search every repository of this registry (host[:port]) via /v2/_catalog")
+	addListFlags(cmd.Flags(), g)
 	cmd.MarkFlagsMutuallyExclusive("repo", "catalog")
 	return cmd
 }

@@ -50,7 +50,7 @@ func (l *lockedBuffer) String() string {
 // `docker-registry serve CONFIG`, on 127.0.0.1 with a free port and its own
 // config (filesystem root under t.TempDir()). It waits until /v2/ answers
 // and stops the process on t.Cleanup. Without the binary the test fails
-// when CI=true and is skipped otherwise.
+// when CI is set to a true value (testtool.CI) and is skipped otherwise.
 func StartDebian(t testing.TB, opts Options) *Registry {
 	t.Helper()
 	bin := testtool.Require(t, "docker-registry")

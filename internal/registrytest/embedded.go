@@ -105,7 +105,7 @@ func (r *Registry) newApp(t testing.TB) (app *handlers.App) {
 
 // GC runs distribution v3's mark-and-sweep over the registry's storage root
 // while the registry keeps serving (its blob descriptor cache, if enabled,
-// is not cleared: FIELD-NOTES 3.7). For the Debian registry it runs
+// is not cleared: distribution#2966). For the Debian registry it runs
 // `docker-registry garbage-collect` on the live config. Returns the tool's
 // output (empty for the embedded registry).
 func (r *Registry) GC(t testing.TB, deleteUntagged bool) string {

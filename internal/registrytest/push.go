@@ -164,7 +164,7 @@ func PushFixture(t testing.TB, ctx context.Context, repo *registry.Repo, tag str
 // FetchSchema1 GETs repo:tag (a Docker v2 schema 2 manifest) from a
 // distribution 2.8 registry with an Accept header that lists no v2 type, so
 // the registry converts it to a schema 1 manifest signed with its own key
-// (FIELD-NOTES 1.9), and returns the body and the registry's
+// (distribution manifest/schema1), and returns the body and the registry's
 // Docker-Content-Digest (the digest of the signed payload). Push it back
 // with PushManifest(..., image.MediaTypeSchema1Signed, raw) on a registry
 // started with Options.Schema1 to store a real signed schema 1 manifest.

@@ -34,12 +34,12 @@ type Options struct {
 	DeleteDisabled bool
 	// BlobDescriptorCache sets storage.cache.blobdescriptor: inmemory (as
 	// Debian's packaged config does), which serves deleted blobs after an
-	// out-of-process GC until restart (FIELD-NOTES 3.7).
+	// out-of-process GC until restart (distribution#2966).
 	BlobDescriptorCache bool
 	// ReadOnly sets storage.maintenance.readonly.enabled.
 	ReadOnly bool
 	// IndexBlobs lets an index list blobs that are not manifests (BuildKit's
-	// index-form cache, FIELD-NOTES 2.2) by turning off distribution v3's
+	// index-form cache, image-manifest=false) by turning off distribution v3's
 	// check that index children exist as manifests
 	// (validation.manifests.indexes.platforms: none). Hub and ACR accept such
 	// indexes; distribution rejects them by default.

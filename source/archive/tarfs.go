@@ -61,6 +61,9 @@ type TarFS struct {
 // refused with ErrCompressed (decompress it first, e.g. with gunzip); a
 // truncated or malformed one with ErrCorrupt. Close the TarFS when done.
 func OpenTar(ctx context.Context, path string) (*TarFS, error) {
+	if err := checkRegularFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -82,6 +85,27 @@ func OpenTar(ctx context.Context, path string) (*TarFS, error) {
 	t.closer = f
 	return t, nil
 }
+
+// checkRegularFile refuses, before opening it, a path that is not a regular
+// file: opening a FIFO blocks, a device such as /dev/zero never ends, and a
+// tarball is read at random offsets, which neither supports.
+func checkRegularFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a tarball (use the oci: or dir: transport for directories)", path)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is a %s, not a regular file; save the tarball to a file first", ErrNotRegularFile, path, st.Mode().Type())
+	}
+	return nil
+}
+
+// ErrNotRegularFile reports a tarball path that is a FIFO, a device or
+// another special file.
+var ErrNotRegularFile = errors.New("not a regular file")
 
 // NewTarFS indexes a tarball read through ra (size bytes long). name is used
 // in error messages. The caller keeps ownership of ra.

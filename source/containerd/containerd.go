@@ -198,7 +198,7 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		cancel()
 		return nil, err
 	}
-	return r, nil
+	return content.Bound(ctx, r, d), nil
 }
 
 // Close closes the connection.

@@ -7,6 +7,10 @@
 //
 // Stores never open a path built from untrusted JSON without checking it is
 // a clean relative path inside the root (fs.ValidPath), and report a digest
-// the source names but does not hold as content.ErrNotFound from Open.
+// the source names but does not hold as content.ErrNotFound from Open. Open
+// refuses digests it cannot verify (sha256 and sha512 only) and, in a host
+// directory, blobs that are symbolic links or not regular files
+// (ErrNotRegular); what it returns stops one byte past the declared size and
+// when the context is done (content.Bound).
 // Callers verify what they read (content.Verify); source.Load does.
 package layout

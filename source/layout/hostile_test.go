@@ -107,6 +107,28 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// Layout metadata that is a FIFO or a device is refused at once, not opened
+// (a FIFO's open blocks forever).
+func TestLayoutMetadataNotRegular(t *testing.T) {
+	for _, name := range []string{"index.json", "oci-layout"} {
+		dir := t.TempDir()
+		fixture.WriteLayout(t, dir, "x", small("x"))
+		must(t, os.Remove(filepath.Join(dir, name)))
+		must(t, mkfifo(filepath.Join(dir, name)))
+		err := within(t, 10*time.Second, func() error { _, err := layout.OpenOCIDir(ctx, dir, "x"); return err })
+		if !errors.Is(err, layout.ErrNotRegular) {
+			t.Errorf("%s as a FIFO: %v, want ErrNotRegular", name, err)
+		}
+	}
+	dir := t.TempDir()
+	fixture.WriteLayout(t, dir, "x", small("x"))
+	must(t, os.Remove(filepath.Join(dir, "index.json")))
+	must(t, os.Symlink("/dev/zero", filepath.Join(dir, "index.json")))
+	if _, err := layout.OpenOCIDir(ctx, dir, "x"); !errors.Is(err, layout.ErrNotRegular) {
+		t.Errorf("index.json linked to /dev/zero: %v, want ErrNotRegular", err)
+	}
+}
+
 // A layer addressed by a digest algorithm strata cannot verify
 // (foo:hostlayer, its blob a symbolic link to a host file) is refused, not
 // read as image content; a sha512 layer is verified like a sha256 one.

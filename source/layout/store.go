@@ -174,13 +174,15 @@ func (s *Store) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 // reported as not existing (the next candidate path is tried); a symbolic
 // link of a host directory, a device or a FIFO as ErrNotRegular.
 func (s *Store) openBlob(name string) (fs.File, error) {
+	// Checked before opening: opening a FIFO blocks, a link may point
+	// anywhere on the host.
 	if s.onDisk {
-		// Before opening: opening a FIFO blocks, a link may point anywhere.
 		if st, err := fs.Lstat(s.fsys, name); err == nil && st.Mode()&fs.ModeSymlink != 0 {
 			return nil, fmt.Errorf("%w: %s is a symbolic link; a layout holds its blobs as files", ErrNotRegular, name)
-		} else if err == nil && !st.IsDir() && !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, st.Mode().Type())
 		}
+	}
+	if err := checkRegular(s.fsys, name); err != nil {
+		return nil, err
 	}
 	f, err := s.fsys.Open(name)
 	if err != nil {
@@ -234,6 +236,9 @@ func readFileLimit(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
+	if err := checkRegular(fsys, name); err != nil {
+		return nil, err
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -252,6 +257,17 @@ func readFileLimit(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is over %d bytes", content.ErrTooLarge, name, limit)
 	}
 	return b, nil
+}
+
+// checkRegular refuses, without opening it, a file that exists but is
+// neither a regular file nor a directory (a FIFO would block the open, a
+// device such as /dev/zero would never end).
+func checkRegular(fsys fs.FS, name string) error {
+	st, err := fs.Stat(fsys, name)
+	if err == nil && !st.IsDir() && !st.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, st.Mode().Type())
+	}
+	return nil
 }
 
 // memberPath validates a path named by untrusted JSON (manifest.json):

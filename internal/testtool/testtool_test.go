@@ -1,0 +1,56 @@
+package testtool
+
+import "testing"
+
+func TestTruthy(t *testing.T) {
+	for _, v := range []string{"1", "true", "TRUE", "True", "yes", "YES", "on", " true "} {
+		if !truthy(v) {
+			t.Errorf("CI=%q not recognised as true", v)
+		}
+	}
+	for _, v := range []string{"", "0", "false", "FALSE", "no", "off", "maybe"} {
+		if truthy(v) {
+			t.Errorf("CI=%q taken as true", v)
+		}
+	}
+}
+
+// TestRequireFailsInCI: with CI=1 a missing tool is a failure, not a skip.
+func TestRequireFailsInCI(t *testing.T) {
+	for _, ci := range []string{"1", "yes", "TRUE"} {
+		t.Setenv("CI", ci)
+		r := &recorder{TB: t}
+		func() {
+			defer func() { recover() }()
+			Require(r, "strata-no-such-tool-xyz")
+		}()
+		if !r.failed || r.skipped {
+			t.Errorf("CI=%s: failed %v skipped %v", ci, r.failed, r.skipped)
+		}
+	}
+	t.Setenv("CI", "")
+	r := &recorder{TB: t}
+	func() {
+		defer func() { recover() }()
+		Require(r, "strata-no-such-tool-xyz")
+	}()
+	if r.failed || !r.skipped {
+		t.Errorf("CI unset: failed %v skipped %v", r.failed, r.skipped)
+	}
+}
+
+// recorder records Fatalf/Skipf instead of ending the real test.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(string, ...any) {
+	r.failed = true
+	panic("fatal")
+}
+func (r *recorder) Skipf(string, ...any) {
+	r.skipped = true
+	panic("skip")
+}
