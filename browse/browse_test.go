@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -204,5 +205,44 @@ func TestSaveDirectoryAndColour(t *testing.T) {
 	c := newDriver(t, s, im, Options{Color: true}, 80, 24)
 	if !strings.Contains(c.m.View(), "\x1b[") {
 		t.Error("no escape codes with Color")
+	}
+}
+
+// TestProgram runs the model in a real Bubble Tea program (its goroutines,
+// the background walk and ticks), moves to /app/.env's layer, saves it and
+// quits.
+func TestProgram(t *testing.T) {
+	s, im := openSample(t)
+	dir := t.TempDir()
+	m := New(context.Background(), s, im, Options{SaveDir: dir})
+	var out bytes.Buffer
+	p := tea.NewProgram(m, tea.WithInput(nil), tea.WithOutput(&out), tea.WithoutSignalHandler())
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(); done <- err }()
+	p.Send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "app", ".env")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.Kill()
+			t.Fatalf("/app/.env not saved within 10s; screen:\n%s", out.String())
+		}
+		// keys are ignored until the walk is done; resend until saved
+		for _, k := range []tea.KeyMsg{{Type: tea.KeyTab}, {Type: tea.KeyDown}, {Type: tea.KeyRunes, Runes: []rune("x")}, {Type: tea.KeyTab}} {
+			p.Send(k)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		p.Kill()
+		t.Fatal("q did not quit the program")
 	}
 }
