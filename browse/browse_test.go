@@ -89,6 +89,10 @@ func (d *driver) keys(keys ...string) {
 	special := map[string]tea.KeyType{"enter": tea.KeyEnter, "down": tea.KeyDown, "up": tea.KeyUp, "tab": tea.KeyTab,
 		"esc": tea.KeyEsc, "left": tea.KeyLeft, "right": tea.KeyRight, "pgdown": tea.KeyPgDown, "end": tea.KeyEnd}
 	for _, k := range keys {
+		if k == "wheel-up" {
+			d.send(tea.MouseMsg{Button: tea.MouseButtonWheelUp, Action: tea.MouseActionPress})
+			continue
+		}
 		if kt, ok := special[k]; ok {
 			d.send(tea.KeyMsg{Type: kt})
 			continue

@@ -201,3 +201,14 @@ func (m *Model) clamp() {
 func clampInt(v, lo, hi int) int {
 	return max(lo, min(v, hi))
 }
+
+// mouse turns the wheel into up and down keys of the pane or viewer.
+func (m *Model) mouse(msg tea.MouseMsg) tea.Cmd {
+	switch msg.Button {
+	case tea.MouseButtonWheelUp:
+		return m.key(tea.KeyMsg{Type: tea.KeyUp})
+	case tea.MouseButtonWheelDown:
+		return m.key(tea.KeyMsg{Type: tea.KeyDown})
+	}
+	return nil
+}

@@ -30,6 +30,7 @@ func TestScreens(t *testing.T) {
 		{"findings-jump-80x24", 80, 24, []string{"s", "down", "enter"}},
 		{"findings-80x24", 80, 24, []string{"s", "esc", "f"}},
 		{"wide-120x30", 120, 30, nil},
+		{"mouse-wheel-80x24", 80, 24, []string{"wheel-up"}},
 		{"small-60x12", 60, 12, []string{"tab", "end"}},
 	}
 	for _, tc := range tests {

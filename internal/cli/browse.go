@@ -70,7 +70,7 @@ output is not a terminal, the first screen is printed and the command exits.`,
 				return err
 			}
 			o.Color = os.Getenv("NO_COLOR") == ""
-			p := tea.NewProgram(browse.New(ctx, op.store, im, o), tea.WithContext(ctx), tea.WithInput(g.Stdin), tea.WithOutput(out), tea.WithAltScreen())
+			p := tea.NewProgram(browse.New(ctx, op.store, im, o), tea.WithContext(ctx), tea.WithInput(g.Stdin), tea.WithOutput(out), tea.WithAltScreen(), tea.WithMouseCellMotion())
 			if _, err := p.Run(); err != nil {
 				return fmt.Errorf("browse %s: %w", args[0], err)
 			}
