@@ -94,7 +94,11 @@ func FindingsTable(w io.Writer, res *scan.Result, showSecrets, verbose bool) err
 				sev = "ACTIVE " + sev
 			}
 		}
-		sec.rows = append(sec.rows, []string{sev, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
+		conf := f.Confidence
+		if f.Context != "" {
+			conf += " (" + f.Context + ")"
+		}
+		sec.rows = append(sec.rows, []string{sev, conf, f.Rule, loc, state, Truncate(match, 80), fpShort(f.Fingerprint)})
 	}
 	for _, ig := range images {
 		fmt.Fprintln(Unwrap(w), ig.title)

@@ -184,6 +184,15 @@ func SARIF(w io.Writer, res *scan.Result, version string) error {
 		if f.Encoding != "" {
 			props["encoding"] = f.Encoding
 		}
+		if f.Confidence != "" {
+			props["confidence"] = f.Confidence
+		}
+		if f.Validation != "" {
+			props["validation"] = f.Validation
+		}
+		if f.Context != "" {
+			props["context"] = f.Context
+		}
 		if f.Verification != nil {
 			props["verification"] = f.Verification
 			msg += "; " + VerificationText(f.Verification)

@@ -26,6 +26,9 @@ import (
 // ErrNoEngine: Options.Engine is nil.
 var ErrNoEngine = errors.New("scan: no secret engine")
 
+// ErrBadConfidence: Options.MinConfidence is not a known confidence.
+var ErrBadConfidence = errors.New("scan: unknown confidence (use format or keyword)")
+
 // Options configure Run.
 type Options struct {
 	// Engine is the compiled ruleset (required).
@@ -40,6 +43,9 @@ type Options struct {
 	// KeepSecrets fills Finding.Secret (for --show-secrets). The cache holds
 	// no secret values, so it is then not read (results are still stored).
 	KeepSecrets bool
+	// MinConfidence, if set ("format" or "keyword"), drops findings of a
+	// lower confidence (secret.ConfidenceRank).
+	MinConfidence string
 	// Logger receives progress at debug level (nil: discard).
 	Logger *slog.Logger
 	// Progress, if set, is called as layers stream with the compressed
@@ -93,6 +99,15 @@ type Finding struct {
 	// outermost first); empty for plain text. Line points at the encoded
 	// text, Redacted and Fingerprint are of the decoded value.
 	Encoding string `json:"encoding,omitempty"`
+	// Confidence is "format" (the value matched a provider's exact format
+	// or checksum) or "keyword" (a key name plus the value's shape).
+	Confidence string `json:"confidence"`
+	// Validation is the rule's format check and its verdict, such as
+	// "github-crc32: valid"; empty when the rule has none.
+	Validation string `json:"validation,omitempty"`
+	// Context is "example" for documentation, test fixtures and examples
+	// of installed packages (severity low unless a checksum passed).
+	Context string `json:"context,omitempty"`
 	// Secret is set only with Options.KeepSecrets.
 	Secret      string `json:"secret,omitempty"`
 	Remediation string `json:"remediation"`
@@ -208,6 +223,9 @@ func fsKind(k image.Kind) bool {
 func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 	if opts.Engine == nil {
 		return nil, ErrNoEngine
+	}
+	if opts.MinConfidence != "" && secret.ConfidenceRank(opts.MinConfidence) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrBadConfidence, opts.MinConfidence)
 	}
 	if opts.LayerConcurrency <= 0 {
 		opts.LayerConcurrency = 2
@@ -363,10 +381,26 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Result, error) {
 			}
 		}
 	}
+	res.Findings = filterConfidence(res.Findings, opts.MinConfidence)
 	if err == nil {
 		err = ctx.Err()
 	}
 	return res, err
+}
+
+// filterConfidence keeps the findings at or above min ("" keeps all).
+func filterConfidence(fs []Finding, min string) []Finding {
+	if min == "" {
+		return fs
+	}
+	rank := secret.ConfidenceRank(min)
+	kept := fs[:0]
+	for _, f := range fs {
+		if secret.ConfidenceRank(f.Confidence) >= rank {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 // mismatches reports, once per blob and claim, the layers whose diff_id as
@@ -679,6 +713,7 @@ func (r *runner) finding(t *Target, im *image.Image, m secret.Match) Finding {
 		Image: t.Ref, Manifest: im.Manifest.Digest, Kind: im.Kind,
 		Path: m.Path, Line: m.Line, State: overlay.Present,
 		Redacted: m.Redacted, Fingerprint: m.Fingerprint, Entropy: m.Entropy, Encoding: m.Encoding,
+		Confidence: m.Confidence, Validation: m.Validation, Context: m.Context,
 	}
 	if im.Platform != nil {
 		f.Platform = im.Platform.String()

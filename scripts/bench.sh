@@ -80,3 +80,25 @@ if [ -d "$rootfs/usr" ]; then
   report "strata ls --all-layers" "$s" "$rss"
   scan_bench "$distro"
 fi
+
+# Precision distribution: bookworm minbase + python3, pip, nodejs, a JRE, git,
+# curl and ruby, built once by the secret package's TestPrecisionDistro
+# (debootstrap, cached under the user cache dir). No secrets in it: both the
+# engine over the tree and `strata scan` over an image of it must report 0.
+if command -v debootstrap >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  echo "--- bookworm + python3, pip, nodejs, JRE, git, curl, ruby"
+  STRATA_PRECISION=1 go test -count=1 -run 'TestPrecisionDistro$' -v ./secret/ | grep -E 'findings;|false positive|^(FAIL|ok)' || true
+  prec="${XDG_CACHE_HOME:-$HOME/.cache}/strata-precision/bookworm-runtimes"
+  if [ -d "$prec/usr" ]; then
+    pimg=.bench/image-precision
+    [ -f "$pimg/index.json" ] || .bench/benchimage gen -o "$pimg" -layers 1 -rootfs "$prec" >&2
+    cat "$pimg"/blobs/sha256/* > /dev/null
+    floor_line=$(.bench/benchimage floor "$pimg")
+    echo "$floor_line"
+    floor=$(sed -n 's/.*floor_seconds=\([0-9.]*\).*/\1/p' <<<"$floor_line")
+    read -r _ s rss < <(measure scan .bench/strata scan --no-cache --fail-on none --format json "oci:$pimg:latest")
+    report "strata scan (no cache)" "$s" "$rss"
+    n=$(.bench/strata scan --no-cache --fail-on none --format json "oci:$pimg:latest" | grep -c '"fingerprint"' || true)
+    echo "debian bookworm + runtimes: $n findings (want 0)"
+  fi
+fi

@@ -9,11 +9,16 @@
 //     (github.com/zricethezav/gitleaks/v8/config.DefaultConfig) and translated
 //     exactly as gitleaks does, with its allowlists and stopwords; severity
 //     "high" unless mapped otherwise (see gitleaksSeverity);
-//  2. strata's own rules (rules/strata.toml, embedded): private keys of every
-//     PEM/OpenSSH/PGP kind, AWS credentials, .npmrc, .pypirc, .netrc,
-//     .git-credentials, Docker/Podman auth files, kubeconfig keys and tokens,
-//     .env files and the image's Env, keystores by name, Terraform state,
-//     htpasswd and shadow hashes;
+//  2. strata's own rules (rules/*.toml, embedded, loaded in file-name order):
+//     private keys of every PEM/OpenSSH/PGP kind, AWS credentials, .npmrc,
+//     .pypirc, .netrc, .git-credentials, Docker/Podman auth files,
+//     kubeconfig keys and tokens, .env files and the image's Env, keystores
+//     by name, Terraform state, htpasswd and shadow hashes (strata.toml);
+//     Azure credentials (azure.toml); service tokens gitleaks misses
+//     (services.toml); Maven, Symfony, Django, Rails, Laravel and WordPress
+//     configuration (frameworks.toml); database URIs and Docker auths in any
+//     file (uris.toml). Each rule states its confidence and carries
+//     examples and counterexamples that TestRuleExamples runs;
 //  3. Options.RulesFiles (same TOML format; a rule may carry
 //     severity = "critical"|"high"|"medium"|"low"; [extend] is rejected);
 //  4. Options.Patterns, as rules custom-pattern-1, -2, ... whose keyword is
@@ -108,6 +113,27 @@
 // Options.FileTimeout bounds a whole file (archives included) and
 // Options.MaxFileBytes the bytes scanned per file; both are reported in
 // FileStats rather than as errors.
+//
+// # Confidence, validation and context
+//
+// Every Match has a Confidence: ConfidenceFormat when the rule matches a
+// provider's exact format (strata rules say so; gitleaks rules are format
+// when their regex starts with a literal prefix of three bytes or more,
+// see inferConfidence and gitleaksConfidence), ConfidenceKeyword
+// otherwise. Rules may name a validator (Validators): GitHub's and npm's
+// CRC32 token checksum ("github-crc32", attached to gitleaks' GitHub and
+// npm rules), base64 "user:password" for Docker auths. A value failing its
+// validator is reported with ConfidenceKeyword and severity low, and
+// Match.Validation says so. Findings under the documentation, test and
+// example trees of installed packages (examplePaths) get Context
+// ContextExample and severity low, unless a checksum passed.
+//
+// Precision filters, applied to every built-in rule: a regex that starts
+// with a token prefix beginning with a letter or digit must not match
+// right after one ("Sogho_..." is not gho_); values that are placeholders
+// (isPlaceholder: AWS's documentation keys, ${VAR}, <your-key>, changeme,
+// xxxxx, ...) are dropped; gitleaks' low-confidence rules (docRules) skip
+// comment lines in installed packages' code (installedComment).
 //
 // # Secrets and redaction
 //

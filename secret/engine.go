@@ -148,6 +148,9 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, r := range rs {
+			r.user = true
+		}
 		e.user = append(e.user, rs...)
 		sources = append(sources, "rules-file", string(b))
 	}
@@ -156,6 +159,7 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.user = true
 		e.user = append(e.user, r)
 		sources = append(sources, "pattern", p)
 	}

@@ -183,6 +183,7 @@ func (e *Engine) scanFile(ctx context.Context, name string, size int64, r io.Rea
 			rl := e.rules[ri]
 			m := Match{RuleID: rl.ID, Description: rl.Description, Severity: rl.Severity, Path: name,
 				Redacted: "file detected: " + name, Fingerprint: fp}
+			annotate(&m, rl)
 			if !e.ignore.ignored(&m) && emit != nil {
 				emit(m)
 			}

@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -107,10 +108,13 @@ func (r *rule) inferConfidence() string {
 }
 
 // needsPrefixBoundary reports whether a match of r must not follow a letter
-// or digit: its regex starts with a token prefix (ghp_, glpat-, xoxb-) that
-// begins with one and does not already require \b. "Sogho_..." is not a
-// GitHub OAuth token.
+// or digit: r is a format rule whose regex starts with a token prefix
+// (ghp_, glpat-, xoxb-) that begins with one and does not already require
+// \b. "Sogho_..." is not a GitHub OAuth token.
 func (r *rule) needsPrefixBoundary() bool {
+	if r.Confidence != ConfidenceFormat {
+		return false // key names: MY_TWILIO_TOKEN, myAppSecret
+	}
 	ps, boundary, ok := startLiterals(r.re)
 	if !ok || boundary {
 		return false
@@ -211,8 +215,8 @@ func isIdent(s string) bool {
 // directories inside language package trees (Python site/dist-packages,
 // node_modules, Ruby gems and stdlib, Perl, PHP, Go module caches, Java
 // and vendored trees). Values there are overwhelmingly samples.
-var examplePaths = regexp.MustCompile(`(?i)(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp|licenses|common-licenses)/` +
-	`|(?:^|/)(?:usr/(?:local/)?(?:lib|lib64|share)/(?:python[\d.]*|ruby|perl5?|php|node|nodejs|jvm|go[\w.-]*|gems|java)|[^!]*?(?:site-packages|dist-packages|node_modules|/gems/|/vendor/|pkg/mod/|\.m2/repository|\.cargo/registry))` +
+var examplePaths = regexp.MustCompile(`(?i)(?:^|[/!])usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp|licenses|common-licenses)/` +
+	`|(?:^|[/!])(?:usr/(?:local/)?(?:lib|lib64|share)/(?:python[\d.]*|ruby|perl5?|php|node|nodejs|jvm|go[\w.-]*|gems|java)|[^!]*?(?:site-packages|dist-packages|node_modules|/gems/|/vendor/|pkg/mod/|\.m2/repository|\.cargo/registry))` +
 	`(?:/[^/!]+)*?/(?:tests?|testing|testdata|test[_-]data|fixtures?|__tests__|__fixtures__|__mocks__|mocks?|specs?|examples?|samples?|demos?|docs?|documentation|t)/`)
 
 // exampleContext reports whether path is in an installed package's
@@ -241,4 +245,27 @@ func annotate(m *Match, r *rule) {
 			m.Severity = SeverityLow
 		}
 	}
+}
+
+// installedTrees are where distributions and language package managers
+// install code (also inside a package archive: x.deb!data.tar.xz!usr/lib/...):
+// its comments are API documentation, not configuration.
+var installedTrees = regexp.MustCompile(`(?:^|!)(?:\./)?(?:usr/(?:local/)?(?:lib|lib64|libexec|share|include)/|opt/[^/]+/(?:lib|share|include)/)|(?:^|/)(?:site-packages|dist-packages|node_modules|gems)/`)
+
+// commentLeads start a comment line in the languages installed packages
+// ship (shell, Python, Ruby, Perl and POD, C and its family, SQL, Lisp,
+// Erlang/TeX, XML/HTML).
+var commentLeads = []string{"#", "//", "/*", "*", "--", ";", "%", "<!--", "=for ", "=item", "=head", "=over", "=begin", "dnl "}
+
+// installedComment reports whether line is a comment line in a file of an
+// installed package's tree. It runs per candidate finding, so it checks
+// the line's first bytes before the path, without allocating.
+func installedComment(path string, line []byte) bool {
+	l := bytes.TrimLeft(line, " \t")
+	for _, c := range commentLeads {
+		if bytes.HasPrefix(l, []byte(c)) {
+			return installedTrees.MatchString(path)
+		}
+	}
+	return false
 }

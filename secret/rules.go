@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"regexp"
 	"regexp/syntax"
 	"runtime"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +114,8 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 				// module.attribute with identifier-like parts (snake_case or CamelCase)
 				scoped(`^(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)(?:\.(?:[a-z_][a-z0-9_]*|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*))+$`),
 				scoped(`(?i)^(?:uuid|id|name|file|path|type)=`),
+				// C macro and constant names (COPHH_KEY_UTF8)
+				scoped(`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`),
 			},
 		}),
 	},
@@ -121,7 +124,10 @@ var extraAllowlists = map[string][]*glconfig.Allowlist{
 // docPaths are documentation trees: examples there are the main source of
 // false positives for the low-confidence rules in docRules (formats with a
 // distinctive prefix, private keys and strata's own rules still apply).
-var docPaths = scoped(`(?:^|/)usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
+// The same rules skip comment lines in the code of installed packages
+// (installedComment): API documentation in comments ("uri.password =
+// \"V3ry_S3nsit1ve\"" in Ruby's uri/generic.rb).
+var docPaths = scoped(`(?:^|[/!])usr/(?:local/)?share/(?:doc|man|info|help|gtk-doc|javadoc|devhelp)/`)
 
 var docRules = []string{"generic-api-key", "jwt", "jwt-base64", "curl-auth-header", "curl-auth-user", "kubernetes-secret-yaml"}
 
@@ -188,6 +194,8 @@ type rule struct {
 	need        []string              // every match contains one of these (lowercase ASCII); nil: unknown
 	pathNeed    []string              // the same for the path regex
 	prefixBound bool                  // the match must not follow a letter or digit (needsPrefixBoundary)
+	docRule     bool                  // a low-confidence rule (docRules): not run on docs, nor on comments of installed code
+	user        bool                  // from Options.RulesFiles or Options.Patterns
 }
 
 // loadTOML parses rules in gitleaks' TOML format. source names them in
@@ -412,6 +420,9 @@ func patternRule(n int, expr string) (*rule, error) {
 			Severity:    SeverityHigh,
 			Source:      "pattern",
 			Regex:       expr,
+			// the user's own exact pattern: it wins a tie with a built-in
+			// rule on the same secret
+			Confidence: ConfidenceFormat,
 		},
 		re: re,
 	}
@@ -448,6 +459,7 @@ var builtinOnce = sync.OnceValues(func() ([]*rule, error) {
 	for _, r := range gl {
 		// built-in rules only: a user's rules and patterns keep gitleaks' semantics
 		r.prefixBound = r.needsPrefixBoundary()
+		r.docRule = r.Source == "gitleaks" && slices.Contains(docRules, r.ID)
 	}
 	return gl, nil
 })
@@ -498,9 +510,9 @@ var gitleaksVersion = sync.OnceValue(func() string {
 // hashSources returns a stable sha256 over the sources of the effective
 // ruleset, without compiling anything: the engine version, the Go and
 // gitleaks versions (their regexp engine and TOML translation), gitleaks'
-// default config text, strata's severity map, allowlist additions and
-// embedded rules, then sources (the rules files' bytes and the patterns, in
-// order) and extra (options).
+// default config text, strata's severity map, allowlist additions,
+// validator and confidence overrides and embedded rules, then sources (the
+// rules files' bytes and the patterns, in order) and extra (options).
 func hashSources(sources []string, extra ...string) string {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
@@ -518,21 +530,13 @@ func hashSources(sources []string, extra ...string) string {
 	str(runtime.Version())
 	str("gitleaks " + gitleaksVersion())
 	str(glconfig.DefaultConfig)
-	ids := make([]string, 0, len(gitleaksSeverity))
-	for id := range gitleaksSeverity {
-		ids = append(ids, id)
+	for _, m := range []map[string]string{gitleaksSeverity, gitleaksValidators, gitleaksConfidence} {
+		for _, id := range slices.Sorted(maps.Keys(m)) {
+			str(id)
+			str(m[id])
+		}
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		str(id)
-		str(gitleaksSeverity[id])
-	}
-	ids = ids[:0]
-	for id := range extraAllowlists {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(extraAllowlists)) {
 		str(id)
 		as := extraAllowlists[id]
 		str(strconv.Itoa(len(as)))
@@ -555,15 +559,6 @@ func hashSources(sources []string, extra ...string) string {
 	for _, f := range strataRulesFiles() {
 		str(f[0])
 		str(f[1])
-	}
-	ids = ids[:0]
-	for id := range gitleaksValidators {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		str(id)
-		str(gitleaksValidators[id])
 	}
 	strs(sources)
 	strs(extra)

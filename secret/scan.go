@@ -468,6 +468,9 @@ func (fs *fileScan) consider(ri int32, r *rule, loc []int, ms int) {
 	if bytes.Contains(line, []byte("gitleaks:allow")) || bytes.Contains(line, []byte("strata:allow")) {
 		return
 	}
+	if r.docRule && installedComment(fs.path, line) {
+		return
+	}
 	if fs.allowed(r.global, secret, match, line) || fs.allowed(r.allow, secret, match, line) || fs.pathExcluded(r) {
 		return
 	}
@@ -575,11 +578,13 @@ func (fs *fileScan) flushFound() {
 				keep[i] = false
 				break
 			}
-			// the same secret at the same place from two rules: keep the more
-			// severe, then the earlier-loaded rule.
-			if f[j].secStart == f[i].secStart && f[j].secret == f[i].secret && ri.generic == rj.generic {
+			// the same secret at the same place from two rules: keep the
+			// user's own rule, then the more severe, then the more confident,
+			// then the earlier-loaded rule.
+			if f[j].secStart == f[i].secStart && f[j].secret == f[i].secret && ri.generic == rj.generic && !(ri.user && !rj.user) {
 				si, sj := SeverityRank(ri.Severity), SeverityRank(rj.Severity)
-				if sj > si || (sj == si && f[j].ri < f[i].ri) {
+				ci, cj := ConfidenceRank(ri.Confidence), ConfidenceRank(rj.Confidence)
+				if rj.user && !ri.user || sj > si || (sj == si && (cj > ci || cj == ci && f[j].ri < f[i].ri)) {
 					keep[i] = false
 					break
 				}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type scanFlags struct {
 	scanBinaries    bool
 	showSecrets     bool
 	failOn          string
+	minConfidence   string
 	cacheDir        string
 	noCache         bool
 	allTags         bool
@@ -69,6 +71,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	f.BoolVar(&sf.scanBinaries, "scan-binaries", false, "scan binary files too (skipped and counted by default)")
 	f.BoolVar(&sf.showSecrets, "show-secrets", false, "print secret values in clear (the only way to see them)")
 	f.StringVar(&sf.failOn, "fail-on", "any", "exit 1 when a finding is at or above this severity: any, low, medium, high, critical, none")
+	f.StringVar(&sf.minConfidence, "min-confidence", "keyword", "report only findings of at least this confidence: keyword (all) or format (exact provider formats and checksums)")
 	f.StringVar(&sf.cacheDir, "cache-dir", "", "per-layer result cache directory (default: the user cache dir/strata)")
 	f.BoolVar(&sf.noCache, "no-cache", false, "neither read nor write the layer cache")
 	f.BoolVar(&sf.allTags, "all-tags", false, "scan every tag of each registry repository named")
@@ -99,6 +102,9 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 	} else if err := report.ValidSeverity(sf.failOn); err != nil {
 		return err
+	}
+	if secret.ConfidenceRank(sf.minConfidence) == 0 {
+		return fmt.Errorf("unknown --min-confidence %q: use keyword or format", sf.minConfidence)
 	}
 	depth := sf.archiveDepth
 	if depth == 0 {
@@ -132,7 +138,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
 	// Verification needs the values, which the layer cache never holds:
 	// layers are read again.
-	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || verifyMode != "", Logger: g.Log, Progress: bar.Update}
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || verifyMode != "", MinConfidence: sf.minConfidence, Logger: g.Log, Progress: bar.Update}
 	var cache *scan.Cache
 	if !sf.noCache {
 		c, err := scan.OpenCache(ctx, sf.cacheDir)

@@ -122,6 +122,9 @@ func TestScanTableAndSARIF(t *testing.T) {
 					} `json:"physicalLocation"`
 				} `json:"locations"`
 				PartialFingerprints map[string]string `json:"partialFingerprints"`
+				Properties          struct {
+					Confidence string `json:"confidence"`
+				} `json:"properties"`
 			} `json:"results"`
 		} `json:"runs"`
 	}
@@ -133,6 +136,9 @@ func TestScanTableAndSARIF(t *testing.T) {
 	}
 	rules := log.Runs[0].Tool.Driver.Rules
 	for _, r := range log.Runs[0].Results {
+		if r.Properties.Confidence != "format" && r.Properties.Confidence != "keyword" {
+			t.Errorf("result %s: confidence %q", r.RuleID, r.Properties.Confidence)
+		}
 		if r.RuleIndex >= len(rules) || rules[r.RuleIndex].ID != r.RuleID {
 			t.Errorf("result %s points at rule %d", r.RuleID, r.RuleIndex)
 		}
@@ -158,6 +164,10 @@ func TestScanExitCodesAndFilters(t *testing.T) {
 	dir := t.TempDir()
 	ignore := filepath.Join(dir, "ignore")
 	os.WriteFile(ignore, []byte("rule:private-key\nrule:stripe-access-token\nrule:github-pat\nrule:aws-secret-access-key\nrule:database-uri-password\npath:config:**\n"), 0o644)
+	// the sample's format findings (its GitHub token fails its checksum:
+	// keyword)
+	ignoreFormat := filepath.Join(dir, "ignore-format")
+	os.WriteFile(ignoreFormat, []byte("rule:private-key\nrule:stripe-access-token\n"), 0o644)
 	cases := []struct {
 		name string
 		args []string
@@ -167,6 +177,10 @@ func TestScanExitCodesAndFilters(t *testing.T) {
 		{"none", []string{"--fail-on", "none"}, ExitOK},
 		{"bad severity", []string{"--fail-on", "urgent"}, ExitError},
 		{"all ignored", []string{"--ignore", ignore}, ExitOK},
+		{"format only", []string{"--min-confidence", "format"}, ExitFindings},
+		{"keyword findings filtered", []string{"--ignore", ignoreFormat, "--min-confidence", "format"}, ExitOK},
+		{"keyword findings kept", []string{"--ignore", ignoreFormat, "--min-confidence", "keyword"}, ExitFindings},
+		{"bad confidence", []string{"--min-confidence", "high"}, ExitError},
 		// the database URI in the sample is ignored by rule above; a custom
 		// pattern on another line of the same .env still reports.
 		{"pattern", []string{"--ignore", ignore, "--pattern", `DEBUG=[a-z]+`}, ExitFindings},
