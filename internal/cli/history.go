@@ -3,13 +3,12 @@ package cli
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/report"
-	"github.com/stratascan/strata/secret"
 )
 
 func init() { register(newHistoryCmd) }
@@ -109,29 +108,8 @@ func createdBy(s string) string { return instruction(s, false) }
 // instruction renders a created_by: the step, then its build args, those
 // whose names look like credentials (secret.IsSecretName) masked unless
 // reveal: build args are the classic leak through history.
-func instruction(createdBy string, reveal bool) string {
-	in := image.ParseInstruction(createdBy)
-	if len(in.BuildArgs) == 0 {
-		return in.Text
-	}
-	args := make([]string, 0, len(in.BuildArgs))
-	for _, a := range in.BuildArgs {
-		v := a.Value
-		if !reveal && v != "" && secret.IsSecretName(a.Name) {
-			v = "<redacted>"
-		}
-		args = append(args, a.Name+"="+v)
-	}
-	return in.Text + "  # build args: " + strings.Join(args, " ")
-}
+func instruction(createdBy string, reveal bool) string { return inspect.Step(createdBy, reveal) }
 
-// maskCreatedBy masks, in a raw history created_by, the values of build
-// args whose names look like credentials, keeping the rest as recorded.
-func maskCreatedBy(raw string) string {
-	for _, a := range image.ParseInstruction(raw).BuildArgs {
-		if a.Value != "" && secret.IsSecretName(a.Name) {
-			raw = strings.Replace(raw, a.Name+"="+a.Value, a.Name+"=<redacted>", 1)
-		}
-	}
-	return raw
-}
+// maskCreatedBy masks credential-looking build-arg values in a raw
+// created_by (inspect.MaskCreatedBy).
+func maskCreatedBy(raw string) string { return inspect.MaskCreatedBy(raw) }
