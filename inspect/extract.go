@@ -387,7 +387,7 @@ func (x *extractor) write(i int, e *layer.Entry, r io.Reader, linkTo string) err
 func (x *extractor) fill(f *os.File, i int, e *layer.Entry, r io.Reader) error {
 	if x.max > 0 && x.st.Bytes+e.Size > x.max {
 		f.Close()
-		return fmt.Errorf("%w: more than %d bytes to write (at %s in layer %d, %d bytes); raise the limit or extract less", ErrLimit, x.max, e.Path, i, e.Size)
+		return fmt.Errorf("%w: more than %d bytes to write (at /%s in layer %d, %d bytes)", ErrLimit, x.max, e.Path, i, e.Size)
 	}
 	src := r
 	if x.max > 0 {
@@ -408,7 +408,7 @@ func (x *extractor) fill(f *os.File, i int, e *layer.Entry, r io.Reader) error {
 		return fmt.Errorf("write %s: %w", e.Path, err)
 	}
 	if x.max > 0 && x.st.Bytes > x.max {
-		return fmt.Errorf("%w: more than %d bytes to write (at %s in layer %d); raise the limit or extract less", ErrLimit, x.max, e.Path, i)
+		return fmt.Errorf("%w: more than %d bytes to write (at /%s in layer %d)", ErrLimit, x.max, e.Path, i)
 	}
 	return nil
 }

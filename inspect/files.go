@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 
 	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
@@ -83,8 +82,8 @@ func ReadFile(ctx context.Context, s content.Store, im *image.Image, p string, i
 		info.State, info.HiddenBy = r.State, r.HiddenBy
 		return info, nil
 	}
-	return FileInfo{}, fmt.Errorf("%w: no layer of %s has a regular file at %s; list candidates with: strata ls --all-layers IMAGE %s",
-		ErrNoSuchFile, im.Manifest.Digest, clean, path.Dir(clean))
+	return FileInfo{}, fmt.Errorf("%w: no layer of %s has a regular file at /%s",
+		ErrNoSuchFile, im.Manifest.Digest, clean)
 }
 
 // catBuffer is how much of a candidate file readFromLayer keeps in memory

@@ -202,7 +202,7 @@ func verifyRest(perr error, br *bufio.Reader, raw *countHash, d image.Descriptor
 func walkErr(err error, un, raw *countHash, what string, d image.Descriptor, entries int) error {
 	switch {
 	case errors.Is(err, ErrTooLarge) || errors.Is(un.err, ErrTooLarge):
-		return fmt.Errorf("%w: %s %s decompresses to more than %d bytes; raise --max-bytes if this is expected", ErrTooLarge, what, d.Digest, un.max)
+		return fmt.Errorf("%w: %s %s decompresses to more than %d bytes (the decompression cap)", ErrTooLarge, what, d.Digest, un.max)
 	case raw.err != nil && !errors.Is(raw.err, io.EOF):
 		return fmt.Errorf("read %s %s: %w", what, d.Digest, raw.err)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):

@@ -298,7 +298,7 @@ func WriteDocument(w io.Writer, bs []Base) error {
 	if bs == nil {
 		bs = []Base{}
 	}
-	bs = append([]Base(nil), bs...)
+	bs = append(make([]Base, 0, len(bs)), bs...)
 	for i := range bs {
 		bs[i].Added = bs[i].Added.UTC()
 		if bs[i].Created != nil {

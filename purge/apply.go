@@ -210,7 +210,7 @@ func (a *applier) exec(ctx context.Context, s Step) error {
 	if err != nil {
 		_ = a.opts.Journal.Write(Entry{Type: "step", Step: &s, State: "failed", Error: err.Error()})
 		a.res.Steps = append(a.res.Steps, StepResult{Step: s, Outcome: "failed", Error: err.Error()})
-		return fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and finish with --resume", a.p.Repository, s.N, s.Op, s.Ref, err)
+		return fmt.Errorf("purge of %s stopped at step %d (%s %s): %w; fix the cause and resume from the journal", a.p.Repository, s.N, s.Op, s.Ref, err)
 	}
 	return a.record(s, outcome)
 }
@@ -249,7 +249,7 @@ func (a *applier) blobPhase(ctx context.Context, steps []Step) error {
 	if len(todo) > 0 && !a.res.BlobDeleteUnsupported {
 		var err error
 		if inUse, err = wc.usage(ctx, todo); err != nil {
-			return fmt.Errorf("purge of %s stopped before deleting blobs: %w; nothing more was deleted, finish with --resume", a.p.Repository, err)
+			return fmt.Errorf("purge of %s stopped before deleting blobs: %w; nothing more was deleted; resume from the journal", a.p.Repository, err)
 		}
 	}
 	byDigest := map[image.Digest]BlobAction{}
@@ -317,7 +317,7 @@ func (a *applier) afterBlobs(ctx context.Context, wc *writerCheck) error {
 	}
 	after, err := wc.usage(ctx, set)
 	if err != nil {
-		return fmt.Errorf("purge of %s: blobs were deleted but the check for concurrent pushes after them failed: %w; finish with --resume to check again", a.p.Repository, err)
+		return fmt.Errorf("purge of %s: blobs were deleted but the check for concurrent pushes after them failed: %w; resume from the journal to check again", a.p.Repository, err)
 	}
 	for _, d := range sortedDigests(after) {
 		u := after[d]
@@ -389,7 +389,7 @@ func doStep(ctx context.Context, repo Repository, s Step, planned map[image.Dige
 		if planned[s.Digest] {
 			return OutcomeViaDigest, nil
 		}
-		return "", fmt.Errorf("%w: tag DELETE refused and its manifest %s is not planned for deletion: rerun with --untag-via-placeholder", ErrDeleteUnsupported, s.Digest)
+		return "", fmt.Errorf("%w: tag DELETE refused and its manifest %s is not planned for deletion", ErrDeleteUnsupported, s.Digest)
 	}
 	return "", fmt.Errorf("unknown step %q", s.Op)
 }

@@ -140,7 +140,11 @@ type Refusal struct {
 	Reason string       `json:"reason"`
 	Digest image.Digest `json:"digest,omitempty"`
 	Tags   []string     `json:"tags,omitempty"`
-	Fix    string       `json:"fix"`
+	// Fix says in words what resolves the refusal; AlsoTags and
+	// IncludeSharing say it as Options a caller can set.
+	Fix            string   `json:"fix"`
+	AlsoTags       []string `json:"alsoTags,omitempty"`
+	IncludeSharing bool     `json:"includeSharing,omitempty"`
 }
 
 // Counts summarise an inventory.
@@ -185,7 +189,7 @@ func NewPlan(inv *Inventory, opts Options) (*Plan, error) {
 	for _, tag := range opts.AlsoTags {
 		t, err := resolve(inv, tag, "also-tag")
 		if err != nil {
-			return nil, fmt.Errorf("--also-tags: %w", err)
+			return nil, fmt.Errorf("also-delete tag: %w", err)
 		}
 		targets = append(targets, t)
 	}
@@ -435,7 +439,7 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			p.Refusals = append(p.Refusals, Refusal{
 				Reason: fmt.Sprintf("deleting %s by digest would also delete the tags %s that point at it", d, strings.Join(direct, ", ")),
 				Digest: d, Tags: direct,
-				Fix: "name them with --also-tags " + strings.Join(direct, ","),
+				Fix: "delete those tags too: " + strings.Join(direct, ", "), AlsoTags: direct,
 			})
 		}
 		for _, parent := range g.parents[d] {
@@ -452,7 +456,8 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			p.Refusals = append(p.Refusals, Refusal{
 				Reason: fmt.Sprintf("index %s (tags %s) lists %s as platform %q: deleting it alone breaks the index, and the index serves the leak", parent, listOr(ix.Tags, "none"), d, ix.Platform),
 				Digest: parent, Tags: ix.Tags,
-				Fix: "delete the whole index: --also-tags " + strings.Join(ix.Tags, ",") + " (or --include-sharing)",
+				Fix:      "delete the whole index: its tags " + strings.Join(ix.Tags, ", ") + " too, or every image sharing the leak",
+				AlsoTags: ix.Tags, IncludeSharing: true,
 			})
 		}
 	}
@@ -629,7 +634,7 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 		p.Sharing = append(p.Sharing, Sharing{Manifest: d, Kind: m.Kind, Tags: nonNil(reaching[d]), Layers: hit})
 	}
 	if len(p.Sharing) > 0 {
-		p.Notes = append(p.Notes, fmt.Sprintf("%d surviving manifest(s) contain a leaked layer and LEAK TOO; the layer stays pullable through them (use --include-sharing to purge them as well, or --leaked-layer to name the leaked layer exactly)", len(p.Sharing)))
+		p.Notes = append(p.Notes, fmt.Sprintf("%d surviving manifest(s) contain a leaked layer and LEAK TOO; the layer stays pullable through them (purge them as well, or name the leaked layer exactly)", len(p.Sharing)))
 	}
 
 	// Counts and notes.

@@ -345,7 +345,7 @@ func TestPlan(t *testing.T) {
 		opts:  Options{Targets: []string{string(dg("debug-42"))}},
 		want: want{refused: true, manifests: []string{"debug-42"},
 			extraCheck: func(t *testing.T, p *Plan) {
-				if !strings.Contains(p.Refusals[0].Fix, "--also-tags debug-42") {
+				if r := p.Refusals[0]; len(r.AlsoTags) != 1 || r.AlsoTags[0] != "debug-42" || !strings.Contains(r.Fix, "debug-42") || strings.Contains(r.Fix, "--") {
 					t.Errorf("refusal %+v", p.Refusals[0])
 				}
 			}},

@@ -62,7 +62,7 @@ func (e *StatusError) Error() string {
 		if e.StatusCode == http.StatusForbidden {
 			b.WriteString(": access denied; the account lacks permission for this repository or action")
 		} else {
-			b.WriteString(": authentication required or refused; check --username/--password-stdin or run docker login for this registry")
+			b.WriteString(": authentication required or refused; check the credentials given, or run docker login for this registry")
 		}
 	case ErrUnsupported:
 		b.WriteString(": delete disabled or not supported by this registry (distribution: storage.delete.enabled; 2.8 cannot delete tags, delete by digest instead)")

@@ -73,7 +73,7 @@ func TestAuth(t *testing.T) {
 			}{
 				{name: "good credentials", opts: func(o *registry.Options) {}},
 				{name: "wrong password", opts: func(o *registry.Options) { o.Password = "wrong" },
-					wantErr: registry.ErrUnauthorized, wantCode: 401, wantMsg: "--username/--password-stdin or run docker login"},
+					wantErr: registry.ErrUnauthorized, wantCode: 401, wantMsg: "check the credentials given, or run docker login"},
 				{name: "anonymous", opts: func(o *registry.Options) { o.Username, o.Password = "", "" },
 					wantErr: registry.ErrUnauthorized, wantCode: 401, wantMsg: "authentication required"},
 				{name: "unknown CA", opts: func(o *registry.Options) { o.CAFile = "" }, wantMsg: "certificate"},

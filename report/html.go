@@ -39,7 +39,7 @@ type HTMLImage struct {
 	Kind      image.Kind
 	Manifest  image.Digest
 	// Layers give each layer's size and build step; the step must already
-	// have its secret-looking build-arg values masked (see Instruction).
+	// have its secret-looking build-arg values masked (inspect.Step).
 	Layers      []inspect.LayerInfo
 	Walked      bool
 	WastedBytes int64

@@ -55,7 +55,7 @@ const (
 func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("find the user cache directory (set --cache-dir or $XDG_CACHE_HOME): %w", err)
+		return "", fmt.Errorf("find the user cache directory (name a cache directory, or set $XDG_CACHE_HOME): %w", err)
 	}
 	return filepath.Join(d, "strata"), nil
 }

@@ -31,6 +31,8 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 # the HTML report test opens the page in headless Chromium
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# scripts/image.sh (tested in internal/cmd/mkimage) ships the system CA bundle.
+[ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

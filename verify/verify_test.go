@@ -511,3 +511,83 @@ func tunnel(w http.ResponseWriter, r *http.Request) {
 	io.Copy(src, dst)
 	src.Close()
 }
+
+// TestDocumentedRequests: each single-request provider gets exactly the
+// request its API documentation describes (method, path, credential
+// header), and its answers map to active, inactive and unknown.
+func TestDocumentedRequests(t *testing.T) {
+	cases := []struct {
+		provider, rule, secret, context string
+		method, path                    string
+		auth                            func(r *http.Request) bool
+		body                            string
+	}{
+		{"gitlab", "gitlab-pat", "glpat-abcdefghij0123456789", "", "GET", "/api/v4/personal_access_tokens/self",
+			func(r *http.Request) bool { return r.Header.Get("PRIVATE-TOKEN") == "glpat-abcdefghij0123456789" }, `{"name":"ci","scopes":["read_api"]}`},
+		{"stripe", "stripe-access-token", "sk_live_0123456789abcdefABCDEF01", "", "GET", "/v1/account",
+			func(r *http.Request) bool {
+				u, p, ok := r.BasicAuth()
+				return ok && u == "sk_live_0123456789abcdefABCDEF01" && p == ""
+			}, `{"id":"acct_1"}`},
+		{"openai", "openai-api-key", "sk-proj-abcT3BlbkFJdef", "", "GET", "/v1/models",
+			func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer sk-proj-abcT3BlbkFJdef" }, `{"data":[]}`},
+		{"anthropic", "anthropic-api-key", "sk-ant-api03-xyzAA", "", "GET", "/v1/models",
+			func(r *http.Request) bool {
+				return r.Header.Get("x-api-key") == "sk-ant-api03-xyzAA" && r.Header.Get("anthropic-version") == "2023-06-01" && r.Header.Get("Authorization") == ""
+			}, `{"data":[]}`},
+		{"npm", "npm-access-token", "npm_abcdefghijklmnopqrstuvwxyz0123456789", "", "GET", "/-/whoami",
+			func(r *http.Request) bool {
+				return r.Header.Get("Authorization") == "Bearer npm_abcdefghijklmnopqrstuvwxyz0123456789"
+			}, `{"username":"pub"}`},
+		{"sendgrid", "sendgrid-api-token", "SG.aaaa.bbbb", "", "GET", "/v3/scopes",
+			func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer SG.aaaa.bbbb" }, `{"scopes":["mail.send"]}`},
+		{"huggingface", "huggingface-access-token", "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "", "GET", "/api/whoami-v2",
+			func(r *http.Request) bool {
+				return r.Header.Get("Authorization") == "Bearer hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"
+			}, `{"name":"u"}`},
+		{"digitalocean", "digitalocean-pat", "dop_v1_0123", "", "GET", "/v2/account",
+			func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer dop_v1_0123" }, `{"account":{"uuid":"u-1","status":"active"}}`},
+		{"github", "github-app-token", "ghs_0123456789abcdefghijklmnopqrstuvwxyz", "", "GET", "/installation/repositories",
+			func(r *http.Request) bool {
+				return r.Header.Get("Authorization") == "Bearer ghs_0123456789abcdefghijklmnopqrstuvwxyz"
+			}, `{"total_count":3}`},
+		{"databricks", "databricks-api-token", "dapi0123456789abcdef0123456789abcdef", "DATABRICKS_HOST=https://adb-1234.5.azuredatabricks.net\n", "GET", "/api/2.0/preview/scim/v2/Me",
+			func(r *http.Request) bool {
+				return r.Header.Get("Authorization") == "Bearer dapi0123456789abcdef0123456789abcdef"
+			}, `{"userName":"me@example.test"}`},
+	}
+	for _, c := range cases {
+		t.Run(c.provider+"/"+c.rule, func(t *testing.T) {
+			var live atomic.Bool
+			var hits atomic.Int64
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				if r.Method != c.method || r.URL.Path != c.path {
+					t.Errorf("got %s %s, want %s %s", r.Method, r.URL.Path, c.method, c.path)
+				}
+				switch {
+				case !c.auth(r) || !live.Load():
+					http.Error(w, "{}", http.StatusUnauthorized)
+				default:
+					io.WriteString(w, c.body)
+				}
+			}))
+			defer srv.Close()
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			chk := New(Options{TestEndpoints: map[string]string{c.provider: srv.URL}, TestRoots: pool, Timeout: 5 * time.Second, Interval: time.Millisecond})
+			cd := Candidate{Rule: c.rule, Fingerprint: "fp", Secret: c.secret, Context: c.context}
+			live.Store(true)
+			if r := chk.Check(context.Background(), []Candidate{cd})["fp"]; r.Status != Active || r.Identity == "" || strings.Contains(r.Identity, c.secret) {
+				t.Errorf("live: %+v", r)
+			}
+			live.Store(false)
+			if r := chk.Check(context.Background(), []Candidate{cd})["fp"]; r.Status != Inactive {
+				t.Errorf("revoked: %+v", r)
+			}
+			if hits.Load() != 2 {
+				t.Errorf("%d requests, want 2", hits.Load())
+			}
+		})
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/stratascan/strata/internal/cli"
 )
 
+//go:generate go run ../../internal/cmd/gendocs -out ../../docs
+
 func main() { os.Exit(run()) }
 
 // run executes the command line with a context that the first SIGINT or

@@ -137,8 +137,17 @@ func TestBadInput(t *testing.T) {
 		{[]string{"digest", "infer", "-o", "bogus", sample}, `unknown output format "bogus"`},
 		{[]string{"scan", "-o", "xml", sample}, "use one of table, json, sarif, html"},
 		{[]string{"scan", "--fail-on", "severe", sample}, "unknown severity"},
+		// Library errors name no flag; the CLI adds the one that helps.
+		{[]string{"cat", sample, "/app/nope"}, "no layer of sha256:1dfd74a9a9d9"},
+		{[]string{"cat", sample, "/app/nope"}, "has a regular file at /app/nope; list what every layer holds with: strata ls --all-layers IMAGE"},
+		{[]string{"extract", "--max-bytes", "10", sample, "@TMP"}, "(at /etc/os-release in layer 0, 41 bytes); raise --max-bytes or narrow --path"},
 	}
 	for _, c := range cases {
+		for i, a := range c.args {
+			if a == "@TMP" {
+				c.args[i] = t.TempDir()
+			}
+		}
 		_, errs, code := run(t, "", c.args...)
 		if code != ExitError || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errs, c.want)
@@ -241,5 +250,20 @@ func TestSameListingFromEverySource(t *testing.T) {
 	_, errs, code = run(t, "", "ls", "--ca-file", reg.CAFile, "docker://"+reg.Host+"/team/app:v1")
 	if code != ExitError || !strings.Contains(strings.ToLower(errs), "auth") {
 		t.Errorf("anonymous read: exit %d, %q", code, errs)
+	}
+}
+
+// TestNoBuildArgSecretInOutput: the sample's AWS key, passed as a build
+// arg, appears in no output of any command without --show-secrets.
+func TestNoBuildArgSecretInOutput(t *testing.T) {
+	const key = "Zt9qW3eR7tY1uI5oP8aS2dF6gH0jK4lX9cV3bN7m"
+	for _, args := range [][]string{
+		{"inspect", sample}, {"inspect", "-o", "json", sample}, {"history", sample}, {"history", "-o", "json", sample},
+		{"scan", "--no-cache", sample}, {"scan", "--no-cache", "-o", "json", sample}, {"scan", "--no-cache", "-o", "sarif", sample},
+	} {
+		out, errs, _ := run(t, "", args...)
+		if strings.Contains(out+errs, key) {
+			t.Errorf("%v prints the build-arg secret", args)
+		}
 	}
 }

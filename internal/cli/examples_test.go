@@ -155,6 +155,9 @@ func TestExamplesRun(t *testing.T) {
 				continue
 			}
 			root := NewRoot(nil, nil, nil)
+			root.InitDefaultVersionFlag()
+			root.InitDefaultHelpFlag()
+			root.InitDefaultCompletionCmd()
 			cmd, rest, err := root.Find(ex.args)
 			if err == nil {
 				err = cmd.ParseFlags(rest)

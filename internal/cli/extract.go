@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -84,10 +83,7 @@ the summary (--format json).`,
 					report.Plural(st.Files, "file", "files"), report.Bytes(st.Bytes), report.Plural(st.Dirs, "dir", "dirs"),
 					report.Plural(st.Links, "link", "links"), args[1], report.Plural(len(st.Refused), "entry", "entries"))
 			}
-			if errors.Is(err, inspect.ErrLimit) {
-				return fmt.Errorf("%w (raise --max-bytes or narrow --path)", err)
-			}
-			return err
+			return err // hints.go adds the flags that help
 		},
 	}
 	cmd.Flags().IntVar(&xo.Layer, "layer", -1, "extract only layer N's own entries (default: the final filesystem)")

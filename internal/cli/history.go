@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/report"
 )
 
@@ -104,6 +105,11 @@ func historySteps(im *image.Image, reveal bool) []historyStep {
 // with secret-looking build-arg values masked.
 func createdBy(s string) string { return instruction(s, false) }
 
-// instruction renders a created_by with credential-looking build args
-// masked unless reveal (report.Instruction).
-func instruction(createdBy string, reveal bool) string { return report.Instruction(createdBy, reveal) }
+// instruction renders a created_by: the step, then its build args, those
+// whose names look like credentials (secret.IsSecretName) masked unless
+// reveal: build args are the classic leak through history.
+func instruction(createdBy string, reveal bool) string { return inspect.Step(createdBy, reveal) }
+
+// maskCreatedBy masks credential-looking build-arg values in a raw
+// created_by (inspect.MaskCreatedBy).
+func maskCreatedBy(raw string) string { return inspect.MaskCreatedBy(raw) }

@@ -79,6 +79,11 @@ func newInspectCmd(g *Globals) *cobra.Command {
 			}
 			switch g.Format {
 			case report.FormatJSON:
+				for _, ii := range out.Images {
+					for i := range ii.Layers {
+						ii.Layers[i].CreatedBy = maskCreatedBy(ii.Layers[i].CreatedBy)
+					}
+				}
 				return report.JSON(g.Stdout, out)
 			case report.FormatHTML:
 				return report.HTML(g.Stdout, inspectHTML(out))
@@ -150,7 +155,7 @@ func printNode(w io.Writer, n *image.Node, depth int) {
 		if n.Image.ConfigRef.Digest != "" {
 			fmt.Fprintf(w, "%sconfig %s %s\n", strings.Repeat("  ", depth+1), n.Image.ConfigRef.Digest, mediaShort(n.Image.ConfigRef.MediaType))
 		}
-		fmt.Fprintf(w, "%s%d layers\n", strings.Repeat("  ", depth+1), len(n.Image.Layers))
+		fmt.Fprintf(w, "%s%s\n", strings.Repeat("  ", depth+1), report.Plural(len(n.Image.Layers), "layer", "layers"))
 	}
 	for _, c := range n.Children {
 		printNode(w, c, depth+1)

@@ -190,6 +190,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		if err := p.WriteTable(g.Stdout); err != nil {
 			return false, err
 		}
+		writeFixFlags(g.Stdout, p)
 		if p.Refused() {
 			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. This plan is REFUSED as it stands (see above).")
 		} else {
@@ -202,6 +203,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 			_ = purge.WriteJSON(g.Stdout, purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
 		} else {
 			_ = p.WriteTable(g.Stdout)
+			writeFixFlags(g.Stdout, p)
 		}
 		return false, p.Err()
 	}
@@ -449,4 +451,34 @@ func summarizeJournal(path string) journalSummary {
 	}
 	s.Done, s.Verified = len(rp.Done), rp.Verified
 	return s
+}
+
+// writeFixFlags words the plan's fixes as the flags that apply them.
+func writeFixFlags(w io.Writer, p *purge.Plan) {
+	var lines []string
+	for _, r := range p.Refusals {
+		l := ""
+		if len(r.AlsoTags) > 0 {
+			l = "--also-tags " + strings.Join(r.AlsoTags, ",")
+		}
+		if r.IncludeSharing {
+			if l != "" {
+				l += " (or --include-sharing)"
+			} else {
+				l = "--include-sharing"
+			}
+		}
+		if l != "" {
+			lines = append(lines, l+": "+r.Fix)
+		}
+	}
+	if len(p.Sharing) > 0 {
+		lines = append(lines, "--include-sharing purges the images sharing the leaked layer too; --leaked-layer DIGEST names the leaked layer exactly")
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\nFlags for these fixes:")
+		for _, l := range lines {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 }

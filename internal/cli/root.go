@@ -134,6 +134,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	addHints(root)
 	root.SetUsageTemplate(root.UsageTemplate() + configHelp)
 	wordErrors(root)
 	return root

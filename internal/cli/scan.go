@@ -181,7 +181,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			return nil
 		}
 	}
-	absolutePaths(res)
+	normalizeFindings(res, sf.showSecrets)
 	switch g.Format {
 	case report.FormatJSON:
 		err = report.JSON(g.Stdout, res)
@@ -211,11 +211,16 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	return nil
 }
 
-// absolutePaths writes every layer file path of res the one way strata
-// prints paths in an image: with a leading slash.
-func absolutePaths(res *scan.Result) {
+// normalizeFindings writes every layer file path of res the one way strata
+// prints paths in an image (with a leading slash) and, unless reveal, masks
+// secret-looking build-arg values in the build steps findings cite.
+func normalizeFindings(res *scan.Result, reveal bool) {
 	for i := range res.Findings {
-		res.Findings[i].Path = report.FindingPath(res.Findings[i])
+		f := &res.Findings[i]
+		f.Path = report.FindingPath(*f)
+		if !reveal {
+			f.CreatedBy = maskCreatedBy(f.CreatedBy)
+		}
 	}
 	for i := range res.Coverage.Skipped {
 		res.Coverage.Skipped[i].Path = report.ImagePath(res.Coverage.Skipped[i].Path)

@@ -63,7 +63,7 @@ old digest and hands the old digest to purge (a dry run unless --yes). Every pla
 --platform picks the one image a docker-archive holds.`,
 		Example: `  strata scan --format json registry.example/app:1.0 > scan.json
   strata scrub registry.example/app:1.0 --findings scan.json --dry-run
-  strata scrub oci:leaky:latest --path /app/.env --env GITHUB_TOKEN --to oci:clean:latest
+  strata scrub oci:examples/leaky-app:latest --path /app/.env --env GITHUB_TOKEN --to oci:clean:latest
   strata scrub registry.example/app:1.0 --findings scan.json --replace --yes`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if sf.resumePath != "" {
