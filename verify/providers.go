@@ -27,6 +27,8 @@ type httpVerifier struct {
 	rules    []string
 	// base is the documented scheme and host; path the identity endpoint.
 	base, method, path string
+	// pathFor, when set, picks the identity endpoint by the token's kind.
+	pathFor func(secret string) string
 	// auth puts the secret on the request.
 	auth func(r *http.Request, secret string)
 	// identity picks what the provider says the credential belongs to.
@@ -52,9 +54,17 @@ var httpProviders = []httpVerifier{
 			}
 			return id
 		}},
+	// App installation tokens (ghs_) may not call /user; user-to-server
+	// tokens (ghu_), which share the rule, act as their user.
 	{provider: "github", rules: []string{"github-app-token"},
 		base: "https://api.github.com", method: http.MethodGet, path: "/installation/repositories", auth: bearer,
-		identity: fields("total_count")},
+		pathFor: func(s string) string {
+			if strings.HasPrefix(s, "ghu_") {
+				return "/user"
+			}
+			return "/installation/repositories"
+		},
+		identity: fields("total_count", "login")},
 	{provider: "gitlab", rules: []string{"gitlab-pat", "gitlab-pat-routable"},
 		base: "https://gitlab.com", method: http.MethodGet, path: "/api/v4/personal_access_tokens/self",
 		auth:     func(r *http.Request, s string) { r.Header.Set("PRIVATE-TOKEN", s) },
@@ -101,7 +111,11 @@ func (h httpVerifier) Target(c Candidate, env Env) (string, error) {
 }
 
 func (h httpVerifier) Check(ctx context.Context, c Candidate, env Env) Result {
-	req, err := http.NewRequest(h.method, env.Endpoint(h.provider, h.base)+h.path, nil)
+	path := h.path
+	if h.pathFor != nil {
+		path = h.pathFor(c.Secret)
+	}
+	req, err := http.NewRequest(h.method, env.Endpoint(h.provider, h.base)+path, nil)
 	if err != nil {
 		return failed(err)
 	}

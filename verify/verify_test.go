@@ -551,6 +551,10 @@ func TestDocumentedRequests(t *testing.T) {
 			func(r *http.Request) bool {
 				return r.Header.Get("Authorization") == "Bearer ghs_0123456789abcdefghijklmnopqrstuvwxyz"
 			}, `{"total_count":3}`},
+		{"github", "github-app-token", "ghu_0123456789abcdefghijklmnopqrstuvwxyz", "", "GET", "/user",
+			func(r *http.Request) bool {
+				return r.Header.Get("Authorization") == "Bearer ghu_0123456789abcdefghijklmnopqrstuvwxyz"
+			}, `{"login":"octo"}`},
 		{"databricks", "databricks-api-token", "dapi0123456789abcdef0123456789abcdef", "DATABRICKS_HOST=https://adb-1234.5.azuredatabricks.net\n", "GET", "/api/2.0/preview/scim/v2/Me",
 			func(r *http.Request) bool {
 				return r.Header.Get("Authorization") == "Bearer dapi0123456789abcdef0123456789abcdef"
