@@ -235,8 +235,8 @@ keywords = ["robot$ci:"]
 		got[m.RuleID] = m
 	}
 	// the built-in docker-auths-json rule reports the same secret at the same
-	// place as the test rule, and wins (it is loaded first)
-	if m := got["docker-auths-json"]; m.Secret != auth || m.Encoding != "base64" || m.Line != 7 {
+	// place as the test rule; the user's own rule wins such a tie
+	if m := got["test-docker-auth"]; m.Secret != auth || m.Encoding != "base64" || m.Line != 7 {
 		t.Errorf("auth: %+v", m)
 	}
 	if m := got["test-basic-auth"]; m.Secret != pass || m.Encoding != "base64+base64" || m.Line != 7 {
