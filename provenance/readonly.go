@@ -39,14 +39,9 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open base store %s: %w", path, err)
 	}
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := checkVersion(ctx, db, path); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open base store %s: not a readable SQLite database: %w", path, err)
-	}
-	if v > schemaVersion {
-		db.Close()
-		return nil, fmt.Errorf("base store %s has schema version %d; this strata understands up to %d: upgrade strata", path, v, schemaVersion)
+		return nil, err
 	}
 	return &Store{db: db, path: path}, nil
 }

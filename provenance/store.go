@@ -88,14 +88,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open base store %s: %w", path, err)
 	}
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := checkVersion(ctx, db, path); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open base store %s: not a readable SQLite database: %w", path, err)
-	}
-	if v > schemaVersion {
-		db.Close()
-		return nil, fmt.Errorf("base store %s has schema version %d; this strata understands up to %d: upgrade strata", path, v, schemaVersion)
+		return nil, err
 	}
 	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
 		db.Close()
@@ -383,4 +378,17 @@ func (s *Store) Index(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	return NewIndex(bs), nil
+}
+
+// checkVersion refuses a file that is not a readable SQLite database or
+// whose schema is newer than this strata understands.
+func checkVersion(ctx context.Context, db *sql.DB, path string) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("open base store %s: not a readable SQLite database: %w", path, err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("base store %s has schema version %d; this strata understands up to %d: upgrade strata", path, v, schemaVersion)
+	}
+	return nil
 }
