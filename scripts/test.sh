@@ -31,6 +31,9 @@ command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 # the HTML report test opens the page in headless Chromium
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# fleet/store and the fleet's end-to-end test start a throw-away postgres
+# (internal/pgtest) from the Debian package's binaries.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # scripts/image.sh (tested in internal/cmd/mkimage) ships the system CA bundle.
 [ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ((${#need[@]})); then
