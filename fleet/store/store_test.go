@@ -142,8 +142,8 @@ func TestSyncTags(t *testing.T) {
 		mustRecord(t, s, r, []scan.Finding{finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)}, t0)
 		other := digest("m2")
 		steps := []struct {
-			tags map[string]image.Digest
-			open bool
+			tags  map[string]image.Digest
+			open  bool
 			tags2 []string
 		}{
 			{map[string]image.Digest{"latest": r.Manifest, "v1": r.Manifest}, true, []string{"latest", "v1"}},
@@ -213,7 +213,10 @@ func TestFingerprint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []struct{ reg, repo string; open bool }{
+		want := []struct {
+			reg, repo string
+			open      bool
+		}{
 			{"a.example", "one", true}, {"b.example:5000", "one", true}, {"a.example", "two", false},
 		}
 		if len(rows) != len(want) {
