@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/secret"
@@ -72,7 +73,9 @@ func (r *LayerResult) Verified() bool { return r.verified }
 //
 //	result:  version byte (2), str diff_id, uvarint Files Scanned Binary
 //	         Members Bytes Size, uvarint n, n × (str path, str reason),
-//	         str JSON of the matches (secret values removed)
+//	         uvarint m, m × str file (the layer entry holding a match, kept
+//	         byte for byte: it keys overlay states), str JSON of the m
+//	         secret.Match values (secret values removed)
 //	listing: gzip of (uvarint n, n × (type byte, str path))
 //	texts:   JSON of the matches (secret values removed)
 //	str:     uvarint length, bytes
@@ -123,10 +126,10 @@ func corrupt(what string) error {
 }
 
 func encodeResult(lr *LayerResult) ([]byte, error) {
-	ms := make([]fileMatch, len(lr.matches))
+	ms := make([]secret.Match, len(lr.matches))
 	for i, m := range lr.matches {
 		m.Match.Secret = "" // never persisted
-		ms[i] = m
+		ms[i] = m.Match
 	}
 	mj, err := json.Marshal(ms)
 	if err != nil {
@@ -139,6 +142,10 @@ func encodeResult(lr *LayerResult) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(lr.skips)))
 	for _, s := range lr.skips {
 		b = appendStr(appendStr(b, s.Path), s.Reason)
+	}
+	b = binary.AppendUvarint(b, uint64(len(lr.matches)))
+	for _, m := range lr.matches {
+		b = appendStr(b, m.File)
 	}
 	return appendStr(b, string(mj)), nil
 }
@@ -169,7 +176,7 @@ func (d *decoder) uvarint() uint64 {
 // count reads a uvarint that must fit in an int64.
 func (d *decoder) count() int64 {
 	n := d.uvarint()
-	if n > 1<<62 && d.err == nil {
+	if n > math.MaxInt64 && d.err == nil {
 		d.err = corrupt("count out of range")
 	}
 	return int64(n)
@@ -227,6 +234,7 @@ func decodeResult(blob []byte) (*LayerResult, error) {
 			lr.skips[i] = skipRec{Path: d.str(), Reason: d.str()}
 		}
 	}
+	files := d.strs("matches")
 	mj := d.str()
 	if d.err != nil {
 		return nil, d.err
@@ -234,13 +242,37 @@ func decodeResult(blob []byte) (*LayerResult, error) {
 	if len(d.s) != 0 {
 		return nil, corrupt("trailing bytes")
 	}
-	if err := json.Unmarshal([]byte(mj), &lr.matches); err != nil {
+	var ms []secret.Match
+	if err := json.Unmarshal([]byte(mj), &ms); err != nil {
 		return nil, fmt.Errorf("%w: matches: %w", ErrCorruptResult, err)
 	}
-	for i := range lr.matches {
-		lr.matches[i].Match.Secret = "" // a store never holds one; never trust it to
+	if len(ms) != len(files) {
+		return nil, corrupt(fmt.Sprintf("%d matches for %d files", len(ms), len(files)))
+	}
+	if len(ms) > 0 {
+		lr.matches = make([]fileMatch, len(ms))
+		for i, m := range ms {
+			m.Secret = "" // a store never holds one; never trust it to
+			lr.matches[i] = fileMatch{File: files[i], Match: m}
+		}
 	}
 	return lr, nil
+}
+
+// strs reads a count and that many strings (what: for the error).
+func (d *decoder) strs(what string) []string {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.s)) { // each string takes one byte at least
+		d.err = corrupt("more " + what + " than bytes")
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
 }
 
 func encodeListing(es []entryRec) []byte {
