@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratascan/strata/fleet/store"
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
@@ -173,6 +174,16 @@ func findingsFilter(q url.Values) (store.Filter, error) {
 	case "", store.StatusOpen, store.StatusResolved:
 	default:
 		return f, fmt.Errorf("%w: status %q: use open or resolved", errBadRequest, f.Status)
+	}
+	switch f.Severity {
+	case "", "low", "medium", "high", "critical":
+	default:
+		return f, fmt.Errorf("%w: severity %q: use low, medium, high or critical", errBadRequest, f.Severity)
+	}
+	switch overlay.State(f.State) {
+	case "", overlay.Present, overlay.Overwritten, overlay.Deleted:
+	default:
+		return f, fmt.Errorf("%w: state %q: use present, overwritten or deleted", errBadRequest, f.State)
 	}
 	for _, p := range []struct {
 		name string
