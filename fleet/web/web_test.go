@@ -66,7 +66,10 @@ type fixture struct {
 	images  map[string]image.Digest // by name: app1, app2, api, old
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith serves the handler through wrap when it is not nil.
+func newFixtureWith(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "strata.db"), nil)
@@ -89,6 +92,9 @@ func newFixture(t *testing.T) *fixture {
 		Metrics: f.metrics, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		h = wrap(h)
 	}
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
