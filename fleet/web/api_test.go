@@ -87,8 +87,8 @@ func TestImageFingerprintStatus(t *testing.T) {
 		t.Fatalf("image: %d %s", code, body)
 	}
 	im := decode[struct {
-		Tags   []string
-		Layers []struct{ CreatedBy string }
+		Tags     []string
+		Layers   []struct{ CreatedBy string }
 		Findings []web.Finding
 	}](t, body)
 	if len(im.Layers) != 3 || len(im.Findings) != 2 || strings.Join(im.Tags, ",") != "1.0" {
