@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/stratascan/strata/provenance"
 )
@@ -73,4 +74,40 @@ func OrDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// HTMLProvenance is the base check of an HTML report's images: the verdict
+// of every image against an index of Bases approved bases.
+type HTMLProvenance struct {
+	Results []provenance.Result
+	Bases   int
+}
+
+type provenanceView struct {
+	Summary string
+	Headers []string
+	Rows    []provenanceRow
+}
+
+type provenanceRow struct {
+	Status string
+	Cells  []string
+}
+
+// newProvenanceView lays out p as the table output words it.
+func newProvenanceView(p *HTMLProvenance, scrub func(string) string) *provenanceView {
+	if p == nil {
+		return nil
+	}
+	v := &provenanceView{Summary: ProvenanceSummary(provenance.Summarize(p.Results, p.Bases))}
+	for _, h := range ProvenanceHeaders {
+		v.Headers = append(v.Headers, strings.ToLower(h))
+	}
+	for i, cells := range ProvenanceRows(p.Results) {
+		for j := range cells {
+			cells[j] = scrub(cells[j])
+		}
+		v.Rows = append(v.Rows, provenanceRow{Status: string(p.Results[i].Status), Cells: cells})
+	}
+	return v
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/inspect"
 	"github.com/stratascan/strata/report"
+	"github.com/stratascan/strata/scan"
 )
 
 func init() { register(newInspectCmd) }
@@ -38,6 +39,7 @@ type inspectOutput struct {
 
 func newInspectCmd(g *Globals) *cobra.Command {
 	var noWalk bool
+	var bases string
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
 		Short: "Show the manifest tree and, per layer, its digests, sizes, build step and what it added, changed, deleted and wasted",
@@ -49,6 +51,9 @@ func newInspectCmd(g *Globals) *cobra.Command {
 		ValidArgsFunction: completeFirstRef,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkBasesFlag(g, bases); err != nil {
+				return err
+			}
 			o, err := g.openImage(ctx, args[0])
 			if err != nil {
 				return err
@@ -86,13 +91,19 @@ func newInspectCmd(g *Globals) *cobra.Command {
 				}
 				return report.JSON(g.Stdout, out)
 			case report.FormatHTML:
-				return report.HTML(g.Stdout, inspectHTML(out))
+				rep := inspectHTML(out)
+				if rep.Provenance, err = htmlProvenance(ctx, g, bases, []scan.Target{{Ref: args[0], Store: o.store, Root: o.root}}); err != nil {
+					return err
+				}
+				return report.HTML(g.Stdout, rep)
 			}
 			return printInspect(g.Stdout, out)
 		},
 	}
 	withFormats(cmd, report.FormatTable, report.FormatJSON, report.FormatHTML)
 	cmd.Flags().BoolVar(&noWalk, "manifest-only", false, "read manifests and configs only; do not download or walk layers")
+	cmd.Flags().StringVar(&bases, "bases", "", basesHelp)
+	_ = cmd.MarkFlagFilename("bases", "db")
 	return cmd
 }
 
