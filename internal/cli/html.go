@@ -25,7 +25,7 @@ func scanHTML(refs []string, targets []scan.Target, res *scan.Result) report.HTM
 }
 
 // inspectHTML is the HTML report of inspect's output, build steps masked.
-func inspectHTML(out inspectOutput) report.HTMLReport {
+func inspectHTML(out report.Inspection) report.HTMLReport {
 	rep := report.HTMLReport{Command: "inspect", References: []string{out.Reference}, Version: ReadBuildInfo().Version}
 	for _, im := range out.Images {
 		layers := append([]inspect.LayerInfo(nil), im.Layers...)
@@ -34,7 +34,7 @@ func inspectHTML(out inspectOutput) report.HTMLReport {
 		}
 		rep.Images = append(rep.Images, report.HTMLImage{Reference: out.Reference, Platform: im.Platform, Kind: im.Kind,
 			Manifest: im.Manifest.Digest, Layers: layers, Walked: im.Walked, WastedBytes: im.WastedBytes,
-			Changes: im.changes, Omitted: im.omitted})
+			Changes: im.Changes, Omitted: im.Omitted})
 	}
 	return rep
 }
