@@ -33,7 +33,8 @@ func snoozeDelay(n int) time.Duration {
 	return 250 * time.Millisecond << n
 }
 
-func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) error {
+func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) (err error) {
+	defer w.s.observe(KindAssemble, time.Now(), &err)
 	a := job.Args
 	s := w.s
 	o, err := s.open(ctx, a.Registry, a.Repository, a.Tag, a.Manifest)

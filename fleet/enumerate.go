@@ -20,7 +20,8 @@ type sweepWorker struct {
 	s *Service
 }
 
-func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) (err error) {
+	defer w.s.observe(KindSweep, time.Now(), &err)
 	w.s.log.Info("fleet: sweep", "registries", job.Args.Registries, "reason", job.Args.Reason)
 	args := make([]river.JobArgs, 0, len(job.Args.Registries))
 	for _, r := range job.Args.Registries {
@@ -36,7 +37,8 @@ type enumerateWorker struct {
 	s *Service
 }
 
-func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs]) error {
+func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs]) (err error) {
+	defer w.s.observe(KindEnumerate, time.Now(), &err)
 	a := job.Args
 	if a.Repository == "" {
 		return w.catalog(ctx, a)

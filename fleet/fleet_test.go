@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/stratascan/strata/fleet/store"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/internal/pgtest"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/secret"
 )
@@ -262,6 +264,15 @@ func sharedBaseScannedOnce(t *testing.T, dsn string) {
 }
 
 func TestSharedBaseScannedOnceSQLite(t *testing.T) { sharedBaseScannedOnce(t, sqliteDSN(t)) }
+
+// The same on Postgres (riverpgxv5, LISTEN/NOTIFY), a real server from
+// the Debian package.
+func TestSharedBaseScannedOncePostgres(t *testing.T) {
+	sharedBaseScannedOnce(t, pgtest.Start(t).DSN())
+}
+
+// TestMain shares one Postgres server among the package's tests.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // A scan_layer job whose worker is stopped mid-layer (its context
 // cancelled once the stop grace ran out) is released, retried by another

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -134,7 +135,8 @@ type resolveWorker struct {
 	s *Service
 }
 
-func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) error {
+func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) (err error) {
+	defer w.s.observe(KindResolve, time.Now(), &err)
 	a := job.Args
 	o, err := w.s.open(ctx, a.Registry, a.Repository, a.Tag, a.Manifest)
 	if err != nil {
