@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stratascan/strata/fleet/store"
+	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/pgtest"
 	"github.com/stratascan/strata/internal/registrytest"
@@ -404,5 +405,42 @@ func TestRulesetChangeRescans(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(reasons, " "), `"reason":"ruleset"`) {
 		t.Errorf("sweeps %v: none for the ruleset change", reasons)
+	}
+}
+
+// An attestation that refers to an image through the OCI referrers API (not
+// listed in an index) is found by resolving the image: a build argument it
+// recorded is a finding of the image.
+func TestReferrerAttestationScanned(t *testing.T) {
+	h := newHarness(t, sqliteDSN(t))
+	proxy := h.reg.Proxy(t, registrytest.ProxyOptions{Referrers: true})
+	imgs := newFleetImages()
+	h.push(proxy.Registry, "team/one", "v1", imgs.one)
+	built := fixture.Build(t, imgs.one)
+	token := ghp(11)
+	repo := proxy.Registry.Repo(t, h.ctx, "team/one")
+	st, err := json.Marshal(map[string]any{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://slsa.dev/provenance/v0.2",
+		"subject":   []any{map[string]any{"name": "pkg:docker/team/one", "digest": map[string]string{"sha256": built.Manifest.Digest.Hex()}}},
+		"predicate": map[string]any{"invocation": map[string]any{"parameters": map[string]any{"args": map[string]string{"build-arg:GH_TOKEN": token}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := registrytest.PushBlob(t, h.ctx, repo, image.MediaTypeInToto, st)
+	cfg, _ := json.Marshal(image.Config{Architecture: "unknown", OS: "unknown", RootFS: image.RootFS{Type: "layers", DiffIDs: []image.Digest{ld.Digest}}})
+	cd := registrytest.PushBlob(t, h.ctx, repo, image.MediaTypeOCIConfig, cfg)
+	subject := built.Manifest
+	mb, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}, Subject: &subject})
+	att := registrytest.PushManifest(t, h.ctx, repo, "", image.MediaTypeOCIManifest, mb)
+
+	cfgSvc := h.config(defaultEngine(t))
+	cfgSvc.Registry, cfgSvc.Registries = proxy.Registry.ClientOptions(), nil
+	svc := h.start(cfgSvc)
+	if err := svc.EnqueueRef(h.ctx, proxy.Registry.Ref("team/one", ":v1")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFindings(svc, map[string][]string{"team/one": {fingerprint(token), fingerprint(imgs.oneSecret)}})
+	rows, err := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(token)})
+	if err != nil || len(rows) != 1 || rows[0].Manifest != built.Manifest.Digest || !strings.Contains(rows[0].Path, string(ld.Digest)) {
+		t.Errorf("the attestation's finding (attestation %s): %+v %v", att.Digest, rows, err)
 	}
 }
