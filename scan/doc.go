@@ -91,8 +91,8 @@
 //
 // A layer that fails verification (digest, diff_id, size), cannot be read,
 // or exceeds Options.MaxLayerBytes fails the run (the error names the layer);
-// Run still returns the findings it has. Assemble given no result for some
-// of the plan's layers assembles the rest and returns ErrMissingLayers
-// naming them. Per-file limits and timeouts are
-// not errors: they are listed in Coverage.Skipped.
+// Run still returns the findings it has. Assemble given no result for
+// some of the plan's layers assembles the rest and returns
+// ErrMissingLayers naming them. Per-file limits and timeouts are not
+// errors: they are listed in Coverage.Skipped.
 package scan
