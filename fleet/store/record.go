@@ -261,3 +261,23 @@ func (s *Store) resolve(ctx context.Context, tx *sql.Tx, repoID, now int64) erro
 	}
 	return nil
 }
+
+// Repositories lists the repositories the store knows in a registry, so a
+// sweep can SyncTags (with no tags) those its catalog no longer lists.
+func (s *Store) Repositories(ctx context.Context, registry string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.name FROM repositories r JOIN registries g ON g.id = r.registry_id
+		WHERE g.host = ? ORDER BY r.name`), registry)
+	if err != nil {
+		return nil, fmt.Errorf("store: repositories of %s: %w", registry, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("store: repositories of %s: %w", registry, err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,6 +215,9 @@ func TestFingerprint(t *testing.T) {
 		mustRecord(t, s, rec("b.example:5000", "other", "m3", "v1"), []scan.Finding{finding("AKIAOTHEROTHEROTHERO", "aws", "high", "/x", 1)}, t0)
 		if err := s.SyncTags(ctx, "a.example", "two", nil, t0.Add(time.Hour)); err != nil {
 			t.Fatal(err)
+		}
+		if repos, err := s.Repositories(ctx, "b.example:5000"); err != nil || strings.Join(repos, ",") != "one,other" {
+			t.Errorf("repositories of b.example:5000: %v %v", repos, err)
 		}
 		rows, err := s.Fingerprint(ctx, fingerprint(secret))
 		if err != nil {
