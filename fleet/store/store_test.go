@@ -32,6 +32,9 @@ func TestMigrations(t *testing.T) {
 		if err := s.Ready(ctx); err != nil {
 			t.Errorf("Ready: %v", err)
 		}
+		if s.Dialect() == Postgres && (s.PgxPool() == nil || s.PgxPool().Config().MaxConns != DefaultPostgresConns) {
+			t.Errorf("Postgres pool %v", s.PgxPool())
+		}
 		if err := s.SQLDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
 			t.Fatalf("River's tables missing: %v", err)
 		}
