@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,6 +50,65 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
 		}
 	})
+}
+
+// TestUpgrade: a database at schema version 1 is brought to the newest
+// version by Open, its data kept.
+func TestUpgrade(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.dsn(t)
+			old := openAt(t, dsn, 1)
+			if v, err := old.Version(ctx); v != 1 || err != nil {
+				t.Fatalf("version %d (%v), want 1", v, err)
+			}
+			mustRecord(t, old, rec("a.example", "web", "m1", "v1"), []scan.Finding{finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)}, t0)
+			s := open(t, dsn)
+			if v, err := s.Version(ctx); v != SchemaVersion() || err != nil {
+				t.Fatalf("version %d (%v), want %d", v, err, SchemaVersion())
+			}
+			if rows := mustFindings(t, s, Filter{}); len(rows) != 1 {
+				t.Errorf("%d findings after the upgrade, want 1", len(rows))
+			}
+			q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_last_seen'`
+			if s.Dialect() == Postgres {
+				q = `SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'findings_last_seen'`
+			}
+			var n int
+			if err := s.db.QueryRowContext(ctx, q).Scan(&n); err != nil || n != 1 {
+				t.Errorf("version 2's index: %d (%v)", n, err)
+			}
+		})
+	}
+}
+
+// openAt opens a store migrated only up to version v (as an older strata
+// would leave it).
+func openAt(t *testing.T, dsn string, v int) *Store {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		s   *Store
+		err error
+	)
+	if strings.HasPrefix(dsn, "postgres://") {
+		s, err = openPostgres(ctx, dsn, discard)
+	} else {
+		path, perr := sqlitePath(dsn)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		s, err = openSQLite(ctx, path, discard)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateStrata(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestSQLiteSettings: WAL, foreign keys, River's pool of one connection.
@@ -336,3 +396,5 @@ func TestRuleset(t *testing.T) {
 		}
 	})
 }
+
+var discard = slog.New(slog.DiscardHandler)
