@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -398,3 +399,31 @@ func TestRuleset(t *testing.T) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// TestManyFindings: findings and layers beyond one statement's batch, and
+// the same finding listed twice, are all recorded once.
+func TestManyFindings(t *testing.T) {
+	const n = 2*findingBatch + 7
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		r := rec("a.example", "big", "m1", "v1")
+		for i := 2; i < 1300; i++ {
+			r.Layers = append(r.Layers, LayerRef{Index: i, Digest: digest(fmt.Sprint("l", i))})
+		}
+		var fs []scan.Finding
+		for i := 0; i < n; i++ {
+			fs = append(fs, finding(fmt.Sprintf("AKIA%016d", i), "aws", "high", fmt.Sprint("/f", i), i%5))
+		}
+		fs = append(fs, fs[3], fs[n-1])
+		for round := 0; round < 2; round++ {
+			mustRecord(t, s, r, fs, t0.Add(time.Duration(round)*time.Hour))
+			got := len(mustFindings(t, s, Filter{Limit: MaxLimit})) + len(mustFindings(t, s, Filter{Limit: MaxLimit, Offset: MaxLimit}))
+			if got != n {
+				t.Errorf("round %d: %d findings, want %d", round, got, n)
+			}
+		}
+		v, err := s.Image(context.Background(), "a.example", "big", r.Manifest)
+		if err != nil || len(v.Layers) != 1300 || v.Layers[1299].Index != 1299 {
+			t.Errorf("layers: %d (%v)", len(v.Layers), err)
+		}
+	})
+}
