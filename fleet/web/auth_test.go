@@ -18,6 +18,7 @@ func (f *fixture) routes() []route {
 	return []route{
 		{"GET", "/", "", true, 200},
 		{"GET", "/fingerprints/" + fp, "", true, 200},
+		{"GET", "/findings?repository=team/app&status=open", "", true, 200},
 		{"GET", f.imageURL("/images", "app1", "team/app"), "", true, 200},
 		{"GET", "/images/" + testRegistry + "/team/app@" + string(digestOf("no such")), "", true, 404},
 		{"GET", "/metrics", "", true, 200},

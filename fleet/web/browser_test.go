@@ -40,7 +40,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancel()
 	b := dashPage{t: t, ctx: tab, dir: artifacts}
 
-	b.do(chromedp.Navigate(f.srv.URL + "/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do(chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.check("login", map[string]int{"form.login": 1, "#leaking": 0})
 	b.do(chromedp.SendKeys(chromedp.CSS("#token"), f.token), chromedp.Click(chromedp.CSS("#login")),
 		chromedp.WaitVisible(chromedp.CSS("#leaking")))
@@ -55,6 +55,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.contains("#resolved-this-week", "1")
 	b.contains("#leaking", "team/app")
 	b.contains("#resolved", "strata purge "+testRegistry+"/team/old@"+string(f.images["old"]))
+
+	b.do(chromedp.Click(chromedp.CSS(`#leaking a[href*="repository=team%2Fapp"]`)), chromedp.WaitVisible(chromedp.CSS("table.dash-findings")))
+	b.check("repository", map[string]int{"tr.dash-finding": 3})
+	b.do(chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#leaking")))
 
 	fp := fingerprint(secretA)
 	b.do(chromedp.Click(chromedp.CSS(`#new a.fp[href="/fingerprints/`+fp+`"]`)), chromedp.WaitVisible(chromedp.CSS("table.dash-findings")))

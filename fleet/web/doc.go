@@ -13,6 +13,7 @@
 //	GET  /api/v1/images/{registry}/{repo...}@{digest}
 //	GET  /api/v1/status               queue depth by job state, layers scanned, findings
 //	GET  /                            overview page
+//	GET  /findings                    findings page (the API's filters)
 //	GET  /fingerprints/{fp}           fingerprint page
 //	GET  /images/{registry}/{repo...}@{digest}   image page: layer timeline and findings
 //	GET  /login, POST /login, POST /logout

@@ -35,7 +35,7 @@ func newPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse the report templates: %w", err)
 	}
-	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
+	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-findings", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("web: the report templates have no %q", name)
 		}
@@ -109,9 +109,9 @@ func newRowView(r store.FindingRow) rowView {
 		Fingerprint: r.Fingerprint, FingerprintShort: report.Truncate(r.Fingerprint, 23),
 		FingerprintURL: "/fingerprints/" + url.PathEscape(r.Fingerprint),
 		FirstSeen:      when(r.FirstSeen), LastSeen: when(r.LastSeen), Commands: report.RemediationCommands(imageRef(r), f)}
-	v.ImageText = v.ImageRef
+	v.ImageText = r.Registry + "/" + r.Repository + "@" + r.Manifest.Short()
 	if len(r.Tags) > 0 {
-		v.ImageText += " (" + r.Manifest.Short() + ")"
+		v.ImageText = v.ImageRef + " (" + r.Manifest.Short() + ")"
 	}
 	if r.Line > 0 {
 		v.Path += ":" + strconv.Itoa(r.Line)
@@ -180,7 +180,7 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	var leaking []repoView
 	for _, l := range ov.Leaking {
 		q := url.Values{"registry": {l.Registry}, "repository": {l.Repository}, "status": {store.StatusOpen}}
-		leaking = append(leaking, repoView{l, "/api/v1/findings?" + q.Encode()})
+		leaking = append(leaking, repoView{l, "/findings?" + q.Encode()})
 	}
 	h.render(w, http.StatusOK, "dashboard-overview", struct {
 		page
@@ -208,6 +208,29 @@ func (h *handler) recent(ctx context.Context, status string, keep func(store.Fin
 
 func severityOrder(s string) int {
 	return map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 4}[s]
+}
+
+// findingsPage lists findings with the API's filters.
+func (h *handler) findingsPage(w http.ResponseWriter, r *http.Request) {
+	f, err := findingsFilter(r.URL.Query())
+	if err != nil {
+		h.pageError(w, "findings", err)
+		return
+	}
+	rows, err := h.store.Findings(r.Context(), f)
+	if err != nil {
+		h.pageError(w, "findings", err)
+		return
+	}
+	title := "strata: findings"
+	if f.Repository != "" {
+		title += " in " + f.Repository
+	}
+	h.render(w, http.StatusOK, "dashboard-findings", struct {
+		page
+		Filter store.Filter
+		Rows   []rowView
+	}{h.newPage(title), f, rowViews(rows)})
 }
 
 func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {

@@ -159,6 +159,7 @@ func (h *handler) routes() http.Handler {
 	// Pages: 401 with the login form as the body.
 	mux.Handle("GET /metrics", h.page(promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}}).ServeHTTP))
 	mux.Handle("GET /{$}", h.page(h.overviewPage))
+	mux.Handle("GET /findings", h.page(h.findingsPage))
 	mux.Handle("GET /fingerprints/{fp}", h.page(h.fingerprintPage))
 	mux.Handle("GET /images/{registry}/{rest...}", h.page(h.imagePage))
 	mux.Handle("/", h.page(http.NotFound))

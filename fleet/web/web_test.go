@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -221,13 +220,4 @@ func decode[T any](t *testing.T, body string) T {
 		t.Fatalf("decode %q: %v", body, err)
 	}
 	return v
-}
-
-// newJar returns a cookie jar for a browser-like client.
-func newJar(t *testing.T) *cookiejar.Jar {
-	j, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }
