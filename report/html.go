@@ -93,6 +93,8 @@ type HTMLReport struct {
 	// Scanned shows the findings section (scan), even when it is empty.
 	Scanned  bool
 	Findings []scan.Finding
+	// Provenance, when set, is the base check of the images (--bases).
+	Provenance *HTMLProvenance
 }
 
 // HTML writes rep as one HTML5 page with its styles, script and pictures
@@ -125,6 +127,7 @@ type htmlView struct {
 	States      []string
 	Rules       []string
 	Remediation string
+	Provenance  *provenanceView
 	CSS         template.CSS
 	JS          template.JS
 }
@@ -173,6 +176,7 @@ func newHTMLView(rep HTMLReport) (*htmlView, error) {
 			"Pass build secrets with RUN --mount=type=secret, not ARG, ENV or COPY; remove leaked images with strata purge."
 	}
 	v.findings(rep.Findings, scrub)
+	v.Provenance = newProvenanceView(rep.Provenance, scrub)
 	byImage := map[image.Digest][]int{}
 	for i, f := range rep.Findings {
 		key := f.Manifest
