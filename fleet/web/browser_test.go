@@ -50,7 +50,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// team/app and team/api leak; team/old's finding was resolved. New
 	// this week: team/app:1.0's two findings and team/api's one
 	// (team/app:2.0's is a month old).
-	b.check("overview", map[string]int{"tr.repo": 2, "#new tr.dash-finding": 3, "#resolved tr.dash-finding": 1})
+	b.check("overview", map[string]int{"tr.repo": 2, "#new tr.dash-finding": 3, "#resolved tr.dash-finding": 1,
+		"#leaking a.image-link": 3, `#leaking a.image-link[href="` + f.imageURL("/images", "app2", "team/app") + `"]`: 1})
 	b.contains("#new-this-week", "3")
 	b.contains("#resolved-this-week", "1")
 	b.contains("#leaking", "team/app")

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stratascan/strata/fleet/store"
@@ -150,6 +151,29 @@ type severityCount struct {
 type repoView struct {
 	store.RepositoryLeaks
 	FindingsURL string
+	Images      []imageLink
+}
+
+// imageLink is one leaking image of a repository row.
+type imageLink struct {
+	Label, URL string
+	Findings   int
+}
+
+func newRepoView(l store.RepositoryLeaks) repoView {
+	q := url.Values{"registry": {l.Registry}, "repository": {l.Repository}, "status": {store.StatusOpen}}
+	v := repoView{RepositoryLeaks: l, FindingsURL: "/findings?" + q.Encode()}
+	for _, m := range l.Manifests {
+		label := m.Manifest.Short()
+		if len(m.Tags) > 0 {
+			label = strings.Join(m.Tags, ", ") + " (" + label + ")"
+		}
+		if m.Platform != "" {
+			label += " " + m.Platform
+		}
+		v.Images = append(v.Images, imageLink{Label: label, URL: imagePath(l.Registry, l.Repository, m.Manifest), Findings: m.Findings})
+	}
+	return v
 }
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -179,8 +203,7 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(sev, func(a, b severityCount) int { return cmp.Compare(severityOrder(b.Name), severityOrder(a.Name)) })
 	var leaking []repoView
 	for _, l := range ov.Leaking {
-		q := url.Values{"registry": {l.Registry}, "repository": {l.Repository}, "status": {store.StatusOpen}}
-		leaking = append(leaking, repoView{l, "/findings?" + q.Encode()})
+		leaking = append(leaking, newRepoView(l))
 	}
 	h.render(w, http.StatusOK, "dashboard-overview", struct {
 		page
