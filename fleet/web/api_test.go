@@ -11,8 +11,9 @@ import (
 
 // TestFindingsFilters: each filter of GET /api/v1/findings selects the
 // seeded findings it should; bad values answer 400.
-func TestFindingsFilters(t *testing.T) {
-	f := newFixture(t)
+func TestFindingsFilters(t *testing.T) { forEachDialect(t, testFindingsFilters) }
+
+func testFindingsFilters(t *testing.T, f *fixture) {
 	f.seed(t)
 	auth := "Bearer " + f.token
 	fpA := fingerprint(secretA)
@@ -78,8 +79,9 @@ func TestFindingsFilters(t *testing.T) {
 // TestImageFingerprintStatus: one image's answer has its layers (build
 // args masked) and findings with commands; a fingerprint's lists every
 // image holding it; the status joins the queue and the store.
-func TestImageFingerprintStatus(t *testing.T) {
-	f := newFixture(t)
+func TestImageFingerprintStatus(t *testing.T) { forEachDialect(t, testImageFingerprintStatus) }
+
+func testImageFingerprintStatus(t *testing.T, f *fixture) {
 	f.seed(t)
 	auth := "Bearer " + f.token
 	code, _, body := f.do(t, "GET", f.imageURL("/api/v1/images", "app1", "team/app"), auth, nil, nil)
@@ -137,8 +139,9 @@ func TestImageFingerprintStatus(t *testing.T) {
 
 // TestMetrics: /metrics serves the fleet-wide values read at scrape time
 // and the histograms workers observe through Metrics.
-func TestMetrics(t *testing.T) {
-	f := newFixture(t)
+func TestMetrics(t *testing.T) { forEachDialect(t, testMetrics) }
+
+func testMetrics(t *testing.T, f *fixture) {
 	f.seed(t)
 	f.metrics.ObserveScan("scan_layer", 1500*1e6)
 	f.metrics.LayerScanned(4096)
