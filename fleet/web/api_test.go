@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -178,5 +179,27 @@ func testMetrics(t *testing.T, f *fixture) {
 	f.queue.fail(http.ErrServerClosed)
 	if _, _, body := f.do(t, "GET", "/metrics", "Bearer "+f.token, nil, nil); !strings.Contains(body, "strata_store_up 0") {
 		t.Errorf("a failing queue does not show as strata_store_up 0")
+	}
+}
+
+// TestMetricsOwnRegistry: without a Registerer the handler serves a
+// registry of its own, with the process's memory and the Go runtime.
+func TestMetricsOwnRegistry(t *testing.T) {
+	f := newFixture(t)
+	h, err := web.NewHandler(web.Config{Store: f.store, Queue: f.queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	for _, want := range []string{"process_resident_memory_bytes ", "go_goroutines ", "strata_store_up 1", "strata_worker_layers_scanned_total 0"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%d: metrics lack %q", rec.Code, want)
+		}
+	}
+	if _, err := web.NewHandler(web.Config{Store: f.store}); err == nil {
+		t.Error("a handler without a queue was accepted")
 	}
 }
