@@ -100,6 +100,9 @@ func TestUnauthorized(t *testing.T) {
 					t.Errorf("status %d, want %d: %.300s", code, r.authed, body)
 				}
 				assertNoSecrets(t, r.path, body)
+				if r.page && r.authed == 404 && r.path != "/nowhere" && !strings.Contains(body, `<p class="error" role="alert">`) {
+					t.Errorf("a page's 404 is not an error page: %.300s", body)
+				}
 			})
 		}
 	}

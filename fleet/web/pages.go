@@ -36,7 +36,7 @@ func newPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse the report templates: %w", err)
 	}
-	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-findings", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
+	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-findings", "dashboard-error", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("web: the report templates have no %q", name)
 		}
@@ -138,9 +138,13 @@ func rowViews(rows []store.FindingRow) []rowView {
 	return out
 }
 
-// pageError answers a page's store error as text (the pages are for people).
+// pageError answers a page's error as a page.
 func (h *handler) pageError(w http.ResponseWriter, what string, err error) {
-	h.storeError(w, what, err)
+	code, msg := h.errorStatus(what, err)
+	h.render(w, code, "dashboard-error", struct {
+		page
+		Message string
+	}{h.newPage("strata: " + http.StatusText(code)), msg})
 }
 
 type severityCount struct {
@@ -235,12 +239,7 @@ func severityOrder(s string) int {
 
 // findingsPage lists findings with the API's filters.
 func (h *handler) findingsPage(w http.ResponseWriter, r *http.Request) {
-	f, err := findingsFilter(r.URL.Query())
-	if err != nil {
-		h.pageError(w, "findings", err)
-		return
-	}
-	rows, err := h.store.Findings(r.Context(), f)
+	f, rows, err := h.queryFindings(r)
 	if err != nil {
 		h.pageError(w, "findings", err)
 		return
@@ -257,12 +256,7 @@ func (h *handler) findingsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
-	fp, err := normalFingerprint(r.PathValue("fp"))
-	if err != nil {
-		h.pageError(w, "fingerprint", err)
-		return
-	}
-	rows, err := h.store.Fingerprint(r.Context(), fp)
+	fp, rows, err := h.queryFingerprint(r)
 	if err != nil {
 		h.pageError(w, "fingerprint", err)
 		return
@@ -280,12 +274,7 @@ func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) imagePage(w http.ResponseWriter, r *http.Request) {
-	k, err := parseImageKey(r)
-	if err != nil {
-		h.pageError(w, "image", err)
-		return
-	}
-	v, err := h.store.Image(r.Context(), k.Registry, k.Repository, k.Manifest)
+	k, v, err := h.queryImage(r)
 	if err != nil {
 		h.pageError(w, "image "+k.String(), err)
 		return
