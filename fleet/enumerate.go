@@ -47,11 +47,25 @@ func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs
 }
 
 // catalog enqueues one enumeration per repository of the registry under
-// the prefix.
+// the prefix, and per repository the store knows there that the catalog
+// no longer lists (it finds no tag, which resolves its findings).
 func (w *enumerateWorker) catalog(ctx context.Context, a EnumerateArgs) error {
 	repos, err := w.s.reg.Catalog(ctx, a.Registry)
 	if err != nil {
 		return fmt.Errorf("catalog of %s: %w", a.Registry, err)
+	}
+	known, err := w.s.cfg.Store.Repositories(ctx, a.Registry)
+	if err != nil {
+		return fmt.Errorf("repositories of %s in the store: %w", a.Registry, err)
+	}
+	listed := make(map[string]bool, len(repos))
+	for _, r := range repos {
+		listed[r] = true
+	}
+	for _, r := range known {
+		if !listed[r] {
+			repos = append(repos, r)
+		}
 	}
 	var args []river.JobArgs
 	for _, r := range repos {

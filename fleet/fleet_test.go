@@ -345,7 +345,8 @@ func TestCancelledLayerScanIsRetried(t *testing.T) {
 }
 
 // The periodic sweep enumerates the registry: an image pushed after the
-// first sweep is found by the next one, with no webhook or request.
+// first sweep is found by the next one, with no webhook or request, and a
+// deleted image's findings are resolved by the one after.
 func TestPeriodicSweepFindsNewTag(t *testing.T) {
 	h := newHarness(t, sqliteDSN(t))
 	imgs := newFleetImages()
@@ -358,6 +359,26 @@ func TestPeriodicSweepFindsNewTag(t *testing.T) {
 	h.waitFindings(svc, map[string][]string{"team/one": {fingerprint(imgs.twoSecret)}})
 	if n := len(h.jobs(svc, KindSweep)); n < 2 {
 		t.Errorf("%d sweep jobs, want the one on start and a periodic one", n)
+	}
+	// A purge of the leaking v1: the next sweep resolves its findings.
+	if err := h.reg.Repo(t, h.ctx, "team/one").DeleteManifest(h.ctx, string(fixture.Build(t, imgs.one).Manifest.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rows, err := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(imgs.oneSecret), Status: store.StatusResolved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			break
+		}
+		if h.ctx.Err() != nil {
+			t.Fatal("v1's finding was not resolved by a sweep after its manifest was deleted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows, _ := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(imgs.twoSecret), Status: store.StatusOpen}); len(rows) != 1 {
+		t.Errorf("v2's finding: %+v, want it still open", rows)
 	}
 	if n := h.scanCount(baseKey(t, imgs.one), svc.Ruleset()); n != 1 {
 		t.Errorf("the base layer was scanned %d times, want 1", n)
