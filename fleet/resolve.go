@@ -149,7 +149,7 @@ func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) (
 		return err
 	}
 	args := w.s.scanLayerArgs(o, missing)
-	args = append(args, AssembleArgs{Registry: a.Registry, Repository: a.Repository, Tag: a.Tag, Manifest: o.root})
+	args = append(args, AssembleArgs{Registry: a.Registry, Repository: a.Repository, Tag: a.Tag, Manifest: o.root, Layers: plan.Keys()})
 	w.s.log.Debug("fleet: resolved", "ref", o.targets[0].Ref, "manifest", o.root, "layers", len(plan.Layers()), "to scan", len(missing))
 	return w.s.insertMany(ctx, args)
 }
