@@ -193,7 +193,7 @@ func (s *Service) EnqueueRef(ctx context.Context, ref string) error {
 	} else {
 		args.Tag = id
 	}
-	return s.insert(ctx, args)
+	return s.insertFirst(ctx, args)
 }
 
 // EnqueuePush enqueues a scan of a manifest pushed to registry/repo (as a
@@ -208,7 +208,7 @@ func (s *Service) EnqueuePush(ctx context.Context, registryHost, repo, tag strin
 			return fmt.Errorf("%w: %v", ErrBadReference, err)
 		}
 	}
-	return s.insert(ctx, ResolveArgs{Registry: registryHost, Repository: repo, Tag: tag, Manifest: manifest})
+	return s.insertFirst(ctx, ResolveArgs{Registry: registryHost, Repository: repo, Tag: tag, Manifest: manifest})
 }
 
 // EnqueueSweep enqueues a sweep of every configured registry now.
@@ -225,6 +225,15 @@ func (s *Service) sweepArgs(reason string) SweepArgs {
 // insert adds one job (its kind's InsertOpts apply).
 func (s *Service) insert(ctx context.Context, args river.JobArgs) error {
 	if _, err := s.q.Insert(ctx, args, nil); err != nil {
+		return fmt.Errorf("fleet: enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// insertFirst adds a resolve job asked for by a push or by hand, ahead of
+// those a sweep enqueued.
+func (s *Service) insertFirst(ctx context.Context, args ResolveArgs) error {
+	if _, err := s.q.Insert(ctx, args, &river.InsertOpts{Priority: priorityPush}); err != nil {
 		return fmt.Errorf("fleet: enqueue %s: %w", args.Kind(), err)
 	}
 	return nil
