@@ -144,6 +144,9 @@ func TestSQLitePath(t *testing.T) {
 		{"sqlite://localhost/var/lib/strata.db", "/var/lib/strata.db", false},
 		{"rel/strata.db", "rel/strata.db", false},
 		{"sqlite://host/x.db", "", true},
+		{"sqlite:rel.db", "rel.db", false},
+		{"sqlite:", "", true},
+		{"host=db dbname=strata", "", true},
 		{"mysql://x/y", "", true},
 	} {
 		got, err := sqlitePath(c.dsn)
