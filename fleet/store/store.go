@@ -41,8 +41,8 @@ type Store struct {
 // River's migrations. dsn "" is the SQLite file strata.db under the user's
 // data directory ($XDG_DATA_HOME/strata, else ~/.local/share/strata);
 // "sqlite:///abs/path.db", "sqlite:rel/path.db" or a plain path is a SQLite
-// file; "postgres://..."
-// or "postgresql://..." is a Postgres database.
+// file; "postgres://..." or "postgresql://..." is a Postgres database (its
+// pool holds DefaultPostgresConns unless the URL sets pool_max_conns).
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
