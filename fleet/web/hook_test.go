@@ -228,3 +228,29 @@ func TestWebhookRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookHeader: with WebhookHeader set, the secret comes in that
+// header, once, as is; the Authorization header no longer counts.
+func TestWebhookHeader(t *testing.T) {
+	f := newFixtureWith(t, dialects[0].dsn(t), nil, func(c *web.Config) { c.WebhookHeader = "x-strata-webhook-secret" })
+	manifest := readCaptured(t, "push-manifest.json")
+	cases := []struct {
+		name string
+		hdr  map[string]string
+		auth string
+		code int
+	}{
+		{"custom header", map[string]string{"X-Strata-Webhook-Secret": hookSecret}, "", 200},
+		{"wrong value", map[string]string{"X-Strata-Webhook-Secret": hookSecret + "!"}, "", 401},
+		{"bearer instead", nil, "Bearer " + hookSecret, 401},
+	}
+	for _, c := range cases {
+		code, _, body := f.do(t, "POST", "/hook", c.auth, strings.NewReader(manifest), c.hdr)
+		if code != c.code {
+			t.Errorf("%s: %d, want %d: %s", c.name, code, c.code, body)
+		}
+	}
+	if n := len(f.queue.Calls()); n != 1 {
+		t.Errorf("%d enqueued, want 1", n)
+	}
+}
