@@ -31,6 +31,32 @@ func HTMLTemplates() (*template.Template, error) {
 	return template.New("strata").ParseFS(templateFS, "templates/*.html")
 }
 
+// HTMLData is the value the "base" template and its partials render for
+// rep, secret values scrubbed as HTML does: a front end that executes
+// HTMLTemplates with pages of its own passes it to the "image" and
+// "findings" partials (its Images and itself).
+func HTMLData(rep HTMLReport) (any, error) {
+	v, err := newHTMLView(rep)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// HTMLAssets are the report's inline style sheet and script, for pages
+// that embed its partials.
+func HTMLAssets() (template.CSS, template.JS, error) {
+	css, err := templateFS.ReadFile("templates/report.css")
+	if err != nil {
+		return "", "", err
+	}
+	js, err := templateFS.ReadFile("templates/report.js")
+	if err != nil {
+		return "", "", err
+	}
+	return template.CSS(css), template.JS(js), nil
+}
+
 // HTMLImage is one image of an HTML report: its layers, walked (with file
 // statistics and wasted bytes) or as the manifest lists them.
 type HTMLImage struct {
