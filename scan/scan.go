@@ -520,7 +520,7 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 			lr.Skips = append(lr.Skips, skipRec{e.Path, "binary"})
 			return nil
 		}
-		p := newChunkPipe(sem)
+		p := newChunkPipe(sem, e.Size)
 		select {
 		case jobs <- &fileJob{path: e.Path, size: e.Size, p: p}:
 		case <-ctx.Done():
@@ -532,7 +532,7 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 		}
 		remaining := e.Size - int64(n)
 		for remaining > 0 {
-			buf := make([]byte, min(remaining, chunkMax))
+			buf := newChunk(min(remaining, chunkMax))
 			m, err := io.ReadFull(body, buf)
 			if m > 0 && !p.send(wctx, buf[:m]) {
 				return nil // the scanner is done with this file; the walk drains it
