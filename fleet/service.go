@@ -122,7 +122,8 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // checkRuleset enqueues a rescan of everything when the ruleset hash the
-// store last recorded is not the engine's, then records the engine's.
+// store last recorded is not the engine's, then records the engine's (a
+// process with no registry to sweep leaves the record as it is).
 func (s *Service) checkRuleset(ctx context.Context) error {
 	last, err := s.cfg.Store.Ruleset(ctx)
 	if err != nil {
@@ -131,7 +132,12 @@ func (s *Service) checkRuleset(ctx context.Context) error {
 	if last == s.ruleset {
 		return nil
 	}
-	if last != "" && len(s.cfg.Registries) > 0 {
+	if last != "" {
+		if len(s.cfg.Registries) == 0 {
+			// Left for a process that has registries to sweep to notice.
+			s.log.Warn("fleet: the ruleset changed but no registry is configured here to rescan", "was", last, "now", s.ruleset)
+			return nil
+		}
 		s.log.Info("fleet: the ruleset changed; rescanning every registry", "was", last, "now", s.ruleset)
 		if err := s.enqueueSweep(ctx, "ruleset"); err != nil {
 			return err
