@@ -55,6 +55,9 @@ type Options struct {
 	// Schema1 (Debian 2.8 only) sets compatibility.schema1.enabled so that
 	// signed schema 1 manifests can be pushed and pulled; see FetchSchema1.
 	Schema1 bool
+	// Notify configures notifications.endpoints: the registry POSTs its
+	// events (pushes among them) to each endpoint.
+	Notify []Endpoint
 }
 
 // Registry is a running test registry.
@@ -176,6 +179,7 @@ func (r *Registry) config(addr string, readOnly bool) string {
 	if r.opts.IndexBlobs && r.Kind != "debian" {
 		fmt.Fprintf(&b, "validation:\n  manifests:\n    indexes:\n      platforms: none\n")
 	}
+	b.WriteString(notificationsYAML(r.opts.Notify))
 	fmt.Fprintf(&b, "http:\n  addr: %s\n  secret: strata-test-secret\n", addr)
 	if r.ca != nil {
 		fmt.Fprintf(&b, "  tls:\n    certificate: %q\n    key: %q\n", r.ca.certFile, r.ca.keyFile)
