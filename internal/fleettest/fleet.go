@@ -265,3 +265,37 @@ func (f *Fleet) Repos() []string {
 	}
 	return rs
 }
+
+// Slow returns an extra image (not part of the fleet's Images) whose
+// application layer holds about mb MiB of text in many files, ending with
+// one planted secret: scanning it takes long enough that a test can act
+// while a worker holds it. The layer is zstd-compressed (fast to make).
+func (f *Fleet) Slow(t testing.TB, repo, tag string, mb int) (Image, Secret) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(f.Spec.Seed, 99))
+	var lines []string
+	for range 512 {
+		lines = append(lines, fmt.Sprintf("%s = %s # %s\n", rnd(r, 8, alnum), rnd(r, 40, alnum+" "), rnd(r, 20, alnum+" ")))
+	}
+	files := []fixture.File{{Path: "srv/", Type: tar.TypeDir}, {Path: "srv/data/", Type: tar.TypeDir}}
+	const per = 256 << 10
+	for n := 0; n < mb<<20/per; n++ {
+		var b strings.Builder
+		for b.Len() < per {
+			b.WriteString(lines[r.IntN(len(lines))])
+		}
+		files = append(files, fixture.File{Path: fmt.Sprintf("srv/data/part%04d.conf", n), Body: []byte(b.String())})
+	}
+	s := plant(r, 3)
+	s.Fingerprint, s.Image = Fingerprint(s.Value), -1
+	s.Path = "srv/" + s.Path
+	files = append(files, fixture.File{Path: "srv/app/", Type: tar.TypeDir}, fixture.File{Path: s.Path, Body: []byte(s.Content)})
+	base := f.Bases[0]
+	im := Image{Repo: repo, Tag: tag, Base: 0, Secret: -1}
+	im.Spec = fixture.Image{
+		Layers: append(append([]fixture.Layer(nil), base.Layers...), fixture.Layer{Files: files, Compression: "zstd", CreatedBy: "COPY data /srv # buildkit"}),
+		Cmd:    []string{"/srv/run"},
+	}
+	im.Built = fixture.Build(t, im.Spec)
+	return im, s
+}
