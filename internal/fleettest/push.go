@@ -17,35 +17,38 @@ import (
 func (f *Fleet) WriteLayout(t testing.TB, dir string) {
 	t.Helper()
 	for _, im := range f.Images {
-		if d := fixture.WriteLayout(t, dir, im.LayoutTag(), im.Spec); d.Digest != im.Built.Manifest.Digest {
-			t.Fatalf("fleettest: %s written as %s, built as %s: the fixture is not deterministic", im.LayoutTag(), d.Digest, im.Built.Manifest.Digest)
-		}
+		WriteImage(t, dir, im)
 	}
 }
 
-// PushSkopeo copies the images at indices of the fleet (all when nil) from
-// the OCI layout at layoutDir (see WriteLayout) to r with real skopeo,
-// parallel copies at a time, and returns when each push finished (skopeo
-// exited), by image index.
-func (f *Fleet) PushSkopeo(t testing.TB, ctx context.Context, r *registrytest.Registry, layoutDir string, indices []int, parallel int) map[int]time.Time {
+// WriteImage adds one image to the OCI layout at dir, tagged
+// im.LayoutTag().
+func WriteImage(t testing.TB, dir string, im Image) {
+	t.Helper()
+	if d := fixture.WriteLayout(t, dir, im.LayoutTag(), im.Spec); d.Digest != im.Built.Manifest.Digest {
+		t.Fatalf("fleettest: %s written as %s, built as %s: the fixture is not deterministic", im.LayoutTag(), d.Digest, im.Built.Manifest.Digest)
+	}
+}
+
+// PushSkopeo copies images (Fleet.Images, or some of them, or an extra
+// image such as Slow's) from the OCI layout at layoutDir, where WriteLayout
+// or WriteImage put them, to r with real skopeo, parallel copies at a time.
+// It returns when each push finished (skopeo exited), in the order of ims.
+func PushSkopeo(t testing.TB, ctx context.Context, r *registrytest.Registry, layoutDir string, ims []Image, parallel int) []time.Time {
 	t.Helper()
 	bin := testtool.Require(t, "skopeo")
-	if indices == nil {
-		for i := range f.Images {
-			indices = append(indices, i)
-		}
+	done := make([]time.Time, len(ims))
+	idx := make([]int, len(ims))
+	for i := range idx {
+		idx[i] = i
 	}
-	done := map[int]time.Time{}
-	var mu sync.Mutex
-	each(ctx, indices, parallel, func(i int) {
-		im := f.Images[i]
+	each(ctx, idx, parallel, func(i int) {
+		im := ims[i]
 		args := []string{"--insecure-policy", "copy", "-q", "--preserve-digests"}
 		args = append(args, r.SkopeoArgs(false)...)
 		args = append(args, "oci:"+layoutDir+":"+im.LayoutTag(), "docker://"+im.Ref(r.Host))
 		registrytest.Skopeo(t, ctx, bin, args...)
-		mu.Lock()
 		done[i] = time.Now()
-		mu.Unlock()
 	})
 	if t.Failed() {
 		t.FailNow()
