@@ -29,6 +29,8 @@ command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
+# the fleet tests start a throw-away Postgres (initdb lives under /usr/lib/postgresql/N/bin)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 # the HTML report test opens the page in headless Chromium
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # scripts/image.sh (tested in internal/cmd/mkimage) ships the system CA bundle.
