@@ -107,7 +107,7 @@ func scaleOnce(b *testing.B, ctx context.Context, bin string, reg *registrytest.
 	root := b.TempDir()
 	dsn := filepath.Join(root, "strata.db")
 	if db == store.Postgres {
-		dsn = pgtest.Start(b).DSN
+		dsn = pgtest.Start(b).DSN()
 	}
 	st, err := store.Open(ctx, dsn, nil)
 	if err != nil {

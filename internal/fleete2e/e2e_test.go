@@ -53,7 +53,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	printScale()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -91,12 +91,13 @@ type cluster struct {
 	env    []string
 	// dsn is given to strata processes with --db; "" lets them use their
 	// default SQLite file (under the XDG_DATA_HOME of env).
-	dsn    string
-	listen string // strata serve's address
-	hook   string // webhook secret
-	token  string // API token
-	st     *store.Store
-	eng    *secret.Engine
+	dsn      string
+	listen   string // strata serve's address
+	hook     string // webhook secret
+	hookFile string // file holding it, for --webhook-secret-file
+	token    string // API token
+	st       *store.Store
+	eng      *secret.Engine
 }
 
 func randomHex(t testing.TB) string {
@@ -130,6 +131,10 @@ func newCluster(t *testing.T, dsn string) *cluster {
 		Timeout: 2 * time.Second, Threshold: 3, Backoff: time.Second, IgnoreActions: []string{"pull"},
 	}}})
 	c.env = fleettest.Env(root, fleettest.DockerConfig(t, filepath.Join(root, "docker"), c.reg))
+	c.hookFile = filepath.Join(root, "webhook-secret")
+	if err := os.WriteFile(c.hookFile, []byte(c.hook+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	storeDSN := dsn
 	if dsn == "" {
 		storeDSN = filepath.Join(root, "data", "strata", "strata.db") // $XDG_DATA_HOME/strata/strata.db
@@ -156,10 +161,11 @@ func newCluster(t *testing.T, dsn string) *cluster {
 
 // common are the flags every strata process of the cluster shares: the
 // database, the registry to sweep with its CA (credentials come from
-// DOCKER_CONFIG), and short job timeouts so that River rescues the job of
-// a killed worker within seconds.
+// DOCKER_CONFIG), an hourly sweep (the test enqueues the one it needs),
+// and short job timeouts so that River rescues the job of a killed worker
+// within seconds.
 func (c *cluster) common() []string {
-	a := []string{"--ca-file", c.reg.CAFile, "--registry", c.reg.Host,
+	a := []string{"--ca-file", c.reg.CAFile, "--registry", c.reg.Host, "--sweep", "1h",
 		"--job-timeout", "6s", "--rescue-after", "8s"}
 	if c.dsn != "" {
 		a = append(a, "--db", c.dsn)
@@ -171,7 +177,7 @@ func (c *cluster) common() []string {
 // only) and waits for /readyz.
 func (c *cluster) serve(name string, workers int) *fleettest.Proc {
 	c.t.Helper()
-	args := append([]string{"serve", "--listen", c.listen, "--workers", strconv.Itoa(workers), "--webhook-secret", c.hook}, c.common()...)
+	args := append([]string{"serve", "--listen", c.listen, "--workers", strconv.Itoa(workers), "--webhook-secret-file", c.hookFile}, c.common()...)
 	p := fleettest.Start(c.t, name, strata(c.t), c.env, args...)
 	c.waitReady(p)
 	return p
@@ -443,7 +449,7 @@ func (c *cluster) run(before, kill func()) {
 func TestFleetPostgres(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.Start(t)
-	c := newCluster(t, pg.DSN)
+	c := newCluster(t, pg.DSN())
 	c.serve("serve", 0)
 	a := c.worker("worker-a")
 	b := c.worker("worker-b")
