@@ -120,7 +120,7 @@ func scanImage(ctx context.Context, s content.Store, im *image.Image, opts Optio
 		return scannedMsg{err: ErrNoEngine}
 	}
 	res, err := scan.Run(ctx, []scan.Target{{Ref: opts.Ref, Store: s, Images: []*image.Image{im}}},
-		scan.Options{Engine: opts.Engine, Cache: opts.Cache, Logger: opts.Logger})
+		scan.Options{Engine: opts.Engine, Results: opts.Cache.Results(), Logger: opts.Logger})
 	if err != nil {
 		return scannedMsg{err: err}
 	}

@@ -287,7 +287,7 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cache.Close()
-	opts := Options{Engine: engine(t), Cache: cache}
+	opts := Options{Engine: engine(t), Results: cache}
 	first, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestCache(t *testing.T) {
 		t.Errorf("coverage differs: %+v vs %+v", c1, c2)
 	}
 	// KeepSecrets bypasses the cache to return the value
-	third, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache, KeepSecrets: true})
+	third, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Results: cache, KeepSecrets: true})
 	if err != nil || len(third.Findings) != 1 || third.Findings[0].Secret != secretVal {
 		t.Errorf("KeepSecrets: %v %+v", err, third.Findings)
 	}
@@ -321,7 +321,7 @@ func TestCache(t *testing.T) {
 	}
 	// another ruleset misses the cache
 	e2, _ := secret.New(secret.Options{Patterns: []string{"zzz[0-9]+"}})
-	other, _ := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e2, Cache: cache})
+	other, _ := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e2, Results: cache})
 	if other.Coverage.LayersFromCache != 0 {
 		t.Errorf("different ruleset used the cache")
 	}
@@ -421,7 +421,7 @@ func TestWarmRescan(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cache.Close()
-		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e, Cache: cache})
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e, Results: cache})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,10 +464,11 @@ func TestWarmRescan(t *testing.T) {
 // TestCacheEncoding: results and listings round-trip; damaged entries are
 // errors (a miss), never a panic.
 func TestCacheEncoding(t *testing.T) {
-	lr := &layerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
-		Skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
-		Matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
-		Entries: []entryRec{{"a", 5}, {"a/b", 0}, {"", 9}}}
+	lr := &LayerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
+		skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
+		matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
+		entries: []entryRec{{"a", 5}, {"a/b", 0}, {"", 9}},
+		diffID:  image.EmptyLayerDiffID, listed: true, verified: true}
 	blob, err := encodeResult(lr)
 	if err != nil {
 		t.Fatal(err)
@@ -477,14 +478,14 @@ func TestCacheEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := *lr
-	want.Entries = nil
-	want.Matches = []fileMatch{lr.Matches[0]}
-	want.Matches[0].Match.Secret = ""
+	want.entries, want.listed, want.verified = nil, false, false
+	want.matches = []fileMatch{lr.matches[0]}
+	want.matches[0].Match.Secret = ""
 	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("result round trip:\n%+v\n%+v", *got, want)
 	}
-	es, err := decodeListing(encodeListing(lr.Entries))
-	if err != nil || fmt.Sprint(es) != fmt.Sprint(lr.Entries) {
+	es, err := decodeListing(encodeListing(lr.entries))
+	if err != nil || fmt.Sprint(es) != fmt.Sprint(lr.entries) {
 		t.Errorf("listing round trip: %v %v", es, err)
 	}
 	for i := range blob {
@@ -594,7 +595,7 @@ func TestEncodedFinding(t *testing.T) {
 	}
 	defer cache.Close()
 	for _, from := range []string{"scan", "cache"} {
-		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache})
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Results: cache})
 		if err != nil {
 			t.Fatal(err)
 		}

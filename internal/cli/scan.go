@@ -149,7 +149,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			g.Log.Warn("layer cache unavailable; scanning without it", "err", err)
 		} else {
 			defer c.Close()
-			opts.Cache, cache = c, c
+			opts.Results, cache = c, c
 		}
 	}
 	res, err := scan.Run(ctx, targets, opts)

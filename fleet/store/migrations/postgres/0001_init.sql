@@ -46,12 +46,14 @@ CREATE TABLE manifest_layers (
 CREATE INDEX manifest_layers_key ON manifest_layers (layer_key);
 -- layer_results: one layer's scan result (scan.LayerResult's binary
 -- encoding), keyed by its verified blob digest and the ruleset hash.
+-- listing is the layer's path listing (opaque to the store, possibly MBs).
 -- scan_count counts the real scans (each PutLayerResult).
 CREATE TABLE layer_results (
   layer_key  TEXT NOT NULL,
   ruleset    TEXT NOT NULL,
   diff_id    TEXT NOT NULL DEFAULT '',
   result     BYTEA NOT NULL,
+  listing    BYTEA,
   files      BIGINT NOT NULL DEFAULT 0,
   bytes      BIGINT NOT NULL DEFAULT 0,
   matches    BIGINT NOT NULL DEFAULT 0,
