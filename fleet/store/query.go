@@ -257,31 +257,61 @@ func (s *Store) leaking(ctx context.Context) ([]RepositoryLeaks, error) {
 		return nil, err
 	}
 	for i, id := range ids {
-		if out[i].Tags, err = s.leakingTags(ctx, id); err != nil {
+		if out[i].Manifests, out[i].Tags, err = s.leakingImages(ctx, id); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (s *Store) leakingTags(ctx context.Context, repoID int64) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT t.name FROM tags t JOIN manifests m
-		ON t.repository_id = m.repository_id AND (t.digest = m.digest OR t.digest = m.root)
-		WHERE m.repository_id = ? AND EXISTS (SELECT 1 FROM findings f WHERE f.manifest_id = m.id AND f.resolved_at IS NULL)
-		ORDER BY t.name`), repoID)
+// leakingImages lists a repository's manifests with open findings and
+// their tags.
+func (s *Store) leakingImages(ctx context.Context, repoID int64) ([]LeakingImage, []string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.id, m.digest, m.platform, COUNT(*) FROM findings f
+		JOIN manifests m ON m.id = f.manifest_id WHERE m.repository_id = ? AND f.resolved_at IS NULL
+		GROUP BY m.id, m.digest, m.platform ORDER BY COUNT(*) DESC, m.digest`), repoID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer rows.Close()
-	var tags []string
+	var (
+		out  []LeakingImage
+		mids []int64
+	)
 	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
+		var (
+			li  LeakingImage
+			mid int64
+			d   string
+		)
+		if err := rows.Scan(&mid, &d, &li.Platform, &li.Findings); err != nil {
+			rows.Close()
+			return nil, nil, err
 		}
-		tags = append(tags, t)
+		li.Manifest = image.Digest(d)
+		out = append(out, li)
+		mids = append(mids, mid)
 	}
-	return tags, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	tags, err := s.manifestTags(ctx, mids)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	var all []string
+	for i, mid := range mids {
+		out[i].Tags = tags[mid]
+		for _, t := range tags[mid] {
+			if !seen[t] {
+				seen[t] = true
+				all = append(all, t)
+			}
+		}
+	}
+	sort.Strings(all)
+	return out, all, nil
 }
 
 // Image is one manifest of a repository with its layers (in order, with

@@ -144,6 +144,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ErrNotReady: the database answers but its schema is not this strata's.
+var ErrNotReady = errors.New("store: database schema not migrated to this strata's version")
+
+// Ready checks that the database answers and holds this strata's schema
+// version (for /readyz).
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	v, err := s.Version(ctx)
+	if err != nil {
+		return err
+	}
+	if v != SchemaVersion() {
+		return fmt.Errorf("%w: database at %d, want %d", ErrNotReady, v, SchemaVersion())
+	}
+	return nil
+}
+
 func openSQLite(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create the database directory: %w", err)

@@ -28,11 +28,17 @@ func TestMigrations(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != SchemaVersion() {
 			t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, SchemaVersion())
 		}
+		if err := s.Ready(ctx); err != nil {
+			t.Errorf("Ready: %v", err)
+		}
 		if err := s.SQLDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
 			t.Fatalf("River's tables missing: %v", err)
 		}
 		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), SchemaVersion()+1); err != nil {
 			t.Fatal(err)
+		}
+		if err := s.Ready(ctx); !errors.Is(err, ErrNotReady) {
+			t.Errorf("Ready on a newer database: %v", err)
 		}
 		_, err := Open(ctx, dsn, nil)
 		if !errors.Is(err, ErrSchemaTooNew) {

@@ -135,6 +135,18 @@ type RepositoryLeaks struct {
 	Images, Findings, Fingerprints int
 	// Tags are the tags of the leaking manifests.
 	Tags []string
+	// Manifests are the leaking manifests, most open findings first.
+	Manifests []LeakingImage
+}
+
+// LeakingImage is one manifest with open findings.
+type LeakingImage struct {
+	Manifest image.Digest
+	Platform string
+	// Tags reference the manifest now (directly or through its index).
+	Tags []string
+	// Findings counts its open findings.
+	Findings int
 }
 
 // ImageView is one image manifest for the image page: its layers in order

@@ -48,6 +48,10 @@ func TestOverview(t *testing.T) {
 		if web.Repository != "web" || web.Images != 2 || web.Findings != 3 || web.Fingerprints != 2 || strings.Join(web.Tags, ",") != "v1,v2" {
 			t.Errorf("web %+v", web)
 		}
+		if len(web.Manifests) != 2 || web.Manifests[0].Manifest != digest("m1") || web.Manifests[0].Findings != 2 ||
+			strings.Join(web.Manifests[0].Tags, ",") != "v1" || web.Manifests[1].Platform != "linux/amd64" {
+			t.Errorf("web manifests %+v", web.Manifests)
+		}
 		if o.Leaking[1].Repository != "api" || o.Leaking[1].Findings != 1 {
 			t.Errorf("api %+v", o.Leaking[1])
 		}

@@ -22,12 +22,12 @@ type Endpoint struct {
 	URL string
 	// Headers are static request headers, e.g. an Authorization bearer.
 	Headers http.Header
-	// Timeout bounds one POST (default 1s).
+	// Timeout bounds one POST (default 2s).
 	Timeout time.Duration
-	// Threshold is the number of failures before backing off (default 5).
+	// Threshold is the number of failures before backing off (default 3).
 	Threshold int
 	// Backoff is how long the registry waits after Threshold failures
-	// (default 1s).
+	// (default 250ms).
 	Backoff time.Duration
 	// IgnoredMediaTypes lists target media types whose events are not sent.
 	IgnoredMediaTypes []string
@@ -41,13 +41,13 @@ func (e Endpoint) withDefaults() Endpoint {
 		e.Name = "strata"
 	}
 	if e.Timeout == 0 {
-		e.Timeout = time.Second
+		e.Timeout = 2 * time.Second
 	}
 	if e.Threshold == 0 {
-		e.Threshold = 5
+		e.Threshold = 3
 	}
 	if e.Backoff == 0 {
-		e.Backoff = time.Second
+		e.Backoff = 250 * time.Millisecond
 	}
 	return e
 }
