@@ -65,6 +65,7 @@ func printScale() {
 // sweep to every image recorded, the layers actually scanned (which must
 // equal the distinct layer digests) and each worker's peak RSS. Run it
 // with -benchtime=1x; one iteration is a whole sweep on a fresh database.
+// STRATA_BENCH_IMAGES scales the fleet (see below).
 //
 //	go test -tags fleet_e2e -run '^$' -bench FleetScale -benchtime 1x -timeout 60m ./internal/fleete2e
 func BenchmarkFleetScale(b *testing.B) {
@@ -73,9 +74,15 @@ func BenchmarkFleetScale(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("STRATA_BENCH_SLOTS")); err == nil && v > 0 {
 		slots = v
 	}
+	spec := fleettest.Scale
+	// STRATA_BENCH_IMAGES=N scales the fleet down (or up) keeping its
+	// shape: N images, N/5 repositories, N/50 bases, N/50 secrets.
+	if n, err := strconv.Atoi(os.Getenv("STRATA_BENCH_IMAGES")); err == nil && n >= 5 {
+		spec = fleettest.Spec{Images: n, Repos: n / 5, Bases: max(1, n/50), Secrets: max(1, n/50)}
+	}
 	bin := strata(b)
 	reg := registrytest.NewEmbedded(b, registrytest.Options{})
-	f := fleettest.Generate(b, fleettest.Scale)
+	f := fleettest.Generate(b, spec)
 	pushStart := time.Now()
 	f.PushAPI(b, ctx, reg, 4)
 	b.Logf("pushed %d images in %d repositories in %s", len(f.Images), len(f.Repos()), time.Since(pushStart).Round(time.Millisecond))
