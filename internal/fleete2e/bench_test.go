@@ -1,5 +1,3 @@
-//go:build fleet_e2e
-
 package fleete2e_test
 
 import (

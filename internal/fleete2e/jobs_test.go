@@ -1,5 +1,3 @@
-//go:build fleet_e2e
-
 package fleete2e_test
 
 import (
@@ -64,4 +62,15 @@ func (j *jobs) find(ctx context.Context, kind, key string, running bool) *rivert
 		}
 	}
 	return found
+}
+
+// lost returns the jobs River gave up on (discarded after their last
+// attempt, or cancelled).
+func (j *jobs) lost(ctx context.Context) []*rivertype.JobRow {
+	j.t.Helper()
+	res, err := j.list(ctx, river.NewJobListParams().States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).First(1000))
+	if err != nil {
+		j.t.Fatalf("river JobList: %v", err)
+	}
+	return res.Jobs
 }
