@@ -31,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = fleet ]; then
-  exec go test -tags fleet_e2e -run '^$' -bench FleetScale -benchtime 1x -timeout 90m ./internal/fleete2e
+  exec go test -run '^$' -bench FleetScale -benchtime 1x -timeout 90m ./internal/fleete2e
 fi
 mb="${1:-400}"
 layers="${2:-8}"

@@ -65,7 +65,7 @@ func printScale() {
 // with -benchtime=1x; one iteration is a whole sweep on a fresh database.
 // STRATA_BENCH_IMAGES scales the fleet (see below).
 //
-//	go test -tags fleet_e2e -run '^$' -bench FleetScale -benchtime 1x -timeout 60m ./internal/fleete2e
+//	go test -run '^$' -bench FleetScale -benchtime 1x -timeout 60m ./internal/fleete2e
 func BenchmarkFleetScale(b *testing.B) {
 	ctx := context.Background()
 	slots := 2
