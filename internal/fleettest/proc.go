@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stratascan/strata/internal/registrytest"
+	"github.com/stratascan/strata/internal/testtool"
 )
 
 // BuildStrata builds strata's command (github.com/stratascan/strata/cmd/strata)
@@ -58,7 +59,7 @@ func Env(root, dockerConfig string) []string {
 type Proc struct {
 	Name string
 	cmd  *exec.Cmd
-	out  *buffer
+	out  *testtool.Buffer
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -73,7 +74,7 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	out := &buffer{}
+	out := &testtool.Buffer{Max: 8 << 20}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -182,27 +183,6 @@ func tail(s string, lines int) string {
 		ls = append([]string{fmt.Sprintf("[... %d lines before]", len(ls)-lines)}, ls[len(ls)-lines:]...)
 	}
 	return strings.Join(ls, "\n")
-}
-
-// buffer is a goroutine-safe output buffer capped at 8 MiB.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() < 8<<20 {
-		b.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // DockerConfig writes a Docker config.json under dir holding r's
