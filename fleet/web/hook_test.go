@@ -87,8 +87,8 @@ func testWebhookFromRegistry(t *testing.T, start func(testing.TB, registrytest.O
 			inner.ServeHTTP(w, r)
 		})
 	})
-	reg := start(t, registrytest.Options{Notify: &registrytest.Notify{URL: f.srv.URL + "/hook",
-		Headers: map[string]string{"Authorization": "Bearer " + hookSecret}}})
+	reg := start(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: f.srv.URL + "/hook",
+		Headers: http.Header{"Authorization": {"Bearer " + hookSecret}}}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	repo := reg.Repo(t, ctx, "team/app")
