@@ -196,8 +196,8 @@ func TestServeWebhookPush(t *testing.T) {
 	}
 	base, stderr, _ := startServe(t, "--db", filepath.Join(dir, "fleet.db"), "--insecure", "--webhook-secret-file", secretFile)
 	token := tokenLine.FindStringSubmatch(stderr.String())[1]
-	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: &registrytest.Notify{URL: base + "/hook",
-		Headers: map[string]string{"Authorization": "Bearer s3cret-for-hooks"}}})
+	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: base + "/hook",
+		Headers: http.Header{"Authorization": {"Bearer s3cret-for-hooks"}}}}})
 	abs, err := filepath.Abs("../../examples/leaky-app")
 	if err != nil {
 		t.Fatal(err)
