@@ -206,6 +206,49 @@ func TestServeWebhookPush(t *testing.T) {
 	waitFindings(t, base, token, "acme/pushed", 5, stderr)
 }
 
+// TestServeAndWorker: strata serve with --workers 0 only takes requests;
+// a strata worker on the same store works them, and stops cleanly.
+func TestServeAndWorker(t *testing.T) {
+	isolate(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{})
+	abs, err := filepath.Abs("../../examples/leaky-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/split:1")
+	db := filepath.Join(t.TempDir(), "fleet.db")
+	base, stderr, _ := startServe(t, "--db", db, "--workers", "0")
+	token := tokenLine.FindStringSubmatch(stderr.String())[1]
+	if code, body := get(t, "POST", base+"/api/v1/scan", token, `{"ref": "`+reg.Ref("acme/split", ":1")+`"}`); code != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/scan: %d %s", code, body)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if code, body := get(t, "GET", base+"/api/v1/findings?repository=acme/split", token, ""); code != http.StatusOK || strings.Contains(body, `"fingerprint"`) {
+		t.Fatalf("serve --workers 0 worked the job itself: %d %s", code, body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wout := &lockedWriter{}
+	root := NewRoot(strings.NewReader(""), io.Discard, wout)
+	root.SetArgs([]string{"worker", "--db", db, "--insecure", "--sweep", "0"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("worker: %v\n%s", err, wout)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("worker did not stop within 20s of its context ending")
+		}
+	}()
+	waitFindings(t, base, token, "acme/split", 5, wout)
+	if !strings.Contains(wout.String(), "strata worker: working jobs") {
+		t.Errorf("worker said: %s", wout)
+	}
+}
+
 func TestFleetCommandErrors(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
