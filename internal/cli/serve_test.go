@@ -84,6 +84,18 @@ func startServe(t *testing.T, args ...string) (base string, stderr *lockedWriter
 	return base, stderr, stop
 }
 
+// pushSample copies the shipped sample image to reg as dest (repo:tag)
+// with skopeo and returns the sample layout's absolute path.
+func pushSample(t *testing.T, reg *registrytest.Registry, dest string) string {
+	t.Helper()
+	abs, err := filepath.Abs("../../examples/leaky-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", dest)
+	return abs
+}
+
 var tokenLine = regexp.MustCompile(`API token \(shown once[^)]*\): (\S+)`)
 
 // get fetches base+path with the bearer token (none if "") and returns the
@@ -115,11 +127,7 @@ func get(t *testing.T, method, url, token, body string) (int, string) {
 func TestServeScansARegistry(t *testing.T) {
 	isolate(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
-	abs, err := filepath.Abs("../../examples/leaky-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/leaky:1")
+	abs := pushSample(t, reg, "acme/leaky:1")
 	db := filepath.Join(t.TempDir(), "fleet.db")
 	base, stderr, stop := startServe(t, "--db", db, "--insecure", "--registry", reg.Host)
 	m := tokenLine.FindStringSubmatch(stderr.String())
@@ -198,11 +206,7 @@ func TestServeWebhookPush(t *testing.T) {
 	token := tokenLine.FindStringSubmatch(stderr.String())[1]
 	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: base + "/hook",
 		Headers: http.Header{"Authorization": {"Bearer s3cret-for-hooks"}}}}})
-	abs, err := filepath.Abs("../../examples/leaky-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/pushed:1")
+	pushSample(t, reg, "acme/pushed:1")
 	waitFindings(t, base, token, "acme/pushed", 5, stderr)
 }
 
@@ -211,11 +215,7 @@ func TestServeWebhookPush(t *testing.T) {
 func TestServeAndWorker(t *testing.T) {
 	isolate(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
-	abs, err := filepath.Abs("../../examples/leaky-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/split:1")
+	pushSample(t, reg, "acme/split:1")
 	db := filepath.Join(t.TempDir(), "fleet.db")
 	base, stderr, _ := startServe(t, "--db", db, "--workers", "0")
 	token := tokenLine.FindStringSubmatch(stderr.String())[1]
