@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/secret"
 )
 
@@ -47,7 +48,7 @@ type Cache struct {
 // Table names carry the encoding version: bump them when layerResult's or
 // the listing's encoding changes (old tables are then ignored).
 const (
-	layerTable = "layer_results_v3"
+	layerTable = "layer_results_v4"
 	textTable  = "text_results_v1"
 )
 
@@ -94,7 +95,8 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 		matches  BLOB NOT NULL,
 		PRIMARY KEY (key, ruleset));
 	DROP TABLE IF EXISTS layer_results;
-	DROP TABLE IF EXISTS layer_results_v2`) // versions 1 and 2, keyed by the config's diff_id claim: never read again
+	DROP TABLE IF EXISTS layer_results_v2;
+	DROP TABLE IF EXISTS layer_results_v3`) // versions 1 and 2 were keyed by the config's diff_id claim; 3 had listings without hard link targets
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise scan cache %s (delete it if it is corrupt): %w", p, err)
@@ -161,6 +163,37 @@ func (c *Cache) listing(ctx context.Context, layer, ruleset string) ([]entryRec,
 		return nil, fmt.Errorf("path listing of layer %s in the scan cache %s is corrupt (delete the file): %w", layer, c.path, err)
 	}
 	return es, nil
+}
+
+// Listing returns the listing of the layer blob d that a scan walk recorded
+// after verifying the blob against d (whatever the ruleset): one entry per
+// tar entry, in tar order, with Path, Type, Linkname (hard links) and
+// Unsafe set (other fields are zero), and the diff_id that walk computed.
+// ok is false when the cache holds no listing of d. A blob with the same
+// digest has the same tar entries, so the listing stands for reading it.
+func (c *Cache) Listing(ctx context.Context, d image.Digest) (es []*layer.Entry, diffID image.Digest, ok bool, err error) {
+	var blob []byte
+	var diff string
+	err = c.db.QueryRowContext(ctx, `SELECT diff_id, listing FROM `+layerTable+` WHERE layer = ? LIMIT 1`, string(d)).Scan(&diff, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, fmt.Errorf("read the listing of layer %s from the scan cache %s: %w", d, c.path, err)
+	}
+	recs, err := decodeListing(blob)
+	if err != nil {
+		return nil, "", false, nil // a miss: the caller reads the layer
+	}
+	es = make([]*layer.Entry, len(recs))
+	for i, r := range recs {
+		e := &layer.Entry{Path: r.P, Type: layer.Type(r.T), Linkname: r.L}
+		if r.U {
+			e.Unsafe = "unsafe (as listed by the scan cache)"
+		}
+		es[i] = e
+	}
+	return es, image.Digest(diff), true, nil
 }
 
 // put stores the result of a walk that verified the blob layer (its
@@ -235,10 +268,15 @@ func (c *Cache) putTexts(ctx context.Context, key, ruleset string, ms []secret.M
 //
 //	result:  version byte, uvarint Files Scanned Binary Members Bytes Size,
 //	         uvarint n, n × (str path, str reason), str JSON of the matches
-//	listing: gzip of (uvarint n, n × (type byte, str path))
+//	listing: gzip of (uvarint n, n × (type byte, str path[, str link]));
+//	         the type byte's high bit marks an unsafe entry, a hard link
+//	         (layer.TypeHardlink) is followed by its target
 //	str:     uvarint length, bytes
 
 const resultVersion = 1
+
+// unsafeBit marks an unsafe entry in a listing's type byte.
+const unsafeBit = 0x80
 
 var errCorruptEntry = errors.New("corrupt cache entry")
 
@@ -344,7 +382,14 @@ func decodeResult(blob []byte) (*layerResult, error) {
 func encodeListing(es []entryRec) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(es)))
 	for _, e := range es {
-		b = appendStr(append(b, e.T), e.P)
+		t := e.T
+		if e.U {
+			t |= unsafeBit
+		}
+		b = appendStr(append(b, t), e.P)
+		if e.T == uint8(layer.TypeHardlink) {
+			b = appendStr(b, e.L)
+		}
 	}
 	var out bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
@@ -369,8 +414,12 @@ func decodeListing(blob []byte) ([]entryRec, error) {
 	}
 	es := make([]entryRec, n)
 	for i := range es {
-		es[i].T = d.byte()
+		t := d.byte()
+		es[i].T, es[i].U = t&^unsafeBit, t&unsafeBit != 0
 		es[i].P = d.str()
+		if es[i].T == uint8(layer.TypeHardlink) {
+			es[i].L = d.str()
+		}
 	}
 	if d.err != nil || len(d.s) != 0 {
 		return nil, errCorruptEntry

@@ -156,9 +156,14 @@ type Result struct {
 	Coverage Coverage  `json:"coverage"`
 }
 
+// entryRec is one tar entry of a layer's listing, in tar order: its path,
+// type, hard link target, and whether it is unsafe (never applied: it
+// hides nothing, but it is kept so that positions match the tar stream).
 type entryRec struct {
 	P string `json:"p"`
 	T uint8  `json:"t"`
+	L string `json:"l,omitempty"`
+	U bool   `json:"u,omitempty"`
 }
 
 type fileMatch struct {
@@ -504,9 +509,11 @@ func (r *runner) walk(ctx context.Context, w work) (*layerResult, error) {
 	sem := semaphore.NewWeighted(inFlightBytes)
 	head := make([]byte, secret.SniffLen)
 	fn := func(e *layer.Entry, body io.Reader) error {
-		if e.Unsafe == "" { // never applied: hides nothing (its content is scanned)
-			lr.Entries = append(lr.Entries, entryRec{P: e.Path, T: uint8(e.Type)})
+		rec := entryRec{P: e.Path, T: uint8(e.Type), U: e.Unsafe != ""} // unsafe: never applied, hides nothing (its content is scanned)
+		if e.Type == layer.TypeHardlink {
+			rec.L = e.Linkname
 		}
+		lr.Entries = append(lr.Entries, rec)
 		if e.Type != layer.TypeFile || body == nil {
 			return nil
 		}
@@ -649,7 +656,7 @@ func (r *runner) imageFindings(ctx context.Context, t *Target, im *image.Image) 
 				return nil, err
 			}
 			for _, e := range es {
-				if paths[e.P] {
+				if paths[e.P] && !e.U {
 					tree.Add(pos, &layer.Entry{Path: e.P, Type: layer.Type(e.T)})
 				}
 			}

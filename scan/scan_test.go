@@ -22,6 +22,7 @@ import (
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
@@ -467,7 +468,7 @@ func TestCacheEncoding(t *testing.T) {
 	lr := &layerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
 		Skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
 		Matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
-		Entries: []entryRec{{"a", 5}, {"a/b", 0}, {"", 9}}}
+		Entries: []entryRec{{P: "a", T: 5}, {P: "a/b", T: 0}, {P: "", T: 9}, {P: "l", T: uint8(layer.TypeHardlink), L: "a/b"}, {P: "../x", T: 1, U: true}}}
 	blob, err := encodeResult(lr)
 	if err != nil {
 		t.Fatal(err)
