@@ -119,22 +119,18 @@ func (pl *planner) cachedListing(ctx context.Context, l image.Layer) (*blobEntri
 	return &blobEntries{entries: es, res: layer.Result{DiffID: diffID, Digest: l.Descriptor.Digest, Entries: len(es)}, cached: true}, nil
 }
 
-// mayTouch reports whether a selector can remove something from the blob
-// d before its entries are known: a path glob can match any layer, a
-// finding names its layer.
-func (pl *planner) mayTouch(d image.Digest, diffID image.Digest) bool {
-	if len(pl.globs) > 0 {
-		return true
-	}
-	for _, k := range []image.Digest{d, diffID} {
-		if k != "" && (len(pl.ft.files[k]) > 0 || len(pl.ft.members[k]) > 0) {
-			return true
-		}
-	}
-	return false
+// mayTouch reports whether a selector can change the blob d before its
+// entries are known: a path glob can match any layer; findings name their
+// layers, but removing a file can leave a whiteout or opaque marker of any
+// layer hiding nothing (it is then dropped, and that layer rewritten).
+func (pl *planner) mayTouch() bool {
+	return len(pl.globs) > 0 || len(pl.ft.files) > 0 || len(pl.ft.members) > 0
 }
 
-// touches reports whether a selector removes an entry of the listed blob.
+// touches reports whether the listed blob is likely to be rewritten: a
+// selector removes one of its entries, or it holds a marker that a removal
+// may leave hiding nothing. A layer it misses that still changes is read
+// again (ReadStats.RewrittenFromBlob).
 func (pl *planner) touches(be *blobEntries, d, diffID image.Digest) bool {
 	files := mergeSets(pl.ft.files[d], pl.ft.files[diffID])
 	members := pl.ft.members[d]
@@ -143,6 +139,9 @@ func (pl *planner) touches(be *blobEntries, d, diffID image.Digest) bool {
 	}
 	for _, e := range be.entries {
 		if e.IsWhiteout() {
+			if pl.markerMayDangle(e) {
+				return true
+			}
 			continue
 		}
 		if _, ok := matchGlobs(pl.globs, e.Path); ok || files[e.Path] {
@@ -150,6 +149,26 @@ func (pl *planner) touches(be *blobEntries, d, diffID image.Digest) bool {
 		}
 		if _, ok := members[e.Path]; ok && e.Type == layer.TypeFile {
 			return true
+		}
+	}
+	return false
+}
+
+// markerMayDangle: a whiteout of a path a selector removes, or an opaque
+// marker over a directory under which something may be removed.
+func (pl *planner) markerMayDangle(e *layer.Entry) bool {
+	if _, ok := matchGlobs(pl.globs, e.Path); ok {
+		return true
+	}
+	if e.Type == layer.TypeOpaque && len(pl.globs) > 0 {
+		return true
+	}
+	prefix := e.Path + "/"
+	for _, files := range pl.ft.files {
+		for p := range files {
+			if p == e.Path || strings.HasPrefix(p, prefix) || e.Path == "" {
+				return true
+			}
 		}
 	}
 	return false
@@ -193,7 +212,7 @@ func (pl *planner) listBlob(ctx context.Context, d image.Descriptor, diffID imag
 	opts := layer.Options{MaxBytes: pl.opts.MaxLayerBytes, What: "layer"}
 	var spool *os.File
 	var bw *bufio.Writer
-	if pl.mayTouch(d.Digest, diffID) {
+	if pl.mayTouch() {
 		if spool, err = os.CreateTemp(pl.plan.stage.dir, "spool-*.tar"); err != nil {
 			return nil, fmt.Errorf("spool layer %s: %w", d.Digest, err)
 		}
