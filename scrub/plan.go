@@ -51,8 +51,8 @@ type Plan struct {
 	RemovedPaths   int `json:"removedPaths"`
 	RedactedFields int `json:"redactedFields"`
 	// UnmatchedFindings are findings no layer or config field matched.
-	UnmatchedFindings []string      `json:"unmatchedFindings,omitempty"`
-	Notes             []string      `json:"notes,omitempty"`
+	UnmatchedFindings []string `json:"unmatchedFindings,omitempty"`
+	Notes             []string `json:"notes,omitempty"`
 	// Reads say which layers were read to plan: listed from the scan
 	// cache or by a walk, rewritten from the walk's copy or the blob.
 	Reads        ReadStats     `json:"reads"`
