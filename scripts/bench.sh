@@ -59,6 +59,34 @@ scan_bench() { # layout
 }
 scan_bench "$img"
 
+# scrub: remove one file (the last one layer 3 shows) from layer 3, planning only (listing, rewrite,
+# read-back checks; no rescan, nothing written). The floor here is reading
+# just that layer (benchimage floor DIR 3). Without the scan cache every
+# layer is listed by one walk; with the cache a scan filled, only layer 3 is
+# read. CPU time (user+system) is the fairer figure on a shared machine.
+scrub_bench() { # layout
+  local img="$1" cache line fl flc mode s rss u sy victim
+  victim=$(.bench/strata ls --layer 3 "oci:$img:latest" | awk '$4 == "file" && $5 == "present" { p = $NF } END { print p }')
+  line=$(.bench/benchimage floor "$img" 3)
+  echo "layer 3 only: $line"
+  fl=$(sed -n 's/.*floor_seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+  flc=$(sed -n 's/.*floor_cpu_seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+  cache=$(mktemp -d)
+  .bench/strata scan --fail-on none --cache-dir "$cache" --format json "oci:$img:latest" > /dev/null
+  for mode in "no cache" "scan cache"; do
+    local flags=(--no-cache)
+    [ "$mode" = "scan cache" ] && flags=(--cache-dir "$cache")
+    /usr/bin/time -o .bench/time.out -f "%e %M %U %S" .bench/strata scrub "${flags[@]}" --no-rescan --dry-run \
+      --path "$victim" "oci:$img:latest" > /dev/null 2> .bench/stderr.out || {
+      echo "scrub failed:" >&2; cat .bench/stderr.out >&2; return 1; }
+    read -r s rss u sy < <(tail -1 .bench/time.out)
+    awk -v n="strata scrub ($mode)" -v s="$s" -v c="$(awk -v u="$u" -v y="$sy" 'BEGIN{print u+y}')" -v r="$rss" -v f="$fl" -v fc="$flc" \
+      'BEGIN { printf "%-28s %7.2f s  %5.2fx layer 3  CPU %6.2f s  %5.2fx layer 3 CPU  peak RSS %4d MB\n", n, s, s/f, c, c/fc, r/1024 }'
+  done
+  rm -rf "$cache"
+}
+scrub_bench "$img"
+
 rootfs=.bench/rootfs
 if [ ! -d "$rootfs/usr" ] && command -v debootstrap >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
   echo "debootstrap bookworm minbase into $rootfs ..." >&2

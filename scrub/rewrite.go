@@ -279,7 +279,10 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 func (rw *rewriter) entry(ctx context.Context, ord int, e *layer.Entry, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
 	if e.Sparse {
 		if _, touched := rw.edit.drop[ord]; !touched {
-			return fmt.Errorf("%w: /%s is a sparse file, which the tar writer cannot reproduce", ErrUnsupported, e.Path)
+			// Go's archive/tar reads GNU and PAX sparse entries but cannot
+			// write them (golang/go#13548); writing the holes out as zeros
+			// would change the entry.
+			return fmt.Errorf("%w: /%s is a sparse file in a layer that must be rewritten, and sparse tar entries cannot be written back as they were; remove that file too, or rebuild the layer", ErrUnsupported, e.Path)
 		}
 	}
 	if _, gone := rw.edit.drop[ord]; gone {
