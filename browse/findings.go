@@ -73,7 +73,11 @@ func (m *Model) jump(f scan.Finding) {
 // findingsView renders the findings pane.
 func (m *Model) findingsView() []string {
 	fp := m.fpane
-	out := []string{m.st.title.Render(m.fit(fmt.Sprintf("Findings (%d)", len(fp.list))))}
+	title := fmt.Sprintf("Findings (%d)", len(fp.list))
+	if m.cached {
+		title = fmt.Sprintf("Findings (%d, from cache)", len(fp.list))
+	}
+	out := []string{m.st.title.Render(m.fit(title))}
 	if len(fp.list) == 0 {
 		return append(out, "  none")
 	}

@@ -30,6 +30,8 @@ type Options struct {
 	// nothing of a file rather than unmasked secrets.
 	Engine *secret.Engine
 	// Cache, when set, answers and stores the on-demand scan per layer.
+	// When it already holds every layer's results, the findings are loaded
+	// from it on open, without a key press.
 	Cache *scan.Cache
 	// ShowSecrets shows secret values in the viewer unmasked.
 	ShowSecrets bool
@@ -76,6 +78,7 @@ type Model struct {
 	findings map[int]int
 	scanning bool
 	scanned  bool
+	cached   bool // the findings came from the scan cache on open
 
 	focus     pane
 	layer     int
@@ -105,6 +108,9 @@ type tasks struct {
 	read func(it *item) tea.Cmd
 	save func(n *node, l int) tea.Cmd
 	scan func() tea.Cmd
+	// cached loads the findings from the scan cache when it holds every
+	// layer's results; its message is nil otherwise.
+	cached func() tea.Cmd
 }
 
 // Messages of background work.
@@ -128,8 +134,9 @@ type (
 		root *node
 	}
 	scannedMsg struct {
-		findings []scan.Finding
-		err      error
+		findings  []scan.Finding
+		err       error
+		fromCache bool
 	}
 )
 
@@ -199,6 +206,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case loadedMsg:
 		m.loaded(msg)
+		if m.err == nil && !m.scanned && !m.scanning {
+			return m, m.tasks.cached()
+		}
 	case fileMsg:
 		if msg.err != nil {
 			m.status = "view: " + msg.err.Error()
@@ -255,14 +265,27 @@ func (m *Model) scannedFindings(msg scannedMsg) {
 	}
 	m.scanned = true
 	m.list = msg.findings
+	m.cached = msg.fromCache
+	if msg.fromCache {
+		// Loaded on open: the markers and the list are ready, the
+		// layers stay on screen (f opens the list).
+		m.status = report.Plural(len(msg.findings), "finding", "findings") + " from cache (layers marked *; f lists them)"
+		m.markFindings(msg.findings)
+		return
+	}
 	m.fpane = &findingsPane{list: msg.findings}
+	m.markFindings(msg.findings)
+	m.status = report.Plural(len(msg.findings), "finding", "findings") + " (layers marked *)"
+}
+
+// markFindings counts the findings of every layer for its marker.
+func (m *Model) markFindings(fs []scan.Finding) {
 	m.findings = map[int]int{}
-	for _, f := range msg.findings {
+	for _, f := range fs {
 		if f.Layer != nil {
 			m.findings[*f.Layer]++
 		}
 	}
-	m.status = report.Plural(len(msg.findings), "finding", "findings") + " (layers marked *)"
 }
 
 // rebuild recomputes the filesystem pane after the layer, mode, filter or

@@ -1,6 +1,7 @@
 package browse
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stratascan/strata/content"
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/scan"
 )
 
 // TestScreens drives the browser over the sample with key sequences at
@@ -150,4 +152,42 @@ func upDown(b *testing.B, press func(tea.KeyMsg)) {
 		}
 		press(k)
 	}
+}
+
+// TestCachedFindingsOnOpen: with a scan cache that holds no result for the
+// image, opening it leaves the scan on demand (and scans nothing); once a
+// scan stored every layer's results, opening it again fills the findings
+// on open, marked as from the cache, without a key press.
+func TestCachedFindingsOnOpen(t *testing.T) {
+	ctx := context.Background()
+	s, im := openSample(t)
+	cache, err := scan.OpenCache(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	eng := engine(t)
+	opts := Options{Ref: "oci:examples/leaky-app:latest", Engine: eng, Cache: cache}
+	keys := scan.NewPlan([]scan.Target{{Store: s, Images: []*image.Image{im}}}).Keys()
+
+	d := newDriver(t, s, im, opts, 80, 24)
+	if d.m.scanned || d.m.scanning {
+		t.Fatal("an empty cache filled the findings")
+	}
+	if got, err := cache.Results().LayerResults(ctx, keys, eng.RulesetHash()); err != nil || len(got) != 0 {
+		t.Fatalf("opening scanned %d layers into the cache (%v): the scan must stay on demand", len(got), err)
+	}
+	d.golden("cache-miss-80x24")
+	d.keys("s") // the on-demand scan stores every layer's results
+	if got, _ := cache.Results().LayerResults(ctx, keys, eng.RulesetHash()); len(got) != len(keys) {
+		t.Fatalf("the scan stored %d of %d layers", len(got), len(keys))
+	}
+
+	d = newDriver(t, s, im, opts, 80, 24)
+	if !d.m.scanned || !d.m.cached || len(d.m.list) != 5 {
+		t.Fatalf("open with a full cache: scanned %v, from cache %v, %d findings", d.m.scanned, d.m.cached, len(d.m.list))
+	}
+	d.golden("cache-hit-80x24")
+	d.keys("f")
+	d.golden("cache-hit-findings-80x24")
 }

@@ -52,6 +52,12 @@ func newTasks(ctx context.Context, m *Model) tasks {
 		scan: func() tea.Cmd {
 			return func() tea.Msg { return scanImage(ctx, store, im, opts) }
 		},
+		cached: func() tea.Cmd {
+			if opts.Engine == nil || opts.Cache == nil {
+				return nil
+			}
+			return func() tea.Msg { return cachedFindings(ctx, store, im, opts) }
+		},
 	}
 }
 
@@ -120,11 +126,30 @@ func scanImage(ctx context.Context, s content.Store, im *image.Image, opts Optio
 		return scannedMsg{err: ErrNoEngine}
 	}
 	res, err := scan.Run(ctx, []scan.Target{{Ref: opts.Ref, Store: s, Images: []*image.Image{im}}},
-		scan.Options{Engine: opts.Engine, Cache: opts.Cache, Logger: opts.Logger})
+		scan.Options{Engine: opts.Engine, Results: opts.Cache.Results(), Logger: opts.Logger})
 	if err != nil {
 		return scannedMsg{err: err}
 	}
 	return scannedMsg{findings: res.Findings}
+}
+
+// cachedFindings scans the image when the scan cache holds the results of
+// every one of its layers (the scan then reads no layer, only the config
+// and attestations) and marks the findings as from the cache; otherwise,
+// or on any error, it returns nil and the scan stays on demand.
+func cachedFindings(ctx context.Context, s content.Store, im *image.Image, opts Options) tea.Msg {
+	rs := opts.Cache.Results()
+	keys := scan.NewPlan([]scan.Target{{Ref: opts.Ref, Store: s, Images: []*image.Image{im}}}).Keys()
+	got, err := rs.LayerResults(ctx, keys, opts.Engine.RulesetHash())
+	if err != nil || len(got) < len(keys) {
+		return nil
+	}
+	msg, ok := scanImage(ctx, s, im, opts).(scannedMsg)
+	if !ok || msg.err != nil {
+		return nil
+	}
+	msg.fromCache = true
+	return msg
 }
 
 // stateText says an item's state in the final image.

@@ -31,6 +31,32 @@ func HTMLTemplates() (*template.Template, error) {
 	return template.New("strata").ParseFS(templateFS, "templates/*.html")
 }
 
+// HTMLData is the value the "base" template and its partials render for
+// rep, secret values scrubbed as HTML does: a front end that executes
+// HTMLTemplates with pages of its own passes it to the "image" and
+// "findings" partials (its Images and itself).
+func HTMLData(rep HTMLReport) (any, error) {
+	v, err := newHTMLView(rep)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// HTMLAssets are the report's inline style sheet and script, for pages
+// that embed its partials.
+func HTMLAssets() (template.CSS, template.JS, error) {
+	css, err := templateFS.ReadFile("templates/report.css")
+	if err != nil {
+		return "", "", err
+	}
+	js, err := templateFS.ReadFile("templates/report.js")
+	if err != nil {
+		return "", "", err
+	}
+	return template.CSS(css), template.JS(js), nil
+}
+
 // HTMLImage is one image of an HTML report: its layers, walked (with file
 // statistics and wasted bytes) or as the manifest lists them.
 type HTMLImage struct {
@@ -67,6 +93,8 @@ type HTMLReport struct {
 	// Scanned shows the findings section (scan), even when it is empty.
 	Scanned  bool
 	Findings []scan.Finding
+	// Provenance, when set, is the base check of the images (--bases).
+	Provenance *HTMLProvenance
 }
 
 // HTML writes rep as one HTML5 page with its styles, script and pictures
@@ -99,6 +127,7 @@ type htmlView struct {
 	States      []string
 	Rules       []string
 	Remediation string
+	Provenance  *provenanceView
 	CSS         template.CSS
 	JS          template.JS
 }
@@ -147,6 +176,7 @@ func newHTMLView(rep HTMLReport) (*htmlView, error) {
 			"Pass build secrets with RUN --mount=type=secret, not ARG, ENV or COPY; remove leaked images with strata purge."
 	}
 	v.findings(rep.Findings, scrub)
+	v.Provenance = newProvenanceView(rep.Provenance, scrub)
 	byImage := map[image.Digest][]int{}
 	for i, f := range rep.Findings {
 		key := f.Manifest

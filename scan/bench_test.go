@@ -115,7 +115,7 @@ func BenchmarkScanImage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cache.Close()
-	if _, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Cache: cache}); err != nil {
+	if _, err := Run(context.Background(), []Target{tg}, Options{Engine: eng, Results: cache}); err != nil {
 		b.Fatal(err)
 	}
 	var warm time.Duration
@@ -148,7 +148,7 @@ func warmRescan(b *testing.B, dir, tag, cachePath string) *Result {
 	}
 	defer cache.Close()
 	tg := open(b, dir, tag, false)
-	res, err := Run(ctx, []Target{tg}, Options{Engine: eng, Cache: cache})
+	res, err := Run(ctx, []Target{tg}, Options{Engine: eng, Results: cache})
 	if err != nil || res.Coverage.LayersFromCache != res.Coverage.Layers {
 		b.Fatal(err, res.Coverage)
 	}
@@ -194,7 +194,7 @@ func BenchmarkWarmRescan(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	cold, err := Run(context.Background(), []Target{open(b, dir, tag, false)}, Options{Engine: eng, Cache: cache})
+	cold, err := Run(context.Background(), []Target{open(b, dir, tag, false)}, Options{Engine: eng, Results: cache})
 	cache.Close()
 	if err != nil {
 		b.Fatal(err)

@@ -1,17 +1,13 @@
 package scan
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +17,6 @@ import (
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/layer"
-	"github.com/stratascan/strata/secret"
 )
 
 // Cache keeps scan results in an SQLite database, keyed by what was scanned
@@ -40,13 +35,15 @@ import (
 //
 // It never stores secret values. Safe for concurrent use, also by several
 // processes (WAL mode, busy timeout).
+//
+// It implements ResultStore.
 type Cache struct {
 	db   *sql.DB
 	path string
 }
 
-// Table names carry the encoding version: bump them when layerResult's or
-// the listing's encoding changes (old tables are then ignored).
+// Table names carry the encoding version: bump them when LayerResult's or
+// the listing's encoding changes (old tables are dropped).
 const (
 	layerTable = "layer_results_v4"
 	textTable  = "text_results_v1"
@@ -83,7 +80,6 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+layerTable+` (
 		layer    TEXT NOT NULL,
 		ruleset  TEXT NOT NULL,
-		diff_id  TEXT NOT NULL,
 		created  INTEGER NOT NULL,
 		result   BLOB NOT NULL,
 		listing  BLOB NOT NULL,
@@ -96,7 +92,7 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 		PRIMARY KEY (key, ruleset));
 	DROP TABLE IF EXISTS layer_results;
 	DROP TABLE IF EXISTS layer_results_v2;
-	DROP TABLE IF EXISTS layer_results_v3`) // versions 1 and 2 were keyed by the config's diff_id claim; 3 had listings without hard link targets
+	DROP TABLE IF EXISTS layer_results_v3`) // 1 and 2 were keyed by the config's diff_id claim; 3 kept the diff_id beside the result: never read again
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise scan cache %s (delete it if it is corrupt): %w", p, err)
@@ -107,15 +103,24 @@ func OpenCache(ctx context.Context, dir string) (*Cache, error) {
 // Path is the database file.
 func (c *Cache) Path() string { return c.path }
 
+// Results returns c as a ResultStore for Options.Results, and nil when c
+// is nil (a nil *Cache in the interface would not compare equal to nil).
+func (c *Cache) Results() ResultStore {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
 // Close closes the database.
 func (c *Cache) Close() error { return c.db.Close() }
 
-// getMany returns the cached results of the layers among keys (blob
-// digests; without their listings: see listing), in one query, each with
-// the diff_id its walk computed. Unreadable entries are misses (they are
-// overwritten).
-func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map[string]*layerResult, error) {
-	out := map[string]*layerResult{}
+// LayerResults returns the stored results of the layers among keys (blob
+// digests; without their listings: see LayerListing), in one query per 500
+// keys, each with the diff_id its walk computed. Undecodable entries are
+// misses (they are overwritten).
+func (c *Cache) LayerResults(ctx context.Context, keys []string, ruleset string) (map[string]*LayerResult, error) {
+	out := map[string]*LayerResult{}
 	const batch = 500 // well under SQLite's limit on bound parameters
 	for len(keys) > 0 {
 		n := min(len(keys), batch)
@@ -123,21 +128,20 @@ func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map
 		for _, k := range keys[:n] {
 			args = append(args, k)
 		}
-		q := `SELECT layer, diff_id, result FROM ` + layerTable + ` WHERE ruleset = ? AND layer IN (?` + strings.Repeat(",?", n-1) + `)`
+		q := `SELECT layer, result FROM ` + layerTable + ` WHERE ruleset = ? AND layer IN (?` + strings.Repeat(",?", n-1) + `)`
 		keys = keys[n:]
 		rows, err := c.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
 		}
 		for rows.Next() {
-			var k, diffID string
+			var k string
 			var blob sql.RawBytes // valid until Next; decodeResult copies it once
-			if err := rows.Scan(&k, &diffID, &blob); err != nil {
+			if err := rows.Scan(&k, &blob); err != nil {
 				rows.Close()
 				return out, fmt.Errorf("read scan cache %s: %w", c.path, err)
 			}
 			if lr, err := decodeResult(blob); err == nil {
-				lr.FromCache, lr.diffID = true, image.Digest(diffID)
 				out[k] = lr
 			}
 		}
@@ -150,40 +154,45 @@ func (c *Cache) getMany(ctx context.Context, keys []string, ruleset string) (map
 	return out, nil
 }
 
-// listing returns a cached layer's path listing.
-func (c *Cache) listing(ctx context.Context, layer, ruleset string) ([]entryRec, error) {
+// LayerListing returns the encoded path listing stored with a layer's
+// result, nil if there is none.
+func (c *Cache) LayerListing(ctx context.Context, layer, ruleset string) ([]byte, error) {
 	var blob []byte
 	err := c.db.QueryRowContext(ctx, `SELECT listing FROM `+layerTable+` WHERE layer = ? AND ruleset = ?`,
 		layer, ruleset).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the path listing of layer %s from the scan cache %s: %w", layer, c.path, err)
 	}
-	es, err := decodeListing(blob)
-	if err != nil {
-		return nil, fmt.Errorf("path listing of layer %s in the scan cache %s is corrupt (delete the file): %w", layer, c.path, err)
-	}
-	return es, nil
+	return blob, nil
 }
 
 // Listing returns the listing of the layer blob d that a scan walk recorded
 // after verifying the blob against d (whatever the ruleset): one entry per
 // tar entry, in tar order, with Path, Type, Linkname (hard links) and
 // Unsafe set (other fields are zero), and the diff_id that walk computed.
-// ok is false when the cache holds no listing of d. A blob with the same
-// digest has the same tar entries, so the listing stands for reading it.
+// ok is false when the cache holds no such listing of d (none, damaged, or
+// written by a version that left out unsafe entries and link targets). A
+// blob with the same digest has the same tar entries, so the listing
+// stands for reading it.
 func (c *Cache) Listing(ctx context.Context, d image.Digest) (es []*layer.Entry, diffID image.Digest, ok bool, err error) {
-	var blob []byte
-	var diff string
-	err = c.db.QueryRowContext(ctx, `SELECT diff_id, listing FROM `+layerTable+` WHERE layer = ? LIMIT 1`, string(d)).Scan(&diff, &blob)
+	var res, blob []byte
+	err = c.db.QueryRowContext(ctx, `SELECT result, listing FROM `+layerTable+` WHERE layer = ? LIMIT 1`, string(d)).Scan(&res, &blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", false, nil
 	}
 	if err != nil {
 		return nil, "", false, fmt.Errorf("read the listing of layer %s from the scan cache %s: %w", d, c.path, err)
 	}
-	recs, err := decodeListing(blob)
-	if err != nil {
+	lr, err := decodeResult(res)
+	if err != nil || lr.diffID == "" {
 		return nil, "", false, nil // a miss: the caller reads the layer
+	}
+	recs, full, err := decodeListing(blob)
+	if err != nil || !full {
+		return nil, "", false, nil
 	}
 	es = make([]*layer.Entry, len(recs))
 	for i, r := range recs {
@@ -193,20 +202,24 @@ func (c *Cache) Listing(ctx context.Context, d image.Digest) (es []*layer.Entry,
 		}
 		es[i] = e
 	}
-	return es, image.Digest(diff), true, nil
+	return es, lr.diffID, true, nil
 }
 
-// put stores the result of a walk that verified the blob layer (its
-// digest), without secret values.
-func (c *Cache) put(ctx context.Context, layer, ruleset string, lr *layerResult) error {
-	res, err := encodeResult(lr)
+// PutLayerResult stores the result of a walk that verified the blob layer
+// (its digest) and its listing, without secret values.
+func (c *Cache) PutLayerResult(ctx context.Context, layer, ruleset string, lr *LayerResult) error {
+	res, err := lr.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+layerTable+` (layer, ruleset, diff_id, created, result, listing) VALUES (?, ?, ?, ?, ?, ?)`,
-		layer, ruleset, string(lr.diffID), time.Now().Unix(), res, encodeListing(lr.Entries))
+	listing, err := lr.MarshalListing()
 	if err != nil {
-		return fmt.Errorf("write scan cache: %w", err)
+		return fmt.Errorf("store layer %s: %w", layer, err)
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+layerTable+` (layer, ruleset, created, result, listing) VALUES (?, ?, ?, ?, ?)`,
+		layer, ruleset, time.Now().Unix(), res, listing)
+	if err != nil {
+		return fmt.Errorf("write scan cache %s: %w", c.path, err)
 	}
 	return nil
 }
@@ -224,205 +237,26 @@ func textKey(items []textItem) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// getTexts returns the cached matches for a list of texts; ok false on a
-// miss.
-func (c *Cache) getTexts(ctx context.Context, key, ruleset string) (ms []secret.Match, ok bool, err error) {
-	var blob []byte
+// TextResult returns the stored matches of a list of texts (encoded);
+// ok false on a miss.
+func (c *Cache) TextResult(ctx context.Context, key, ruleset string) (matches []byte, ok bool, err error) {
 	err = c.db.QueryRowContext(ctx, `SELECT matches FROM `+textTable+` WHERE key = ? AND ruleset = ?`,
-		key, ruleset).Scan(&blob)
+		key, ruleset).Scan(&matches)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read scan cache: %w", err)
+		return nil, false, fmt.Errorf("read scan cache %s: %w", c.path, err)
 	}
-	if err := json.Unmarshal(blob, &ms); err != nil {
-		return nil, false, nil // a miss; overwritten
-	}
-	return ms, true, nil
+	return matches, true, nil
 }
 
-// putTexts stores the matches of a list of texts, without secret values.
-func (c *Cache) putTexts(ctx context.Context, key, ruleset string, ms []secret.Match) error {
-	clean := make([]secret.Match, len(ms))
-	for i, m := range ms {
-		m.Secret = "" // never persisted
-		clean[i] = m
-	}
-	raw, err := json.Marshal(clean)
+// PutTextResult stores the encoded matches of a list of texts.
+func (c *Cache) PutTextResult(ctx context.Context, key, ruleset string, matches []byte) error {
+	_, err := c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+textTable+` (key, ruleset, created, matches) VALUES (?, ?, ?, ?)`,
+		key, ruleset, time.Now().Unix(), matches)
 	if err != nil {
-		return err
-	}
-	_, err = c.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+textTable+` (key, ruleset, created, matches) VALUES (?, ?, ?, ?)`,
-		key, ruleset, time.Now().Unix(), raw)
-	if err != nil {
-		return fmt.Errorf("write scan cache: %w", err)
+		return fmt.Errorf("write scan cache %s: %w", c.path, err)
 	}
 	return nil
-}
-
-// Encodings. A layer result is small except for its skipped-file list (one
-// entry per binary file) and its listing (one per tar entry), so both use
-// length-prefixed strings that decode into substrings of one string rather
-// than JSON objects.
-//
-//	result:  version byte, uvarint Files Scanned Binary Members Bytes Size,
-//	         uvarint n, n × (str path, str reason), str JSON of the matches
-//	listing: gzip of (uvarint n, n × (type byte, str path[, str link]));
-//	         the type byte's high bit marks an unsafe entry, a hard link
-//	         (layer.TypeHardlink) is followed by its target
-//	str:     uvarint length, bytes
-
-const resultVersion = 1
-
-// unsafeBit marks an unsafe entry in a listing's type byte.
-const unsafeBit = 0x80
-
-var errCorruptEntry = errors.New("corrupt cache entry")
-
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func encodeResult(lr *layerResult) ([]byte, error) {
-	ms := make([]fileMatch, len(lr.Matches))
-	for i, m := range lr.Matches {
-		m.Match.Secret = "" // never persisted
-		ms[i] = m
-	}
-	mj, err := json.Marshal(ms)
-	if err != nil {
-		return nil, err
-	}
-	b := []byte{resultVersion}
-	for _, n := range []int64{lr.Files, lr.Scanned, lr.Binary, lr.Members, lr.Bytes, lr.Size} {
-		b = binary.AppendUvarint(b, uint64(n))
-	}
-	b = binary.AppendUvarint(b, uint64(len(lr.Skips)))
-	for _, s := range lr.Skips {
-		b = appendStr(appendStr(b, s.Path), s.Reason)
-	}
-	return appendStr(b, string(mj)), nil
-}
-
-// decoder reads uvarints and strings from one string.
-type decoder struct {
-	s   string
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	var x uint64
-	for i, shift := 0, 0; i < len(d.s) && i < binary.MaxVarintLen64; i, shift = i+1, shift+7 {
-		c := d.s[i]
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			d.s = d.s[i+1:]
-			return x
-		}
-	}
-	d.err = errCorruptEntry
-	return 0
-}
-
-func (d *decoder) str() string {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.s)) {
-		d.err = errCorruptEntry
-		return ""
-	}
-	s := d.s[:n]
-	d.s = d.s[n:]
-	return s
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil || len(d.s) == 0 {
-		d.err = errCorruptEntry
-		return 0
-	}
-	c := d.s[0]
-	d.s = d.s[1:]
-	return c
-}
-
-func decodeResult(blob []byte) (*layerResult, error) {
-	d := &decoder{s: string(blob)}
-	if d.byte() != resultVersion {
-		return nil, errCorruptEntry
-	}
-	lr := &layerResult{}
-	for _, p := range []*int64{&lr.Files, &lr.Scanned, &lr.Binary, &lr.Members, &lr.Bytes, &lr.Size} {
-		*p = int64(d.uvarint())
-	}
-	n := d.uvarint()
-	if n > uint64(len(d.s)) { // each skip takes two bytes at least
-		return nil, errCorruptEntry
-	}
-	if n > 0 {
-		lr.Skips = make([]skipRec, n)
-		for i := range lr.Skips {
-			lr.Skips[i] = skipRec{Path: d.str(), Reason: d.str()}
-		}
-	}
-	mj := d.str()
-	if d.err != nil || len(d.s) != 0 {
-		return nil, errCorruptEntry
-	}
-	if err := json.Unmarshal([]byte(mj), &lr.Matches); err != nil {
-		return nil, err
-	}
-	return lr, nil
-}
-
-func encodeListing(es []entryRec) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(es)))
-	for _, e := range es {
-		t := e.T
-		if e.U {
-			t |= unsafeBit
-		}
-		b = appendStr(append(b, t), e.P)
-		if e.T == uint8(layer.TypeHardlink) {
-			b = appendStr(b, e.L)
-		}
-	}
-	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
-	zw.Write(b)
-	zw.Close()
-	return out.Bytes()
-}
-
-func decodeListing(blob []byte) ([]entryRec, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(blob))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, err
-	}
-	d := &decoder{s: string(raw)}
-	n := d.uvarint()
-	if n > uint64(len(d.s)) {
-		return nil, errCorruptEntry
-	}
-	es := make([]entryRec, n)
-	for i := range es {
-		t := d.byte()
-		es[i].T, es[i].U = t&^unsafeBit, t&unsafeBit != 0
-		es[i].P = d.str()
-		if es[i].T == uint8(layer.TypeHardlink) {
-			es[i].L = d.str()
-		}
-	}
-	if d.err != nil || len(d.s) != 0 {
-		return nil, errCorruptEntry
-	}
-	return es, nil
 }

@@ -13,11 +13,37 @@
 //	root, _ := source.Load(ctx, store, log)
 //	imgs, _ := source.Select(root, platform, all)
 //	res, err := scan.Run(ctx, []scan.Target{{Ref: ref, Store: store, Root: root, Images: imgs}},
-//		scan.Options{Engine: eng, Cache: cache})
+//		scan.Options{Engine: eng, Results: cache.Results()})
 //
 // Run takes several targets at once (--all-tags, --catalog): a layer shared
-// by several images, or several tags, is walked once (keyed by diff_id, or by
-// blob digest when the diff_id is unknown) and reported once per image.
+// by several images, or several tags, is walked once (keyed by its blob
+// digest, which the walk verifies) and reported once per image.
+//
+// Run is a composition of phases that a fleet of workers can run apart:
+//
+//	plan := scan.NewPlan(targets)            // images to report on, distinct layers
+//	results, _ := store.LayerResults(ctx, plan.Keys(), eng.RulesetHash())
+//	for _, job := range plan.Layers() {      // the misses, one job per layer, anywhere
+//		if results[job.Key] != nil {
+//			continue
+//		}
+//		lr, _ := scan.ScanLayer(ctx, job, opts) // fetch, verify, walk; stores nothing
+//		if lr.Verified() {
+//			store.PutLayerResult(ctx, job.Key, eng.RulesetHash(), lr)
+//		}
+//		results[job.Key] = lr
+//	}
+//	res, err := scan.Assemble(ctx, plan, results, opts) // overlay states, config, attestations
+//
+// A LayerJob's Key is the layer's blob digest, verified by the walk; with
+// the ruleset hash it keys a ResultStore (implemented by *Cache, and by
+// any shared database). A LayerResult travels between processes as
+// MarshalBinary's bytes (its path listing, MarshalListing's, beside it);
+// UnmarshalBinary checks every length against the input, so a damaged
+// entry is an ErrCorruptResult, never a panic. Assemble reads a stored
+// result's listing (ResultStore.LayerListing) only when a finding's state
+// needs it, and config texts' and attestations' results from the store.
+//
 // Attestation manifests in a target's tree that describe a selected image are
 // scanned too (location "attestation:<blob digest> (<predicate type>)").
 // Every layer of a BuildKit cache image is scanned; a finding's state there
@@ -48,10 +74,10 @@
 //
 // # Cache
 //
-// With Options.Cache, each distinct layer's result (redacted matches,
-// fingerprints, coverage figures and skipped files; separately, the layer's
-// path listing for overlay states) is stored in SQLite (modernc.org/sqlite,
-// pure Go) keyed by the layer and secret.Engine.RulesetHash, and reused by
+// With Options.Results set to a *Cache, each distinct layer's result
+// (redacted matches, fingerprints, coverage figures and skipped files;
+// separately, the layer's path listing for overlay states) is stored in
+// SQLite (modernc.org/sqlite, pure Go) keyed by the layer and secret.Engine.RulesetHash, and reused by
 // any later scan of any image holding that layer. The config texts of an
 // image and each attestation blob are cached the same way, keyed by the
 // sha256 of the texts. RulesetHash is known without compiling the rules and

@@ -26,7 +26,7 @@ func TestCacheKeysOnVerifiedContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cache.Close()
-	opts := Options{Engine: engine(t), Cache: cache}
+	opts := Options{Engine: engine(t), Results: cache}
 	first, err := Run(context.Background(), []Target{open(t, dir, "clean", false)}, opts)
 	if err != nil || len(first.Findings) != 0 {
 		t.Fatalf("clean image: %v %+v", err, first.Findings)

@@ -288,7 +288,7 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cache.Close()
-	opts := Options{Engine: engine(t), Cache: cache}
+	opts := Options{Engine: engine(t), Results: cache}
 	first, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +312,7 @@ func TestCache(t *testing.T) {
 		t.Errorf("coverage differs: %+v vs %+v", c1, c2)
 	}
 	// KeepSecrets bypasses the cache to return the value
-	third, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache, KeepSecrets: true})
+	third, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Results: cache, KeepSecrets: true})
 	if err != nil || len(third.Findings) != 1 || third.Findings[0].Secret != secretVal {
 		t.Errorf("KeepSecrets: %v %+v", err, third.Findings)
 	}
@@ -322,7 +322,7 @@ func TestCache(t *testing.T) {
 	}
 	// another ruleset misses the cache
 	e2, _ := secret.New(secret.Options{Patterns: []string{"zzz[0-9]+"}})
-	other, _ := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e2, Cache: cache})
+	other, _ := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e2, Results: cache})
 	if other.Coverage.LayersFromCache != 0 {
 		t.Errorf("different ruleset used the cache")
 	}
@@ -422,7 +422,7 @@ func TestWarmRescan(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cache.Close()
-		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e, Cache: cache})
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: e, Results: cache})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,10 +465,11 @@ func TestWarmRescan(t *testing.T) {
 // TestCacheEncoding: results and listings round-trip; damaged entries are
 // errors (a miss), never a panic.
 func TestCacheEncoding(t *testing.T) {
-	lr := &layerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
-		Skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
-		Matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
-		Entries: []entryRec{{P: "a", T: 5}, {P: "a/b", T: 0}, {P: "", T: 9}, {P: "l", T: uint8(layer.TypeHardlink), L: "a/b"}, {P: "../x", T: 1, U: true}}}
+	lr := &LayerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
+		skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
+		matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
+		entries: []entryRec{{P: "a", T: 5}, {P: "a/b", T: 0}, {P: "", T: 9}, {P: "l", T: uint8(layer.TypeHardlink), L: "a/b"}, {P: "../x", T: 1, U: true}},
+		diffID:  image.EmptyLayerDiffID, listed: true, verified: true}
 	blob, err := encodeResult(lr)
 	if err != nil {
 		t.Fatal(err)
@@ -478,15 +479,27 @@ func TestCacheEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := *lr
-	want.Entries = nil
-	want.Matches = []fileMatch{lr.Matches[0]}
-	want.Matches[0].Match.Secret = ""
+	want.entries, want.listed, want.verified = nil, false, false
+	want.matches = []fileMatch{lr.matches[0]}
+	want.matches[0].Match.Secret = ""
 	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("result round trip:\n%+v\n%+v", *got, want)
 	}
-	es, err := decodeListing(encodeListing(lr.Entries))
-	if err != nil || fmt.Sprint(es) != fmt.Sprint(lr.Entries) {
-		t.Errorf("listing round trip: %v %v", es, err)
+	es, full, err := decodeListing(encodeListing(lr.entries))
+	if err != nil || !full || fmt.Sprint(es) != fmt.Sprint(lr.entries) {
+		t.Errorf("listing round trip: %v %v %v", es, full, err)
+	}
+	// A version 1 listing (count, then type and path per entry) still
+	// decodes, marked as not full; so does an empty one.
+	for _, old := range [][]byte{{2, 5, 1, 'a', 4, 1, 'l'}, {0}} {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(old)
+		zw.Close()
+		es, full, err := decodeListing(zb.Bytes())
+		if err != nil || full || len(es) != int(old[0]) || len(es) > 0 && (es[1].P != "l" || es[1].L != "" || es[1].U) {
+			t.Errorf("version 1 listing %v: %+v full=%v %v", old, es, full, err)
+		}
 	}
 	for i := range blob {
 		if _, err := decodeResult(blob[:i]); err == nil {
@@ -595,7 +608,7 @@ func TestEncodedFinding(t *testing.T) {
 	}
 	defer cache.Close()
 	for _, from := range []string{"scan", "cache"} {
-		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Cache: cache})
+		res, err := Run(context.Background(), []Target{open(t, dir, "latest", false)}, Options{Engine: engine(t), Results: cache})
 		if err != nil {
 			t.Fatal(err)
 		}

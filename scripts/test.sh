@@ -29,8 +29,14 @@ command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
+# the fleet tests start a throw-away Postgres (initdb lives under /usr/lib/postgresql/N/bin)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 # the HTML report test opens the page in headless Chromium
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# the HTML report test validates the page with the Nu HTML Checker (a jar
+# fetched with npm below)
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # scripts/image.sh (tested in internal/cmd/mkimage) ships the system CA bundle.
 [ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if ((${#need[@]})); then
@@ -51,6 +57,15 @@ fi
 if [ "$(go env CGO_ENABLED)" != "1" ] || ! command -v "$(go env CC)" >/dev/null 2>&1; then
   echo "test.sh: the race detector needs cgo and a C compiler (CC=$(go env CC), CGO_ENABLED=$(go env CGO_ENABLED)): install gcc or set CC" >&2
   exit 1
+fi
+# The Nu HTML Checker (npm package vnu-jar), fetched once into a cache
+# outside the repository; the HTML tests find it through STRATA_VNU_JAR.
+vnu_dir="${XDG_CACHE_HOME:-$HOME/.cache}/strata-test/vnu"
+export STRATA_VNU_JAR="$vnu_dir/node_modules/vnu-jar/build/dist/vnu.jar"
+if [ ! -f "$STRATA_VNU_JAR" ]; then
+  echo "fetching vnu-jar (npm) into $vnu_dir" >&2
+  mkdir -p "$vnu_dir"
+  npm install --prefix "$vnu_dir" --no-save --no-audit --no-fund --ignore-scripts vnu-jar >/dev/null
 fi
 # The Debian package may start a registry on :5000 where systemd runs; the
 # tests start their own on free loopback ports and do not need it.

@@ -151,7 +151,7 @@ func BenchmarkScrub(b *testing.B) {
 	}
 	defer cache.Close()
 	if _, err := scan.Run(ctx, []scan.Target{{Ref: "bench", Store: src.store, Root: src.root, Images: []*image.Image{im}}},
-		scan.Options{Engine: engine(b), Cache: cache}); err != nil {
+		scan.Options{Engine: engine(b), Results: cache.Results()}); err != nil {
 		b.Fatal(err)
 	}
 	for _, mode := range []string{"cold", "warm"} {

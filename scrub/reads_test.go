@@ -66,7 +66,7 @@ func scanInto(t *testing.T, ctx context.Context, o opened, cache *scan.Cache, en
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scan.Run(ctx, []scan.Target{{Ref: "x", Store: o.store, Root: o.root, Images: ims}}, scan.Options{Engine: eng, Cache: cache}); err != nil {
+	if _, err := scan.Run(ctx, []scan.Target{{Ref: "x", Store: o.store, Root: o.root, Images: ims}}, scan.Options{Engine: eng, Results: cache.Results()}); err != nil {
 		t.Fatal(err)
 	}
 }

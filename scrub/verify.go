@@ -288,7 +288,7 @@ func rescan(ctx context.Context, p *Plan, opts Options, vr *Verification) error 
 		return fmt.Errorf("%w: %v", ErrInvariant, err)
 	}
 	res, err := scan.Run(ctx, []scan.Target{{Ref: "scrubbed", Store: p.stage, Root: root, Images: ims}},
-		scan.Options{Engine: opts.Engine, Cache: opts.Cache, MaxLayerBytes: opts.MaxLayerBytes, Logger: opts.Logger})
+		scan.Options{Engine: opts.Engine, Results: opts.Cache.Results(), MaxLayerBytes: opts.MaxLayerBytes, Logger: opts.Logger})
 	if err != nil {
 		return fmt.Errorf("rescan the result: %w", err)
 	}

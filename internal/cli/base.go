@@ -137,7 +137,7 @@ same name makes images built on older ones stale.`,
 			}
 			if !g.Quiet {
 				for _, b := range bases {
-					fmt.Fprintf(g.Stdout, "approved %s %s %s (%s, chain %s)\n", b.Name, orDash(b.Platform), b.Digest, report.Plural(len(b.DiffIDs), "layer", "layers"), b.TopChainID().Short())
+					fmt.Fprintf(g.Stdout, "approved %s %s %s (%s, chain %s)\n", b.Name, report.OrDash(b.Platform), b.Digest, report.Plural(len(b.DiffIDs), "layer", "layers"), b.TopChainID().Short())
 				}
 				fmt.Fprintf(g.Stdout, "%d new, %d updated in %s\n", added, len(bases)-added, st.Path())
 			}
@@ -146,13 +146,6 @@ same name makes images built on older ones stale.`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "policy name for these bases (default: the repository path)")
 	return cmd
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newBaseListCmd(g *Globals, openStore storeOpener) *cobra.Command {
@@ -179,7 +172,7 @@ func newBaseListCmd(g *Globals, openStore storeOpener) *cobra.Command {
 				if b.Created != nil {
 					cr = b.Created.UTC().Format(time.RFC3339)
 				}
-				rows = append(rows, []string{b.Name, orDash(b.Platform), cr, strconv.Itoa(len(b.DiffIDs)), b.Digest.Short(), b.Reference})
+				rows = append(rows, []string{b.Name, report.OrDash(b.Platform), cr, strconv.Itoa(len(b.DiffIDs)), b.Digest.Short(), b.Reference})
 			}
 			return report.Table(g.Stdout, []string{"NAME", "PLATFORM", "CREATED", "LAYERS", "DIGEST", "REFERENCE"}, rows)
 		},
@@ -203,7 +196,7 @@ func newBaseRemoveCmd(g *Globals, openStore storeOpener) *cobra.Command {
 			}
 			if !g.Quiet {
 				for _, b := range rm {
-					fmt.Fprintf(g.Stdout, "removed %s %s %s\n", b.Name, orDash(b.Platform), b.Digest)
+					fmt.Fprintf(g.Stdout, "removed %s %s %s\n", b.Name, report.OrDash(b.Platform), b.Digest)
 				}
 			}
 			return nil
@@ -349,76 +342,18 @@ repository of a registry (its /v2/_catalog).`,
 	return cmd
 }
 
-type checkSummary struct {
-	Bases   int `json:"approvedBases"`
-	Checked int `json:"checked"`
-	OK      int `json:"ok"`
-	Stale   int `json:"stale"`
-	NoBase  int `json:"noApprovedBase"`
-	Errors  int `json:"errors"`
-}
-
-func summarize(rs []provenance.Result, bases int) checkSummary {
-	s := checkSummary{Bases: bases, Checked: len(rs)}
-	for _, r := range rs {
-		switch r.Status {
-		case provenance.StatusOK:
-			s.OK++
-		case provenance.StatusStale:
-			s.Stale++
-		case provenance.StatusNoBase:
-			s.NoBase++
-		default:
-			s.Errors++
-		}
-	}
-	return s
-}
-
 func writeCheck(g *Globals, rs []provenance.Result, bases int) error {
-	sum := summarize(rs, bases)
 	if g.Format == report.FormatJSON {
-		if rs == nil {
-			rs = []provenance.Result{}
-		}
-		return report.JSON(g.Stdout, struct {
-			Results []provenance.Result `json:"results"`
-			Summary checkSummary        `json:"summary"`
-		}{rs, sum})
+		return report.ProvenanceJSON(g.Stdout, rs, bases)
 	}
-	rows := make([][]string, 0, len(rs))
-	for _, r := range rs {
-		base, layers, note := "-", "-", ""
-		switch r.Status {
-		case provenance.StatusError:
-			note = r.Error
-		case provenance.StatusNoBase:
-			layers = strconv.Itoa(r.Layers)
-			note = "no approved base"
-		default:
-			base = fmt.Sprintf("%s %s", r.Base.Name, r.Base.Digest.Short())
-			layers = fmt.Sprintf("%d+%d", r.BaseLayers, r.AppLayers)
-			if r.Stale {
-				note = fmt.Sprintf("newer approved: %s %s", r.Newest.Reference, r.Newest.Digest.Short())
-			}
-		}
-		rows = append(rows, []string{r.Reference, orDash(r.Platform), string(r.Status), base, layers, note})
-	}
-	if err := report.Table(g.Stdout, []string{"IMAGE", "PLATFORM", "STATUS", "BASE", "LAYERS (BASE+APP)", "NOTE"}, rows); err != nil {
-		return err
-	}
-	if !g.Quiet {
-		fmt.Fprintf(g.Stdout, "\n%s checked against %s: %d ok, %d stale, %d without an approved base, %d unreadable\n",
-			report.Plural(sum.Checked, "image", "images"), report.Plural(sum.Bases, "approved base", "approved bases"), sum.OK, sum.Stale, sum.NoBase, sum.Errors)
-	}
-	return nil
+	return report.ProvenanceTable(g.Stdout, rs, bases, g.Quiet)
 }
 
 // ErrNoApprovedBase is the error behind exit code 1 of base check.
 var ErrNoApprovedBase = errors.New("images without an approved base")
 
 func checkExit(rs []provenance.Result, failStale bool) error {
-	s := summarize(rs, 0)
+	s := provenance.Summarize(rs, 0)
 	if s.Errors > 0 {
 		var first string
 		for _, r := range rs {

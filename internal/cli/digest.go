@@ -109,7 +109,7 @@ To prove which base an image is built on use 'strata base check', which compares
 }
 
 func writeInferTable(g *Globals, rep inferReport) error {
-	fmt.Fprintf(g.Stdout, "%s %s %s\n", rep.Image, orDash(rep.Platform), rep.Digest)
+	fmt.Fprintf(g.Stdout, "%s %s %s\n", rep.Image, report.OrDash(rep.Platform), rep.Digest)
 	fmt.Fprintf(g.Stdout, "NOTE: %s\n\n", rep.Caveat)
 	head := []string{"LAYER", "PROFILE", "DIGEST", "SIZE"}
 	if rep.Against != "" {

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/inspect"
+	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 )
@@ -21,7 +25,7 @@ func scanHTML(refs []string, targets []scan.Target, res *scan.Result) report.HTM
 }
 
 // inspectHTML is the HTML report of inspect's output, build steps masked.
-func inspectHTML(out inspectOutput) report.HTMLReport {
+func inspectHTML(out report.Inspection) report.HTMLReport {
 	rep := report.HTMLReport{Command: "inspect", References: []string{out.Reference}, Version: ReadBuildInfo().Version}
 	for _, im := range out.Images {
 		layers := append([]inspect.LayerInfo(nil), im.Layers...)
@@ -30,7 +34,7 @@ func inspectHTML(out inspectOutput) report.HTMLReport {
 		}
 		rep.Images = append(rep.Images, report.HTMLImage{Reference: out.Reference, Platform: im.Platform, Kind: im.Kind,
 			Manifest: im.Manifest.Digest, Layers: layers, Walked: im.Walked, WastedBytes: im.WastedBytes,
-			Changes: im.changes, Omitted: im.omitted})
+			Changes: im.Changes, Omitted: im.Omitted})
 	}
 	return rep
 }
@@ -81,4 +85,50 @@ func layerChanges(a *inspect.Analysis, limit int) ([][]report.HTMLChange, []int)
 		changes[i] = all
 	}
 	return changes, omitted
+}
+
+// basesHelp is the help of scan's and inspect's --bases.
+const basesHelp = "with --format html: check every image against this approved-base store (SQLite file, see strata base) and show the verdict per image"
+
+// checkBasesFlag refuses --bases outside the HTML report, the one output
+// that shows its verdict.
+func checkBasesFlag(g *Globals, path string) error {
+	if path != "" && g.Format != report.FormatHTML {
+		return fmt.Errorf("--bases adds the base-image verdict to --format html; for a %s verdict run strata base check --bases %s", g.Format, path)
+	}
+	return nil
+}
+
+// htmlProvenance checks the platform images of the loaded trees against
+// the approved-base store at path, reading manifests and configs only; nil
+// when path is empty.
+func htmlProvenance(ctx context.Context, g *Globals, path string, targets []scan.Target) (*report.HTMLProvenance, error) {
+	if path == "" {
+		return nil, nil
+	}
+	st, err := provenance.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := st.Index(ctx)
+	st.Close()
+	if err != nil {
+		return nil, err
+	}
+	want, err := g.platformFlag()
+	if err != nil {
+		return nil, err
+	}
+	p := &report.HTMLProvenance{Bases: ix.Len()}
+	for _, t := range targets {
+		ims, err := provenance.FromTree(ctx, t.Store, t.Root, provenance.InspectOptions{Reference: t.Ref, Platform: want, Log: g.Log})
+		if err != nil {
+			p.Results = append(p.Results, provenance.Result{Reference: t.Ref, Status: provenance.StatusError, Error: err.Error()})
+			continue
+		}
+		for _, im := range ims {
+			p.Results = append(p.Results, provenance.CheckImage(ix, im))
+		}
+	}
+	return p, nil
 }

@@ -56,6 +56,12 @@ func TestHTMLInBrowser(t *testing.T) {
 			if n := b.count(`svg circle.marker`); n != c.findings {
 				t.Errorf("%d markers, want %d (one per finding)", n, c.findings)
 			}
+			// The base check: one verdict row per image, its status as
+			// the table output words it.
+			statuses := b.eval(`Array.from(document.querySelectorAll("section.provenance tr.verdict td:nth-child(3)")).map(td => td.innerText).join(",")`)
+			if want := strings.Join(c.verdicts, ","); statuses != want {
+				t.Errorf("provenance statuses %q, want %q", statuses, want)
+			}
 			dom := b.eval(`document.documentElement.outerHTML + document.body.innerText`)
 			for _, s := range c.secrets {
 				if strings.Contains(dom, s) {

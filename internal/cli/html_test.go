@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,13 +24,30 @@ func multiPlatform(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	token := multiToken
-	base := fixture.Layer{Files: []fixture.File{{Path: "etc/os-release", Body: []byte("ID=debian\n")}}, CreatedBy: "ADD rootfs.tar /"}
+	base := multiBase
 	amd := fixture.Image{Layers: []fixture.Layer{base, {Files: []fixture.File{{Path: "app/a.txt", Body: []byte("nothing\n")}}, CreatedBy: "COPY a.txt /app/"}}}
 	arm := fixture.Image{Arch: "arm64", Layers: []fixture.Layer{base,
 		{Files: []fixture.File{{Path: "app/a.txt", Body: []byte("t=" + token + "\n")}}, CreatedBy: "COPY a.txt /app/"},
 		{Files: []fixture.File{{Path: "app/.wh.a.txt"}}, CreatedBy: "RUN rm /app/a.txt"}}}
 	fixture.WriteIndex(t, dir, "multi", amd, arm)
 	return "oci:" + dir + ":multi"
+}
+
+// multiBase is the base layer of both platforms of multiPlatform.
+var multiBase = fixture.Layer{Files: []fixture.File{{Path: "etc/os-release", Body: []byte("ID=debian\n")}}, CreatedBy: "ADD rootfs.tar /"}
+
+// approvedBases returns an approved-base store holding one amd64 image of
+// multiBase, named debian: multiPlatform's amd64 image is built on it, its
+// arm64 image on no approved base.
+func approvedBases(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	fixture.WriteLayout(t, dir, "base", fixture.Image{Layers: []fixture.Layer{multiBase}})
+	db := filepath.Join(t.TempDir(), "bases.db")
+	if out, errs, code := run(t, "", "base", "add", "--bases", db, "--name", "debian", "oci:"+dir+":base"); code != ExitOK {
+		t.Fatalf("base add: exit %d: %s%s", code, out, errs)
+	}
+	return db
 }
 
 // inlineAssets matches the inline style and script of a page.
@@ -43,15 +61,20 @@ type htmlCase struct {
 	layers   int // timeline bars
 	findings int // markers and table rows
 	secrets  []string
+	verdicts []string // the provenance status of each image (--bases)
 }
 
 func htmlCases(t *testing.T) []htmlCase {
-	multi := multiPlatform(t)
+	multi, bases := multiPlatform(t), approvedBases(t)
 	return []htmlCase{
-		{"scan.html", "", []string{"scan", "--no-cache", "--format", "html", sample}, 4, 5, sampleSecrets},
-		{"scan-show-secrets.html", "scan.html", []string{"scan", "--no-cache", "--show-secrets", "--format", "html", sample}, 4, 5, sampleSecrets},
-		{"inspect.html", "", []string{"inspect", "--format", "html", sample}, 4, 0, sampleSecrets},
-		{"scan-multi.html", "", []string{"scan", "--no-cache", "--format", "html", multi}, 5, 1, []string{multiToken}},
+		{"scan.html", "", []string{"scan", "--no-cache", "--format", "html", sample}, 4, 5, sampleSecrets, nil},
+		{"scan-show-secrets.html", "scan.html", []string{"scan", "--no-cache", "--show-secrets", "--format", "html", sample}, 4, 5, sampleSecrets, nil},
+		{"inspect.html", "", []string{"inspect", "--format", "html", sample}, 4, 0, sampleSecrets, nil},
+		{"scan-multi.html", "", []string{"scan", "--no-cache", "--format", "html", multi}, 5, 1, []string{multiToken}, nil},
+		{"scan-bases.html", "", []string{"scan", "--no-cache", "--format", "html", "--bases", bases, multi}, 5, 1, []string{multiToken},
+			[]string{"ok", "no-approved-base"}},
+		{"inspect-bases.html", "", []string{"inspect", "--format", "html", "--bases", bases, sample}, 4, 0, sampleSecrets,
+			[]string{"no-approved-base"}},
 	}
 }
 
@@ -97,6 +120,15 @@ func TestHTMLReport(t *testing.T) {
 			for _, m := range markers {
 				if !ids[attr(m, "data-finding")] {
 					t.Errorf("marker for %q has no row", attr(m, "data-finding"))
+				}
+			}
+			verdicts := findAll(doc, "tr", "verdict")
+			if len(verdicts) != len(c.verdicts) {
+				t.Errorf("%d provenance verdicts, want %d", len(verdicts), len(c.verdicts))
+			}
+			for i, v := range verdicts {
+				if i < len(c.verdicts) && !hasClass(v, "status-"+c.verdicts[i]) {
+					t.Errorf("verdict %d is %q, want status %s", i, attr(v, "class"), c.verdicts[i])
 				}
 			}
 			for _, n := range findAll(doc, "script", "") {
@@ -257,5 +289,16 @@ func TestHTMLInspectChanges(t *testing.T) {
 	}
 	if !strings.Contains(out, `<tr class="change state-deleted"><td><code>/data/f249</code>`) {
 		t.Error("the deleted file is not listed first")
+	}
+}
+
+// TestBasesNeedsHTML: --bases is refused outside the HTML report, pointing
+// at base check, before any image is read.
+func TestBasesNeedsHTML(t *testing.T) {
+	for _, args := range [][]string{{"scan", "--bases", "b.db", sample}, {"inspect", "--format", "json", "--bases", "b.db", sample}} {
+		_, errs, code := run(t, "", args...)
+		if code != ExitError || !strings.Contains(errs, "strata base check --bases b.db") {
+			t.Errorf("%v: exit %d, %s", args, code, errs)
+		}
 	}
 }

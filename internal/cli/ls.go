@@ -2,12 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/inspect"
-	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/report"
 )
 
@@ -61,36 +59,9 @@ layer that hid it. Deleted and overwritten files are still in the image; recover
 				rows = a.FinalRows(prefix)
 			}
 			if g.Format == report.FormatJSON {
-				if rows == nil {
-					rows = []inspect.Row{}
-				}
-				for i := range rows {
-					rows[i].Path = report.ImagePath(rows[i].Path)
-				}
-				return report.JSON(g.Stdout, rows)
+				return report.FileRowsJSON(g.Stdout, rows)
 			}
-			table := make([][]string, 0, len(rows))
-			for _, r := range rows {
-				name := report.ImagePath(r.Path)
-				if r.Linkname != "" {
-					name += " -> " + r.Linkname
-				}
-				state := string(r.State)
-				if r.HiddenBy != nil {
-					state += " by " + strconv.Itoa(*r.HiddenBy)
-				}
-				switch r.Type {
-				case layer.TypeWhiteout:
-					state, name = "-", name+"  (whiteout: hides lower layers' copy)"
-				case layer.TypeOpaque:
-					state, name = "-", name+"/  (opaque: hides lower layers' contents)"
-				}
-				if r.Unsafe != "" {
-					state += " UNSAFE: " + r.Unsafe
-				}
-				table = append(table, []string{r.Mode, strconv.FormatInt(r.Size, 10), strconv.Itoa(r.Layer), r.Type.String(), state, name})
-			}
-			return report.Table(g.Stdout, []string{"MODE", "SIZE", "LAYER", "TYPE", "STATE", "PATH"}, table)
+			return report.FileRows(g.Stdout, rows)
 		},
 	}
 	cmd.Flags().IntVar(&layerIdx, "layer", -1, "list only the entries of layer N (0 = base)")

@@ -31,6 +31,7 @@ type scanFlags struct {
 	maxFileBytes    int64
 	fileTimeout     time.Duration
 	archiveDepth    int
+	bases           string
 	verify          verifyFlags
 }
 
@@ -80,6 +81,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	f.Int64Var(&sf.maxFileBytes, "max-file-bytes", 256<<20, "bytes scanned per file at most (the rest is reported as skipped)")
 	f.DurationVar(&sf.fileTimeout, "file-timeout", 10*time.Second, "time spent on one file at most (reported as skipped)")
 	f.IntVar(&sf.archiveDepth, "archive-depth", 2, "nesting depth of archives opened inside layers (0: none)")
+	f.StringVar(&sf.bases, "bases", "", basesHelp)
 	addListFlags(f, g)
 	sf.verify.add(f)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeWords("any", "low", "medium", "high", "critical", "none", "active"))
@@ -87,6 +89,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	_ = cmd.MarkFlagFilename("rules", "toml")
 	_ = cmd.MarkFlagFilename("ignore")
 	_ = cmd.MarkFlagDirname("cache-dir")
+	_ = cmd.MarkFlagFilename("bases", "db")
 	cmd.MarkFlagsMutuallyExclusive("no-cache", "cache-dir")
 	return cmd
 }
@@ -102,6 +105,9 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			return errors.New("--fail-on active needs --verify: only a verified finding can be active")
 		}
 	} else if err := report.ValidSeverity(sf.failOn); err != nil {
+		return err
+	}
+	if err := checkBasesFlag(g, sf.bases); err != nil {
 		return err
 	}
 	if secret.ConfidenceRank(sf.minConfidence) == 0 {
@@ -149,7 +155,7 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			g.Log.Warn("layer cache unavailable; scanning without it", "err", err)
 		} else {
 			defer c.Close()
-			opts.Cache, cache = c, c
+			opts.Results, cache = c, c
 		}
 	}
 	res, err := scan.Run(ctx, targets, opts)
@@ -188,7 +194,10 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 	case report.FormatSARIF:
 		err = report.SARIF(g.Stdout, res, ReadBuildInfo().Version)
 	case report.FormatHTML:
-		err = report.HTML(g.Stdout, scanHTML(refs, targets, res))
+		rep := scanHTML(refs, targets, res)
+		if rep.Provenance, err = htmlProvenance(ctx, g, sf.bases, targets); err == nil {
+			err = report.HTML(g.Stdout, rep)
+		}
 	default:
 		err = report.FindingsTable(g.Stdout, res, sf.showSecrets, g.Verbose)
 	}

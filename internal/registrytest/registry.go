@@ -55,6 +55,17 @@ type Options struct {
 	// Schema1 (Debian 2.8 only) sets compatibility.schema1.enabled so that
 	// signed schema 1 manifests can be pushed and pulled; see FetchSchema1.
 	Schema1 bool
+	// Notify, when set, adds a notifications endpoint: the registry posts
+	// its events (push, pull, mount, delete; distribution's envelope) to
+	// Notify.URL with Notify.Headers.
+	Notify *Notify
+}
+
+// Notify is one notifications endpoint (distribution's
+// notifications.endpoints[]), understood by 2.8 and 3.x.
+type Notify struct {
+	URL     string
+	Headers map[string]string
 }
 
 // Registry is a running test registry.
@@ -185,6 +196,15 @@ func (r *Registry) config(addr string, readOnly bool) string {
 			r.token.realm(), tokenService, tokenService, r.CAFile)
 	} else if r.htpasswd != "" {
 		fmt.Fprintf(&b, "auth:\n  htpasswd:\n    realm: strata-test\n    path: %q\n", r.htpasswd)
+	}
+	if n := r.opts.Notify; n != nil {
+		fmt.Fprintf(&b, "notifications:\n  endpoints:\n    - name: registrytest\n      url: %q\n      timeout: 2s\n      threshold: 3\n      backoff: 250ms\n", n.URL)
+		if len(n.Headers) > 0 {
+			fmt.Fprintf(&b, "      headers:\n")
+			for k, v := range n.Headers {
+				fmt.Fprintf(&b, "        %s: [%q]\n", k, v)
+			}
+		}
 	}
 	return b.String()
 }

@@ -35,3 +35,17 @@ func Require(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// RequireFile returns path when it names an existing file. When it does not
+// the test fails if CI is set to a true value, and is skipped otherwise;
+// how says how to get the file.
+func RequireFile(t testing.TB, path, how string) string {
+	t.Helper()
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+		if CI() {
+			t.Fatalf("%s is required in CI but missing (%s)", path, how)
+		}
+		t.Skipf("%s missing; skipping (CI set to a true value makes this a failure; %s)", path, how)
+	}
+	return path
+}

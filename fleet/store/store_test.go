@@ -1,0 +1,331 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/scan"
+)
+
+// TestMigrations: Open is idempotent (the schema version stays the
+// binary's, each migration recorded once, River's tables present), and a
+// database at a version newer than the binary is refused.
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, dsn string) {
+		s2 := open(t, dsn)
+		for _, st := range []*Store{s, s2} {
+			v, err := st.Version(ctx)
+			if err != nil || v != SchemaVersion() || v < 1 {
+				t.Fatalf("version %d (%v), want %d", v, err, SchemaVersion())
+			}
+		}
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != SchemaVersion() {
+			t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, SchemaVersion())
+		}
+		if err := s.Ready(ctx); err != nil {
+			t.Errorf("Ready: %v", err)
+		}
+		if err := s.SQLDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
+			t.Fatalf("River's tables missing: %v", err)
+		}
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), SchemaVersion()+1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ready(ctx); !errors.Is(err, ErrNotReady) {
+			t.Errorf("Ready on a newer database: %v", err)
+		}
+		_, err := Open(ctx, dsn, nil)
+		if !errors.Is(err, ErrSchemaTooNew) {
+			t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
+		}
+	})
+}
+
+// TestSQLiteSettings: WAL, foreign keys, River's pool of one connection.
+func TestSQLiteSettings(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "dir with space", "s.db"))
+	var mode string
+	var fk int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode %q (%v), want wal", mode, err)
+	}
+	if err := s.db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys %d (%v), want 1", fk, err)
+	}
+	if got := s.SQLDB().Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("River's pool allows %d connections, want 1", got)
+	}
+	if s.PgxPool() != nil {
+		t.Error("PgxPool on SQLite is not nil")
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/data/home")
+	for _, c := range []struct {
+		dsn, want string
+		bad       bool
+	}{
+		{"", "/data/home/strata/strata.db", false},
+		{"sqlite:///var/lib/strata.db", "/var/lib/strata.db", false},
+		{"sqlite://localhost/var/lib/strata.db", "/var/lib/strata.db", false},
+		{"rel/strata.db", "rel/strata.db", false},
+		{"sqlite://host/x.db", "", true},
+		{"mysql://x/y", "", true},
+	} {
+		got, err := sqlitePath(c.dsn)
+		if c.bad {
+			if !errors.Is(err, ErrBadDSN) {
+				t.Errorf("%q: %v, want ErrBadDSN", c.dsn, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %q, %v; want %q", c.dsn, got, err, c.want)
+		}
+	}
+}
+
+// TestRecordTwice: recording an image again keeps first_seen, moves
+// last_seen, updates rather than duplicates; a finding the new scan no
+// longer reports is resolved.
+func TestRecordTwice(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		r := rec("reg.example", "team/app", "m1", "v1")
+		a, b := finding("AKIAAAAAAAAAAAAAAAAA", "aws-access-token", "high", "/etc/aws", 1),
+			finding("ghp_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "github-pat", "high", "/root/.git-credentials", 1)
+		mustRecord(t, s, r, []scan.Finding{a, b}, t0)
+		mustRecord(t, s, r, []scan.Finding{a}, t0.Add(time.Hour))
+		rows := mustFindings(t, s, Filter{})
+		if len(rows) != 2 {
+			t.Fatalf("%d rows, want 2", len(rows))
+		}
+		for _, row := range rows {
+			if !row.FirstSeen.Equal(t0) {
+				t.Errorf("%s: first seen %v, want %v", row.Rule, row.FirstSeen, t0)
+			}
+			switch row.Rule {
+			case a.Rule:
+				if !row.LastSeen.Equal(t0.Add(time.Hour)) || !row.Open() {
+					t.Errorf("still reported: last seen %v open %v", row.LastSeen, row.Open())
+				}
+				if row.Layer == nil || *row.Layer != 1 || row.Path != a.Path || row.Redacted != a.Redacted || len(row.Tags) != 1 || row.Tags[0] != "v1" {
+					t.Errorf("row %+v", row)
+				}
+			case b.Rule:
+				if row.Open() || !row.ResolvedAt.Equal(t0.Add(time.Hour)) || !row.LastSeen.Equal(t0) {
+					t.Errorf("no longer reported: resolved %v last seen %v", row.ResolvedAt, row.LastSeen)
+				}
+			}
+		}
+		// An older record arriving late does not move last_seen back.
+		mustRecord(t, s, r, []scan.Finding{a}, t0.Add(time.Minute))
+		rows = mustFindings(t, s, Filter{Rule: a.Rule})
+		if len(rows) != 1 || !rows[0].LastSeen.Equal(t0.Add(time.Hour)) {
+			t.Errorf("late record moved last_seen: %+v", rows)
+		}
+		if err := s.RecordImage(ctx, ImageRecord{Registry: "r"}, nil, t0); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("incomplete record: %v", err)
+		}
+	})
+}
+
+// TestSyncTags: a finding resolves when the last tag referencing its
+// manifest goes (or moves elsewhere), and reopens when a tag points at it
+// again; first_seen is kept throughout.
+func TestSyncTags(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		r := rec("reg.example", "app", "m1", "latest", "v1")
+		mustRecord(t, s, r, []scan.Finding{finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)}, t0)
+		other := digest("m2")
+		steps := []struct {
+			tags  map[string]image.Digest
+			open  bool
+			tags2 []string
+		}{
+			{map[string]image.Digest{"latest": r.Manifest, "v1": r.Manifest}, true, []string{"latest", "v1"}},
+			{map[string]image.Digest{"v1": r.Manifest, "v2": other}, true, []string{"v1"}},
+			{map[string]image.Digest{"latest": other, "v2": other}, false, nil},
+			{map[string]image.Digest{}, false, nil},
+			{map[string]image.Digest{"v1": r.Manifest}, true, []string{"v1"}},
+		}
+		for i, st := range steps {
+			at := t0.Add(time.Duration(i+1) * time.Hour)
+			if err := s.SyncTags(ctx, "reg.example", "app", st.tags, at); err != nil {
+				t.Fatal(err)
+			}
+			rows := mustFindings(t, s, Filter{})
+			if len(rows) != 1 {
+				t.Fatalf("step %d: %d rows", i, len(rows))
+			}
+			row := rows[0]
+			if row.Open() != st.open || !row.FirstSeen.Equal(t0) {
+				t.Errorf("step %d: open %v (want %v), first seen %v", i, row.Open(), st.open, row.FirstSeen)
+			}
+			if !st.open && row.ResolvedAt.Before(t0.Add(3*time.Hour)) {
+				t.Errorf("step %d: resolved at %v", i, row.ResolvedAt)
+			}
+			if len(row.Tags) != len(st.tags2) || (len(st.tags2) > 0 && row.Tags[0] != st.tags2[0]) {
+				t.Errorf("step %d: tags %v, want %v", i, row.Tags, st.tags2)
+			}
+		}
+	})
+}
+
+// TestIndexRoot: a platform manifest of an index is open while a tag
+// references the index.
+func TestIndexRoot(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		r := rec("reg.example", "multi", "arm64-manifest", "latest")
+		r.Root = digest("index")
+		mustRecord(t, s, r, []scan.Finding{finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)}, t0)
+		if rows := mustFindings(t, s, Filter{Status: StatusOpen}); len(rows) != 1 || len(rows[0].Tags) != 1 {
+			t.Fatalf("open rows %+v", rows)
+		}
+		if err := s.SyncTags(ctx, "reg.example", "multi", map[string]image.Digest{"latest": digest("index2")}, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if rows := mustFindings(t, s, Filter{Status: StatusOpen}); len(rows) != 0 {
+			t.Fatalf("index untagged, still open: %+v", rows)
+		}
+	})
+}
+
+// TestFingerprint: one secret in two registries and three repositories is
+// found everywhere, open ones first.
+func TestFingerprint(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		secret := "AKIASHAREDSHAREDSHAR"
+		f := finding(secret, "aws", "high", "/etc/aws", 1)
+		mustRecord(t, s, rec("a.example", "one", "m1", "v1"), []scan.Finding{f}, t0)
+		mustRecord(t, s, rec("a.example", "two", "m2", "v1"), []scan.Finding{f}, t0)
+		mustRecord(t, s, rec("b.example:5000", "one", "m1", "v1"), []scan.Finding{f}, t0)
+		mustRecord(t, s, rec("b.example:5000", "other", "m3", "v1"), []scan.Finding{finding("AKIAOTHEROTHEROTHERO", "aws", "high", "/x", 1)}, t0)
+		if err := s.SyncTags(ctx, "a.example", "two", nil, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.Fingerprint(ctx, fingerprint(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			reg, repo string
+			open      bool
+		}{
+			{"a.example", "one", true}, {"b.example:5000", "one", true}, {"a.example", "two", false},
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
+		}
+		for i, w := range want {
+			if rows[i].Registry != w.reg || rows[i].Repository != w.repo || rows[i].Open() != w.open {
+				t.Errorf("row %d: %s/%s open %v, want %+v", i, rows[i].Registry, rows[i].Repository, rows[i].Open(), w)
+			}
+		}
+	})
+}
+
+// TestFilters: every filter field narrows the list; paging pages; a bad
+// status is refused.
+func TestFilters(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		hi := finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)
+		lo := finding("xoxb-lowlowlowlowlow", "slack", "low", "/b", 0)
+		lo.State = "deleted"
+		mustRecord(t, s, rec("a.example", "one", "m1", "v1"), []scan.Finding{hi, lo}, t0)
+		mustRecord(t, s, rec("b.example", "two", "m2", "v1"), []scan.Finding{hi}, t0)
+		mustRecord(t, s, rec("b.example", "three", "m3"), []scan.Finding{lo}, t0) // untagged: resolved
+		for _, c := range []struct {
+			name string
+			f    Filter
+			want int
+		}{
+			{"all", Filter{}, 4},
+			{"registry", Filter{Registry: "b.example"}, 2},
+			{"repository", Filter{Repository: "one"}, 2},
+			{"registry+repository", Filter{Registry: "a.example", Repository: "two"}, 0},
+			{"rule", Filter{Rule: "slack"}, 2},
+			{"severity", Filter{Severity: "high"}, 2},
+			{"state", Filter{State: "deleted"}, 2},
+			{"fingerprint", Filter{Fingerprint: hi.Fingerprint}, 2},
+			{"manifest", Filter{Manifest: digest("m2")}, 1},
+			{"open", Filter{Status: StatusOpen}, 3},
+			{"resolved", Filter{Status: StatusResolved}, 1},
+			{"resolved slack", Filter{Status: StatusResolved, Rule: "slack", Repository: "three"}, 1},
+			{"limit", Filter{Limit: 3}, 3},
+			{"offset", Filter{Limit: 3, Offset: 3}, 1},
+			{"past the end", Filter{Offset: 10}, 0},
+		} {
+			if got := len(mustFindings(t, s, c.f)); got != c.want {
+				t.Errorf("%s: %d rows, want %d", c.name, got, c.want)
+			}
+		}
+		if _, err := s.Findings(ctx, Filter{Status: "closed"}); !errors.Is(err, ErrBadFilter) {
+			t.Errorf("bad status: %v", err)
+		}
+		if _, err := s.Findings(ctx, Filter{Offset: -1}); !errors.Is(err, ErrBadFilter) {
+			t.Errorf("negative offset: %v", err)
+		}
+	})
+}
+
+// TestToken: one token is created, stored as its sha256 only; the plain
+// token checks, anything else does not.
+func TestToken(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, dsn string) {
+		if ok, err := s.CheckToken(ctx, "strata_x"); ok || err != nil {
+			t.Fatalf("check before any token: %v %v", ok, err)
+		}
+		plain, created, err := s.EnsureToken(ctx)
+		if err != nil || !created || len(plain) < 40 {
+			t.Fatalf("EnsureToken: %q %v %v", plain, created, err)
+		}
+		again, created2, err := open(t, dsn).EnsureToken(ctx)
+		if err != nil || created2 || again != "" {
+			t.Fatalf("second EnsureToken: %q %v %v", again, created2, err)
+		}
+		for _, c := range []struct {
+			tok  string
+			want bool
+		}{{plain, true}, {plain + "x", false}, {plain[:len(plain)-1], false}, {"", false}, {hashToken(plain), false}} {
+			if ok, err := s.CheckToken(ctx, c.tok); ok != c.want || err != nil {
+				t.Errorf("CheckToken(%q) = %v, %v; want %v", c.tok, ok, err, c.want)
+			}
+		}
+		var stored string
+		if err := s.db.QueryRowContext(ctx, `SELECT sha256 FROM tokens`).Scan(&stored); err != nil || stored != hashToken(plain) || stored == plain {
+			t.Errorf("stored %q (%v)", stored, err)
+		}
+	})
+}
+
+// TestRuleset: the last ruleset hash is kept.
+func TestRuleset(t *testing.T) {
+	ctx := context.Background()
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		if h, err := s.Ruleset(ctx); h != "" || err != nil {
+			t.Fatalf("initial ruleset %q %v", h, err)
+		}
+		for _, h := range []string{"h1", "h2"} {
+			if err := s.SetRuleset(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Ruleset(ctx); got != h || err != nil {
+				t.Errorf("ruleset %q %v, want %q", got, err, h)
+			}
+		}
+	})
+}
