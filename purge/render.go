@@ -1,20 +1,11 @@
 package purge
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 )
-
-// WriteJSON writes v (a Plan, Result or report) as indented JSON. Field and
-// slice order are deterministic, so the output suits golden files.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // WriteTable writes the plan for people.
 func (p *Plan) WriteTable(w io.Writer) error {

@@ -3,9 +3,7 @@ package purge
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
-	"text/tabwriter"
 
 	"github.com/stratascan/strata/image"
 )
@@ -79,25 +77,4 @@ func Where(ctx context.Context, open Opener, repos []string, digests []image.Dig
 		return out[i].Repository < out[j].Repository
 	})
 	return out, nil
-}
-
-// WriteWhere writes Where's result as a table.
-func WriteWhere(w io.Writer, digests []image.Digest, uses []Use) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIGEST\tREPOSITORY\tPRESENT\tTAGS\tMANIFESTS")
-	found := map[image.Digest]bool{}
-	for _, u := range uses {
-		found[u.Digest] = true
-		var ms []string
-		for _, m := range u.Manifests {
-			ms = append(ms, m.Short())
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Digest, u.Repository, yes(u.Present), listOr(u.Tags, "-"), listOr(ms, "-"))
-	}
-	for _, d := range digests {
-		if !found[d] {
-			fmt.Fprintf(tw, "%s\t(nowhere)\t-\t-\t-\n", d)
-		}
-	}
-	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stratascan/strata/provenance"
 )
@@ -110,4 +111,46 @@ func newProvenanceView(p *HTMLProvenance, scrub func(string) string) *provenance
 		v.Rows = append(v.Rows, provenanceRow{Status: string(p.Results[i].Status), Cells: cells})
 	}
 	return v
+}
+
+// Bases writes approved bases as a table: name, platform, created time,
+// layer count, digest and reference.
+func Bases(w io.Writer, bs []provenance.Base) error {
+	rows := make([][]string, 0, len(bs))
+	for _, b := range bs {
+		cr := "-"
+		if b.Created != nil {
+			cr = b.Created.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, []string{b.Name, OrDash(b.Platform), cr, strconv.Itoa(len(b.DiffIDs)), b.Digest.Short(), b.Reference})
+	}
+	return Table(w, []string{"NAME", "PLATFORM", "CREATED", "LAYERS", "DIGEST", "REFERENCE"}, rows)
+}
+
+// BasesJSON writes approved bases as the store's export document.
+func BasesJSON(w io.Writer, bs []provenance.Base) error {
+	return provenance.WriteDocument(Unwrap(w), bs)
+}
+
+// BasesApproved says which bases were approved, and how many of them were
+// new to the store at path.
+func BasesApproved(w io.Writer, bs []provenance.Base, added int, path string) {
+	w = Unwrap(w)
+	for _, b := range bs {
+		fmt.Fprintf(w, "approved %s %s %s (%s, chain %s)\n", b.Name, OrDash(b.Platform), b.Digest, Plural(len(b.DiffIDs), "layer", "layers"), b.TopChainID().Short())
+	}
+	fmt.Fprintf(w, "%d new, %d updated in %s\n", added, len(bs)-added, path)
+}
+
+// BasesRemoved says which bases were withdrawn.
+func BasesRemoved(w io.Writer, bs []provenance.Base) {
+	for _, b := range bs {
+		fmt.Fprintf(Unwrap(w), "removed %s %s %s\n", b.Name, OrDash(b.Platform), b.Digest)
+	}
+}
+
+// BasesImported says how many bases an import from file added to the
+// store at path.
+func BasesImported(w io.Writer, file string, n int, path string) {
+	fmt.Fprintf(Unwrap(w), "imported %s: %s into %s\n", file, Plural(n, "new base", "new bases"), path)
 }

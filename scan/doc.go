@@ -22,14 +22,14 @@
 // Run is a composition of phases that a fleet of workers can run apart:
 //
 //	plan := scan.NewPlan(targets)            // images to report on, distinct layers
-//	results, _ := store.LayerResults(ctx, plan.Keys(), eng.RulesetHash())
+//	results, _ := opts.Results.LayerResults(ctx, plan.Keys(), eng.RulesetHash())
 //	for _, job := range plan.Layers() {      // the misses, one job per layer, anywhere
 //		if results[job.Key] != nil {
 //			continue
 //		}
 //		lr, _ := scan.ScanLayer(ctx, job, opts) // fetch, verify, walk; stores nothing
 //		if lr.Verified() {
-//			store.PutLayerResult(ctx, job.Key, eng.RulesetHash(), lr)
+//			opts.Results.PutLayerResult(ctx, job.Key, eng.RulesetHash(), lr)
 //		}
 //		results[job.Key] = lr
 //	}
@@ -91,6 +91,8 @@
 //
 // A layer that fails verification (digest, diff_id, size), cannot be read,
 // or exceeds Options.MaxLayerBytes fails the run (the error names the layer);
-// Run still returns the findings it has. Per-file limits and timeouts are
-// not errors: they are listed in Coverage.Skipped.
+// Run still returns the findings it has. Assemble given no result for
+// some of the plan's layers assembles the rest and returns
+// ErrMissingLayers naming them. Per-file limits and timeouts are not
+// errors: they are listed in Coverage.Skipped.
 package scan

@@ -20,14 +20,14 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 type backend struct {
 	name string
 	// dsn makes a fresh database and returns its address.
-	dsn func(t *testing.T) string
+	dsn func(t testing.TB) string
 }
 
 // backends are the dialects every store test runs on: a SQLite file in a
 // temporary directory and a fresh database on a real Postgres server.
 var backends = []backend{
-	{SQLite, func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "strata.db") }},
-	{Postgres, func(t *testing.T) string { return pgtest.Start(t).DSN() }},
+	{SQLite, func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "strata.db") }},
+	{Postgres, func(t testing.TB) string { return pgtest.Start(t).DSN() }},
 }
 
 // forEach runs fn as a subtest per dialect with a fresh store.
@@ -44,7 +44,7 @@ func forEach(t *testing.T, fn func(t *testing.T, s *Store, dsn string)) {
 	}
 }
 
-func open(t *testing.T, dsn string) *Store {
+func open(t testing.TB, dsn string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dsn, nil)
 	if err != nil {

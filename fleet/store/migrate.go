@@ -67,19 +67,24 @@ func SchemaVersion() int {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.migrateStrata(ctx); err != nil {
+	if err := s.migrateStrata(ctx, 0); err != nil {
 		return err
 	}
 	return s.migrateRiver(ctx)
 }
 
-// migrateStrata applies the missing migrations in one transaction. On
-// Postgres a transaction-scoped advisory lock serialises concurrent Opens;
-// SQLite's IMMEDIATE transaction does the same.
-func (s *Store) migrateStrata(ctx context.Context) error {
+// migrateStrata applies the missing migrations, up to version upTo (0:
+// all), in one transaction. On Postgres a transaction-scoped advisory lock
+// serialises concurrent Opens; SQLite's IMMEDIATE transaction does the
+// same.
+func (s *Store) migrateStrata(ctx context.Context, upTo int) error {
 	ms, err := migrations(s.dialect)
 	if err != nil {
 		return err
+	}
+	known := len(ms)
+	if upTo > 0 && upTo < len(ms) {
+		ms = ms[:upTo]
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == Postgres {
@@ -94,8 +99,11 @@ func (s *Store) migrateStrata(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 			return err
 		}
-		if have > len(ms) {
-			return fmt.Errorf("%w: database at version %d, this strata knows up to %d", ErrSchemaTooNew, have, len(ms))
+		if have > known {
+			return fmt.Errorf("%w: database at version %d, this strata knows up to %d", ErrSchemaTooNew, have, known)
+		}
+		if have >= len(ms) {
+			return nil
 		}
 		for _, m := range ms[have:] {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {

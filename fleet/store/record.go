@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stratascan/strata/image"
@@ -174,12 +175,17 @@ func (s *Store) putLayers(ctx context.Context, tx *sql.Tx, mid int64, layers []L
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM manifest_layers WHERE manifest_id = ?`), mid); err != nil {
 		return fmt.Errorf("layers: %w", err)
 	}
-	for _, l := range layers {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO manifest_layers (manifest_id, idx, layer_key, diff_id, size, created_by)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (manifest_id, idx) DO NOTHING`),
-			mid, l.Index, string(l.Digest), string(l.DiffID), l.Size, l.CreatedBy)
+	for len(layers) > 0 {
+		batch := layers[:min(len(layers), 1000)]
+		layers = layers[len(batch):]
+		args := make([]any, 0, 6*len(batch))
+		for _, l := range batch {
+			args = append(args, mid, l.Index, string(l.Digest), string(l.DiffID), l.Size, l.CreatedBy)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO manifest_layers (manifest_id, idx, layer_key, diff_id, size, created_by) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(batch)), ", ")+` ON CONFLICT (manifest_id, idx) DO NOTHING`), args...)
 		if err != nil {
-			return fmt.Errorf("layer %d: %w", l.Index, err)
+			return fmt.Errorf("layers: %w", err)
 		}
 	}
 	return nil
@@ -197,31 +203,67 @@ func (s *Store) putTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string
 
 // putFindings marks the manifest's findings unreported, then upserts the
 // reported ones: a new one gets first_seen = last_seen = now, a known one
-// keeps first_seen and takes the later last_seen.
+// keeps first_seen and takes the later last_seen. Rows go in multi-row
+// statements (one round trip per batch), each key once per statement.
 func (s *Store) putFindings(ctx context.Context, tx *sql.Tx, mid int64, findings []scan.Finding, now int64) error {
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE findings SET reported = 0 WHERE manifest_id = ?`), mid); err != nil {
 		return fmt.Errorf("findings: %w", err)
 	}
-	for i := range findings {
-		f := &findings[i]
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO findings (manifest_id, fingerprint, rule, loc, description, severity, kind, state,
-			layer_index, layer_digest, diff_id, path, line, hidden_by, created_by, redacted, encoding, confidence, validation, context,
-			reported, first_seen, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-			ON CONFLICT (manifest_id, fingerprint, rule, loc) DO UPDATE SET reported = 1,
-				description = excluded.description, severity = excluded.severity, kind = excluded.kind, state = excluded.state,
-				layer_digest = excluded.layer_digest, diff_id = excluded.diff_id, hidden_by = excluded.hidden_by,
-				created_by = excluded.created_by, redacted = excluded.redacted, encoding = excluded.encoding,
-				confidence = excluded.confidence, validation = excluded.validation, context = excluded.context,
-				last_seen = CASE WHEN excluded.last_seen > findings.last_seen THEN excluded.last_seen ELSE findings.last_seen END`),
-			mid, f.Fingerprint, f.Rule, findingLoc(f), f.Description, f.Severity, string(f.Kind), string(f.State),
-			nullInt(f.Layer), string(f.LayerDigest), string(f.DiffID), f.Path, f.Line, nullInt(f.HiddenBy), f.CreatedBy,
-			f.Redacted, f.Encoding, f.Confidence, f.Validation, f.Context, now, now)
-		if err != nil {
-			return fmt.Errorf("finding %s at %s: %w", f.Rule, f.Path, err)
+	rows := uniqueFindings(findings)
+	for len(rows) > 0 {
+		batch := rows[:min(len(rows), findingBatch)]
+		rows = rows[len(batch):]
+		args := make([]any, 0, len(batch)*findingParams)
+		for _, f := range batch {
+			args = append(args, mid, f.Fingerprint, f.Rule, findingLoc(f), f.Description, f.Severity, string(f.Kind), string(f.State),
+				nullInt(f.Layer), string(f.LayerDigest), string(f.DiffID), f.Path, f.Line, nullInt(f.HiddenBy), f.CreatedBy,
+				f.Redacted, f.Encoding, f.Confidence, f.Validation, f.Context, now, now)
+		}
+		values := strings.TrimSuffix(strings.Repeat(findingValues+", ", len(batch)), ", ")
+		if _, err := tx.ExecContext(ctx, s.q(findingInsert+values+findingConflict), args...); err != nil {
+			return fmt.Errorf("findings of manifest: %w", err)
 		}
 	}
 	return nil
+}
+
+// findingBatch rows of findingParams parameters stay under SQLite's and
+// Postgres' limits on bound parameters (32766 and 65535).
+const (
+	findingBatch  = 500
+	findingParams = 22
+)
+
+const (
+	findingInsert = `INSERT INTO findings (manifest_id, fingerprint, rule, loc, description, severity, kind, state,
+	layer_index, layer_digest, diff_id, path, line, hidden_by, created_by, redacted, encoding, confidence, validation, context,
+	first_seen, last_seen) VALUES `
+	findingValues   = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	findingConflict = ` ON CONFLICT (manifest_id, fingerprint, rule, loc) DO UPDATE SET reported = 1,
+	description = excluded.description, severity = excluded.severity, kind = excluded.kind, state = excluded.state,
+	layer_digest = excluded.layer_digest, diff_id = excluded.diff_id, hidden_by = excluded.hidden_by,
+	created_by = excluded.created_by, redacted = excluded.redacted, encoding = excluded.encoding,
+	confidence = excluded.confidence, validation = excluded.validation, context = excluded.context,
+	last_seen = CASE WHEN excluded.last_seen > findings.last_seen THEN excluded.last_seen ELSE findings.last_seen END`
+)
+
+// uniqueFindings keeps the last finding of each key (one statement may
+// not update a row twice).
+func uniqueFindings(findings []scan.Finding) []*scan.Finding {
+	type key struct{ fp, rule, loc string }
+	at := map[key]int{}
+	var out []*scan.Finding
+	for i := range findings {
+		f := &findings[i]
+		k := key{f.Fingerprint, f.Rule, findingLoc(f)}
+		if j, ok := at[k]; ok {
+			out[j] = f
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, f)
+	}
+	return out
 }
 
 // findingLoc is a finding's location within its manifest: layer, path, line.
@@ -260,4 +302,24 @@ func (s *Store) resolve(ctx context.Context, tx *sql.Tx, repoID, now int64) erro
 		return fmt.Errorf("reopen: %w", err)
 	}
 	return nil
+}
+
+// Repositories lists the repositories the store knows in a registry, so a
+// sweep can SyncTags (with no tags) those its catalog no longer lists.
+func (s *Store) Repositories(ctx context.Context, registry string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.name FROM repositories r JOIN registries g ON g.id = r.registry_id
+		WHERE g.host = ? ORDER BY r.name`), registry)
+	if err != nil {
+		return nil, fmt.Errorf("store: repositories of %s: %w", registry, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("store: repositories of %s: %w", registry, err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }

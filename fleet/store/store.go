@@ -206,10 +206,21 @@ func sqliteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
+// DefaultPostgresConns is the Postgres pool size when the address sets no
+// pool_max_conns.
+const DefaultPostgresConns = 20
+
 func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadDSN, err)
+	}
+	// River's client holds connections of its own (a listener, producers,
+	// the leader's maintenance) beside its workers and the store's queries:
+	// pgxpool's default of max(4, CPUs) starves it. The DSN's
+	// pool_max_conns still wins.
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultPostgresConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +34,9 @@ func TestMigrations(t *testing.T) {
 		if err := s.Ready(ctx); err != nil {
 			t.Errorf("Ready: %v", err)
 		}
+		if s.Dialect() == Postgres && (s.PgxPool() == nil || s.PgxPool().Config().MaxConns != DefaultPostgresConns) {
+			t.Errorf("Postgres pool %v", s.PgxPool())
+		}
 		if err := s.SQLDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
 			t.Fatalf("River's tables missing: %v", err)
 		}
@@ -45,6 +51,65 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
 		}
 	})
+}
+
+// TestUpgrade: a database at schema version 1 is brought to the newest
+// version by Open, its data kept.
+func TestUpgrade(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.dsn(t)
+			old := openAt(t, dsn, 1)
+			if v, err := old.Version(ctx); v != 1 || err != nil {
+				t.Fatalf("version %d (%v), want 1", v, err)
+			}
+			mustRecord(t, old, rec("a.example", "web", "m1", "v1"), []scan.Finding{finding("AKIAAAAAAAAAAAAAAAAA", "aws", "high", "/a", 1)}, t0)
+			s := open(t, dsn)
+			if v, err := s.Version(ctx); v != SchemaVersion() || err != nil {
+				t.Fatalf("version %d (%v), want %d", v, err, SchemaVersion())
+			}
+			if rows := mustFindings(t, s, Filter{}); len(rows) != 1 {
+				t.Errorf("%d findings after the upgrade, want 1", len(rows))
+			}
+			q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_last_seen'`
+			if s.Dialect() == Postgres {
+				q = `SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'findings_last_seen'`
+			}
+			var n int
+			if err := s.db.QueryRowContext(ctx, q).Scan(&n); err != nil || n != 1 {
+				t.Errorf("version 2's index: %d (%v)", n, err)
+			}
+		})
+	}
+}
+
+// openAt opens a store migrated only up to version v (as an older strata
+// would leave it).
+func openAt(t *testing.T, dsn string, v int) *Store {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		s   *Store
+		err error
+	)
+	if strings.HasPrefix(dsn, "postgres://") {
+		s, err = openPostgres(ctx, dsn, discard)
+	} else {
+		path, perr := sqlitePath(dsn)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		s, err = openSQLite(ctx, path, discard)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateStrata(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestSQLiteSettings: WAL, foreign keys, River's pool of one connection.
@@ -215,6 +280,9 @@ func TestFingerprint(t *testing.T) {
 		if err := s.SyncTags(ctx, "a.example", "two", nil, t0.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
+		if repos, err := s.Repositories(ctx, "b.example:5000"); err != nil || strings.Join(repos, ",") != "one,other" {
+			t.Errorf("repositories of b.example:5000: %v %v", repos, err)
+		}
 		rows, err := s.Fingerprint(ctx, fingerprint(secret))
 		if err != nil {
 			t.Fatal(err)
@@ -326,6 +394,36 @@ func TestRuleset(t *testing.T) {
 			if got, err := s.Ruleset(ctx); got != h || err != nil {
 				t.Errorf("ruleset %q %v, want %q", got, err, h)
 			}
+		}
+	})
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// TestManyFindings: findings and layers beyond one statement's batch, and
+// the same finding listed twice, are all recorded once.
+func TestManyFindings(t *testing.T) {
+	const n = 2*findingBatch + 7
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		r := rec("a.example", "big", "m1", "v1")
+		for i := 2; i < 1300; i++ {
+			r.Layers = append(r.Layers, LayerRef{Index: i, Digest: digest(fmt.Sprint("l", i))})
+		}
+		var fs []scan.Finding
+		for i := 0; i < n; i++ {
+			fs = append(fs, finding(fmt.Sprintf("AKIA%016d", i), "aws", "high", fmt.Sprint("/f", i), i%5))
+		}
+		fs = append(fs, fs[3], fs[n-1])
+		for round := 0; round < 2; round++ {
+			mustRecord(t, s, r, fs, t0.Add(time.Duration(round)*time.Hour))
+			got := len(mustFindings(t, s, Filter{Limit: MaxLimit})) + len(mustFindings(t, s, Filter{Limit: MaxLimit, Offset: MaxLimit}))
+			if got != n {
+				t.Errorf("round %d: %d findings, want %d", round, got, n)
+			}
+		}
+		v, err := s.Image(context.Background(), "a.example", "big", r.Manifest)
+		if err != nil || len(v.Layers) != 1300 || v.Layers[1299].Index != 1299 {
+			t.Errorf("layers: %d (%v)", len(v.Layers), err)
 		}
 	})
 }

@@ -220,27 +220,58 @@ func normalFingerprint(s string) (string, error) {
 	return s, nil
 }
 
-// storeError answers a store error: 400 for a bad filter or request, 404
-// for a missing image, else 500 (logged).
-func (h *handler) storeError(w http.ResponseWriter, what string, err error) {
+// errorStatus maps a request's error to its status and message: 400 for
+// a bad filter or request, 404 for a missing image, else 500 (logged).
+func (h *handler) errorStatus(what string, err error) (int, string) {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadFilter):
-		h.jsonError(w, http.StatusBadRequest, "%v", err)
+		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, store.ErrNotFound):
-		h.jsonError(w, http.StatusNotFound, "%s: not in the store (not scanned yet?)", what)
+		return http.StatusNotFound, what + ": not in the store (not scanned yet?)"
 	default:
 		h.log.Error("store read", "what", what, "error", err)
-		h.jsonError(w, http.StatusInternalServerError, "%s: the store failed; see the server log", what)
+		return http.StatusInternalServerError, what + ": the store failed; see the server log"
 	}
 }
 
-func (h *handler) apiFindings(w http.ResponseWriter, r *http.Request) {
+// storeError answers an API route's error as JSON.
+func (h *handler) storeError(w http.ResponseWriter, what string, err error) {
+	code, msg := h.errorStatus(what, err)
+	h.jsonError(w, code, "%s", msg)
+}
+
+// queryFindings reads the filters of r and lists what they select.
+func (h *handler) queryFindings(r *http.Request) (store.Filter, []store.FindingRow, error) {
 	f, err := findingsFilter(r.URL.Query())
 	if err != nil {
-		h.storeError(w, "findings", err)
-		return
+		return f, nil, err
 	}
 	rows, err := h.store.Findings(r.Context(), f)
+	return f, rows, err
+}
+
+// queryFingerprint lists the findings of the fingerprint in r's path.
+func (h *handler) queryFingerprint(r *http.Request) (string, []store.FindingRow, error) {
+	fp, err := normalFingerprint(r.PathValue("fp"))
+	if err != nil {
+		return "", nil, err
+	}
+	rows, err := h.store.Fingerprint(r.Context(), fp)
+	return fp, rows, err
+}
+
+// queryImage reads the image named by r's path.
+func (h *handler) queryImage(r *http.Request) (imageKey, *store.ImageView, error) {
+	k, err := parseImageKey(r)
+	if err != nil {
+		return k, nil, err
+	}
+	v, err := h.store.Image(r.Context(), k.Registry, k.Repository, k.Manifest)
+	return k, v, err
+}
+
+func (h *handler) apiFindings(w http.ResponseWriter, r *http.Request) {
+	f, rows, err := h.queryFindings(r)
 	if err != nil {
 		h.storeError(w, "findings", err)
 		return
@@ -249,14 +280,9 @@ func (h *handler) apiFindings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiFingerprint(w http.ResponseWriter, r *http.Request) {
-	fp, err := normalFingerprint(r.PathValue("fp"))
+	fp, rows, err := h.queryFingerprint(r)
 	if err != nil {
 		h.storeError(w, "fingerprint", err)
-		return
-	}
-	rows, err := h.store.Fingerprint(r.Context(), fp)
-	if err != nil {
-		h.storeError(w, "fingerprint "+fp, err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, map[string]any{"fingerprint": fp, "findings": apiFindings(rows)})
@@ -290,12 +316,7 @@ func imagePath(registry, repo string, d image.Digest) string {
 }
 
 func (h *handler) apiImage(w http.ResponseWriter, r *http.Request) {
-	k, err := parseImageKey(r)
-	if err != nil {
-		h.storeError(w, "image", err)
-		return
-	}
-	v, err := h.store.Image(r.Context(), k.Registry, k.Repository, k.Manifest)
+	k, v, err := h.queryImage(r)
 	if err != nil {
 		h.storeError(w, "image "+k.String(), err)
 		return

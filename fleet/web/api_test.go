@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,8 +12,9 @@ import (
 
 // TestFindingsFilters: each filter of GET /api/v1/findings selects the
 // seeded findings it should; bad values answer 400.
-func TestFindingsFilters(t *testing.T) {
-	f := newFixture(t)
+func TestFindingsFilters(t *testing.T) { forEachDialect(t, testFindingsFilters) }
+
+func testFindingsFilters(t *testing.T, f *fixture) {
 	f.seed(t)
 	auth := "Bearer " + f.token
 	fpA := fingerprint(secretA)
@@ -78,8 +80,9 @@ func TestFindingsFilters(t *testing.T) {
 // TestImageFingerprintStatus: one image's answer has its layers (build
 // args masked) and findings with commands; a fingerprint's lists every
 // image holding it; the status joins the queue and the store.
-func TestImageFingerprintStatus(t *testing.T) {
-	f := newFixture(t)
+func TestImageFingerprintStatus(t *testing.T) { forEachDialect(t, testImageFingerprintStatus) }
+
+func testImageFingerprintStatus(t *testing.T, f *fixture) {
 	f.seed(t)
 	auth := "Bearer " + f.token
 	code, _, body := f.do(t, "GET", f.imageURL("/api/v1/images", "app1", "team/app"), auth, nil, nil)
@@ -137,8 +140,9 @@ func TestImageFingerprintStatus(t *testing.T) {
 
 // TestMetrics: /metrics serves the fleet-wide values read at scrape time
 // and the histograms workers observe through Metrics.
-func TestMetrics(t *testing.T) {
-	f := newFixture(t)
+func TestMetrics(t *testing.T) { forEachDialect(t, testMetrics) }
+
+func testMetrics(t *testing.T, f *fixture) {
 	f.seed(t)
 	f.metrics.ObserveScan("scan_layer", 1500*1e6)
 	f.metrics.LayerScanned(4096)
@@ -175,5 +179,27 @@ func TestMetrics(t *testing.T) {
 	f.queue.fail(http.ErrServerClosed)
 	if _, _, body := f.do(t, "GET", "/metrics", "Bearer "+f.token, nil, nil); !strings.Contains(body, "strata_store_up 0") {
 		t.Errorf("a failing queue does not show as strata_store_up 0")
+	}
+}
+
+// TestMetricsOwnRegistry: without a Registerer the handler serves a
+// registry of its own, with the process's memory and the Go runtime.
+func TestMetricsOwnRegistry(t *testing.T) {
+	f := newFixture(t)
+	h, err := web.NewHandler(web.Config{Store: f.store, Queue: f.queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	for _, want := range []string{"process_resident_memory_bytes ", "go_goroutines ", "strata_store_up 1", "strata_worker_layers_scanned_total 0"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%d: metrics lack %q", rec.Code, want)
+		}
+	}
+	if _, err := web.NewHandler(web.Config{Store: f.store}); err == nil {
+		t.Error("a handler without a queue was accepted")
 	}
 }

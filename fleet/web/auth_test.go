@@ -18,6 +18,7 @@ func (f *fixture) routes() []route {
 	return []route{
 		{"GET", "/", "", true, 200},
 		{"GET", "/fingerprints/" + fp, "", true, 200},
+		{"GET", "/findings?repository=team/app&status=open", "", true, 200},
 		{"GET", f.imageURL("/images", "app1", "team/app"), "", true, 200},
 		{"GET", "/images/" + testRegistry + "/team/app@" + string(digestOf("no such")), "", true, 404},
 		{"GET", "/metrics", "", true, 200},
@@ -99,6 +100,9 @@ func TestUnauthorized(t *testing.T) {
 					t.Errorf("status %d, want %d: %.300s", code, r.authed, body)
 				}
 				assertNoSecrets(t, r.path, body)
+				if r.page && r.authed == 404 && r.path != "/nowhere" && !strings.Contains(body, `<p class="error" role="alert">`) {
+					t.Errorf("a page's 404 is not an error page: %.300s", body)
+				}
 			})
 		}
 	}

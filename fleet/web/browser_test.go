@@ -40,7 +40,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancel()
 	b := dashPage{t: t, ctx: tab, dir: artifacts}
 
-	b.do(chromedp.Navigate(f.srv.URL + "/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do(chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.check("login", map[string]int{"form.login": 1, "#leaking": 0})
 	b.do(chromedp.SendKeys(chromedp.CSS("#token"), f.token), chromedp.Click(chromedp.CSS("#login")),
 		chromedp.WaitVisible(chromedp.CSS("#leaking")))
@@ -50,11 +50,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	// team/app and team/api leak; team/old's finding was resolved. New
 	// this week: team/app:1.0's two findings and team/api's one
 	// (team/app:2.0's is a month old).
-	b.check("overview", map[string]int{"tr.repo": 2, "#new tr.dash-finding": 3, "#resolved tr.dash-finding": 1})
+	b.check("overview", map[string]int{"tr.repo": 2, "#new tr.dash-finding": 3, "#resolved tr.dash-finding": 1,
+		"#leaking a.image-link": 3, `#leaking a.image-link[href="` + f.imageURL("/images", "app2", "team/app") + `"]`: 1})
 	b.contains("#new-this-week", "3")
 	b.contains("#resolved-this-week", "1")
 	b.contains("#leaking", "team/app")
 	b.contains("#resolved", "strata purge "+testRegistry+"/team/old@"+string(f.images["old"]))
+
+	b.do(chromedp.Click(chromedp.CSS(`#leaking a[href*="repository=team%2Fapp"]`)), chromedp.WaitVisible(chromedp.CSS("table.dash-findings")))
+	b.check("repository", map[string]int{"tr.dash-finding": 3})
+	b.do(chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#leaking")))
 
 	fp := fingerprint(secretA)
 	b.do(chromedp.Click(chromedp.CSS(`#new a.fp[href="/fingerprints/`+fp+`"]`)), chromedp.WaitVisible(chromedp.CSS("table.dash-findings")))

@@ -13,6 +13,7 @@
 //	GET  /api/v1/images/{registry}/{repo...}@{digest}
 //	GET  /api/v1/status               queue depth by job state, layers scanned, findings
 //	GET  /                            overview page
+//	GET  /findings                    findings page (the API's filters)
 //	GET  /fingerprints/{fp}           fingerprint page
 //	GET  /images/{registry}/{repo...}@{digest}   image page: layer timeline and findings
 //	GET  /login, POST /login, POST /logout
@@ -53,8 +54,18 @@
 //	strata_worker_layers_scanned_total    layers this process walked
 //	strata_worker_bytes_read_total        layer bytes this process read
 //
-// The jobs package takes the same *Metrics (fleet.Config) and calls
-// ObserveScan, LayerScanned; the handler takes it in Config.Metrics. At
+// Workers take the same *Metrics through an interface of their own
+// (ObserveScan(phase string, d time.Duration), LayerScanned(n int64)), so
+// the fleet package need not import this one; the handler takes it in
+// Config.Metrics. A serve process wires it as:
+//
+//	reg := prometheus.NewRegistry()
+//	m, err := web.NewMetrics(reg)
+//	// fleet.New(ctx, fleet.Config{..., Metrics: m})
+//	h, err := web.NewHandler(web.Config{Store: st, Queue: svc, WebhookSecret: secret,
+//		Logger: log, Registerer: reg, Metrics: m})
+//
+// At
 // scrape time the handler adds the fleet-wide values, read from the queue
 // and the store (shared by every process, so they are right with any
 // number of workers):

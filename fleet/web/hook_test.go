@@ -68,7 +68,7 @@ func (c *captured) events(t *testing.T) (manifestPushes, otherPushes, pulls int)
 // and fuzz fixtures.
 func TestWebhookFromRegistry(t *testing.T) {
 	var got captured
-	f := newFixtureWith(t, func(inner http.Handler) http.Handler {
+	f := newFixtureWith(t, dialects[0].dsn(t), func(inner http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/hook" {
 				b, _ := io.ReadAll(io.LimitReader(r.Body, web.MaxHookBody+1))

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stratascan/strata/fleet/store"
@@ -35,7 +36,7 @@ func newPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: parse the report templates: %w", err)
 	}
-	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
+	for _, name := range []string{"dashboard-login", "dashboard-overview", "dashboard-findings", "dashboard-error", "dashboard-fingerprint", "dashboard-image", "image", "findings"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("web: the report templates have no %q", name)
 		}
@@ -109,9 +110,9 @@ func newRowView(r store.FindingRow) rowView {
 		Fingerprint: r.Fingerprint, FingerprintShort: report.Truncate(r.Fingerprint, 23),
 		FingerprintURL: "/fingerprints/" + url.PathEscape(r.Fingerprint),
 		FirstSeen:      when(r.FirstSeen), LastSeen: when(r.LastSeen), Commands: report.RemediationCommands(imageRef(r), f)}
-	v.ImageText = v.ImageRef
+	v.ImageText = r.Registry + "/" + r.Repository + "@" + r.Manifest.Short()
 	if len(r.Tags) > 0 {
-		v.ImageText += " (" + r.Manifest.Short() + ")"
+		v.ImageText = v.ImageRef + " (" + r.Manifest.Short() + ")"
 	}
 	if r.Line > 0 {
 		v.Path += ":" + strconv.Itoa(r.Line)
@@ -137,9 +138,13 @@ func rowViews(rows []store.FindingRow) []rowView {
 	return out
 }
 
-// pageError answers a page's store error as text (the pages are for people).
+// pageError answers a page's error as a page.
 func (h *handler) pageError(w http.ResponseWriter, what string, err error) {
-	h.storeError(w, what, err)
+	code, msg := h.errorStatus(what, err)
+	h.render(w, code, "dashboard-error", struct {
+		page
+		Message string
+	}{h.newPage("strata: " + http.StatusText(code)), msg})
 }
 
 type severityCount struct {
@@ -150,6 +155,29 @@ type severityCount struct {
 type repoView struct {
 	store.RepositoryLeaks
 	FindingsURL string
+	Images      []imageLink
+}
+
+// imageLink is one leaking image of a repository row.
+type imageLink struct {
+	Label, URL string
+	Findings   int
+}
+
+func newRepoView(l store.RepositoryLeaks) repoView {
+	q := url.Values{"registry": {l.Registry}, "repository": {l.Repository}, "status": {store.StatusOpen}}
+	v := repoView{RepositoryLeaks: l, FindingsURL: "/findings?" + q.Encode()}
+	for _, m := range l.Manifests {
+		label := m.Manifest.Short()
+		if len(m.Tags) > 0 {
+			label = strings.Join(m.Tags, ", ") + " (" + label + ")"
+		}
+		if m.Platform != "" {
+			label += " " + m.Platform
+		}
+		v.Images = append(v.Images, imageLink{Label: label, URL: imagePath(l.Registry, l.Repository, m.Manifest), Findings: m.Findings})
+	}
+	return v
 }
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -179,8 +207,7 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(sev, func(a, b severityCount) int { return cmp.Compare(severityOrder(b.Name), severityOrder(a.Name)) })
 	var leaking []repoView
 	for _, l := range ov.Leaking {
-		q := url.Values{"registry": {l.Registry}, "repository": {l.Repository}, "status": {store.StatusOpen}}
-		leaking = append(leaking, repoView{l, "/api/v1/findings?" + q.Encode()})
+		leaking = append(leaking, newRepoView(l))
 	}
 	h.render(w, http.StatusOK, "dashboard-overview", struct {
 		page
@@ -210,13 +237,26 @@ func severityOrder(s string) int {
 	return map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 4}[s]
 }
 
-func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
-	fp, err := normalFingerprint(r.PathValue("fp"))
+// findingsPage lists findings with the API's filters.
+func (h *handler) findingsPage(w http.ResponseWriter, r *http.Request) {
+	f, rows, err := h.queryFindings(r)
 	if err != nil {
-		h.pageError(w, "fingerprint", err)
+		h.pageError(w, "findings", err)
 		return
 	}
-	rows, err := h.store.Fingerprint(r.Context(), fp)
+	title := "strata: findings"
+	if f.Repository != "" {
+		title += " in " + f.Repository
+	}
+	h.render(w, http.StatusOK, "dashboard-findings", struct {
+		page
+		Filter store.Filter
+		Rows   []rowView
+	}{h.newPage(title), f, rowViews(rows)})
+}
+
+func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
+	fp, rows, err := h.queryFingerprint(r)
 	if err != nil {
 		h.pageError(w, "fingerprint", err)
 		return
@@ -234,12 +274,7 @@ func (h *handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) imagePage(w http.ResponseWriter, r *http.Request) {
-	k, err := parseImageKey(r)
-	if err != nil {
-		h.pageError(w, "image", err)
-		return
-	}
-	v, err := h.store.Image(r.Context(), k.Registry, k.Repository, k.Manifest)
+	k, v, err := h.queryImage(r)
 	if err != nil {
 		h.pageError(w, "image "+k.String(), err)
 		return

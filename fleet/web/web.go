@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stratascan/strata/fleet/store"
@@ -41,7 +42,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the handler's collectors; when it is also a
 	// prometheus.Gatherer (a *prometheus.Registry), /metrics serves it.
-	// Nil: a new registry of the handler's own.
+	// Nil: a new registry of the handler's own, with the Go runtime and
+	// process collectors (memory, CPU, file descriptors).
 	Registerer prometheus.Registerer
 	// Metrics are the in-process collectors shared with the workers (see
 	// NewMetrics); nil: NewHandler registers a set on Registerer.
@@ -114,7 +116,9 @@ func newHandler(cfg Config) (*handler, error) {
 	}
 	reg := cfg.Registerer
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		own := prometheus.NewRegistry()
+		own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = own
 	}
 	h.gatherer = prometheus.DefaultGatherer
 	if g, ok := reg.(prometheus.Gatherer); ok {
@@ -159,6 +163,7 @@ func (h *handler) routes() http.Handler {
 	// Pages: 401 with the login form as the body.
 	mux.Handle("GET /metrics", h.page(promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}}).ServeHTTP))
 	mux.Handle("GET /{$}", h.page(h.overviewPage))
+	mux.Handle("GET /findings", h.page(h.findingsPage))
 	mux.Handle("GET /fingerprints/{fp}", h.page(h.fingerprintPage))
 	mux.Handle("GET /images/{registry}/{rest...}", h.page(h.imagePage))
 	mux.Handle("/", h.page(http.NotFound))

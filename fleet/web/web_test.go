@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +21,7 @@ import (
 	"github.com/stratascan/strata/fleet/store"
 	"github.com/stratascan/strata/fleet/web"
 	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/internal/pgtest"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/scan"
 )
@@ -66,13 +67,33 @@ type fixture struct {
 	images  map[string]image.Digest // by name: app1, app2, api, old
 }
 
-func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// newFixtureWith serves the handler through wrap when it is not nil.
-func newFixtureWith(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
+// dialects are the stores the tests that read findings run on.
+var dialects = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "strata.db") }},
+	{"postgres", func(t *testing.T) string { return pgtest.Start(t).DSN() }},
+}
+
+// forEachDialect runs fn on a fixture over each store.
+func forEachDialect(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) { fn(t, newFixtureWith(t, d.dsn(t), nil)) })
+	}
+}
+
+// newFixture serves a handler over a SQLite store.
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, dialects[0].dsn(t), nil) }
+
+// newFixtureWith serves the handler over the store at dsn, through wrap
+// when it is not nil.
+func newFixtureWith(t *testing.T, dsn string, wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "strata.db"), nil)
+	st, err := store.Open(ctx, dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,13 +242,4 @@ func decode[T any](t *testing.T, body string) T {
 		t.Fatalf("decode %q: %v", body, err)
 	}
 	return v
-}
-
-// newJar returns a cookie jar for a browser-like client.
-func newJar(t *testing.T) *cookiejar.Jar {
-	j, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }

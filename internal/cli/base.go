@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -136,10 +135,7 @@ same name makes images built on older ones stale.`,
 				return err
 			}
 			if !g.Quiet {
-				for _, b := range bases {
-					fmt.Fprintf(g.Stdout, "approved %s %s %s (%s, chain %s)\n", b.Name, report.OrDash(b.Platform), b.Digest, report.Plural(len(b.DiffIDs), "layer", "layers"), b.TopChainID().Short())
-				}
-				fmt.Fprintf(g.Stdout, "%d new, %d updated in %s\n", added, len(bases)-added, st.Path())
+				report.BasesApproved(g.Stdout, bases, added, st.Path())
 			}
 			return nil
 		},
@@ -164,17 +160,9 @@ func newBaseListCmd(g *Globals, openStore storeOpener) *cobra.Command {
 				return err
 			}
 			if g.Format == report.FormatJSON {
-				return provenance.WriteDocument(report.Unwrap(g.Stdout), bs)
+				return report.BasesJSON(g.Stdout, bs)
 			}
-			rows := make([][]string, 0, len(bs))
-			for _, b := range bs {
-				cr := "-"
-				if b.Created != nil {
-					cr = b.Created.UTC().Format(time.RFC3339)
-				}
-				rows = append(rows, []string{b.Name, report.OrDash(b.Platform), cr, strconv.Itoa(len(b.DiffIDs)), b.Digest.Short(), b.Reference})
-			}
-			return report.Table(g.Stdout, []string{"NAME", "PLATFORM", "CREATED", "LAYERS", "DIGEST", "REFERENCE"}, rows)
+			return report.Bases(g.Stdout, bs)
 		},
 	}
 }
@@ -195,9 +183,7 @@ func newBaseRemoveCmd(g *Globals, openStore storeOpener) *cobra.Command {
 				return err
 			}
 			if !g.Quiet {
-				for _, b := range rm {
-					fmt.Fprintf(g.Stdout, "removed %s %s %s\n", b.Name, report.OrDash(b.Platform), b.Digest)
-				}
+				report.BasesRemoved(g.Stdout, rm)
 			}
 			return nil
 		},
@@ -267,7 +253,7 @@ func newBaseImportCmd(g *Globals, openStore storeOpener) *cobra.Command {
 				return fmt.Errorf("import %s: %w", args[0], err)
 			}
 			if !g.Quiet {
-				fmt.Fprintf(g.Stdout, "imported %s: %s into %s\n", args[0], report.Plural(n, "new base", "new bases"), st.Path())
+				report.BasesImported(g.Stdout, args[0], n, st.Path())
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/stratascan/strata/internal/fixture"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/provenance"
+	"github.com/stratascan/strata/report"
 )
 
 func baseLayer(name string) fixture.Layer {
@@ -123,7 +124,7 @@ func TestDigestInferCLI(t *testing.T) {
 		}
 	}
 	out, _, code = run(t, "", "digest", "infer", "-o", "json", "--profile", "go-gzip-6,go-gzip-1", "oci:"+filepath.Join(dir, "raw")+":t")
-	var rep inferReport
+	var rep report.Inference
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("json: %v %d\n%s", err, code, out)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stratascan/strata/report"
 )
 
 // isolate points every per-user location (config, state, data, cache) at
@@ -187,7 +189,7 @@ func TestPurgeListJournals(t *testing.T) {
 func TestExtractJSONSummary(t *testing.T) {
 	dir := t.TempDir()
 	out, errs, code := run(t, "", "extract", "-o", "json", "--layer", "1", "--path", "/app", sample, dir)
-	var sum extractOutput
+	var sum report.Extraction
 	if err := json.Unmarshal([]byte(out), &sum); code != 0 || err != nil {
 		t.Fatalf("exit %d %s %v: %q", code, errs, err, out)
 	}

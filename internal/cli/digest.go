@@ -2,11 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/provenance"
 	"github.com/stratascan/strata/provenance/infer"
 	"github.com/stratascan/strata/report"
@@ -21,19 +19,6 @@ func newDigestCmd(g *Globals) *cobra.Command {
 	}
 	cmd.AddCommand(newDigestInferCmd(g))
 	return cmd
-}
-
-type inferReport struct {
-	Image      string            `json:"image"`
-	Digest     image.Digest      `json:"digest"`
-	Platform   string            `json:"platform,omitempty"`
-	Caveat     string            `json:"caveat"`
-	Versions   map[string]string `json:"compressorVersions"`
-	Profiles   []infer.Profile   `json:"profiles"`
-	Layers     []infer.Layer     `json:"layers"`
-	Against    string            `json:"against,omitempty"`
-	ServedBy   image.Digest      `json:"servedManifest,omitempty"`
-	Reproduced *int              `json:"reproduced,omitempty"`
 }
 
 func newDigestInferCmd(g *Globals) *cobra.Command {
@@ -75,7 +60,7 @@ To prove which base an image is built on use 'strata base check', which compares
 			if err != nil {
 				return err
 			}
-			rep := inferReport{Image: args[0], Digest: im.Manifest.Digest, Platform: im.Platform.String(),
+			rep := report.Inference{Image: args[0], Digest: im.Manifest.Digest, Platform: im.Platform.String(),
 				Caveat: infer.Caveat(), Versions: infer.Versions(), Profiles: ps, Layers: layers}
 			if against != "" {
 				open, _, err := g.imageOpener()
@@ -100,52 +85,10 @@ To prove which base an image is built on use 'strata base check', which compares
 			if g.Format == report.FormatJSON {
 				return report.JSON(g.Stdout, rep)
 			}
-			return writeInferTable(g, rep)
+			return report.InferTable(g.Stdout, rep)
 		},
 	}
 	cmd.Flags().StringVar(&against, "against", "", "registry reference of the pushed image to explain")
 	cmd.Flags().StringSliceVar(&profiles, "profile", nil, "only these profiles (default all)")
 	return cmd
-}
-
-func writeInferTable(g *Globals, rep inferReport) error {
-	fmt.Fprintf(g.Stdout, "%s %s %s\n", rep.Image, report.OrDash(rep.Platform), rep.Digest)
-	fmt.Fprintf(g.Stdout, "NOTE: %s\n\n", rep.Caveat)
-	head := []string{"LAYER", "PROFILE", "DIGEST", "SIZE"}
-	if rep.Against != "" {
-		head = append(head, "SERVED")
-	}
-	var rows [][]string
-	for _, l := range rep.Layers {
-		row := func(profile string, d image.Digest, size string) {
-			r := []string{strconv.Itoa(l.Index), profile, string(d), size}
-			if rep.Against != "" {
-				mark := ""
-				if d == l.Served {
-					mark = "<= served"
-				}
-				r = append(r, mark)
-			}
-			rows = append(rows, r)
-		}
-		row("stored ("+string(l.StoredCompression)+")", l.Stored.Digest, strconv.FormatInt(l.Stored.Size, 10))
-		for _, c := range l.Candidates {
-			row(c.Profile, c.Digest, strconv.FormatInt(c.Size, 10))
-		}
-		row("diff_id", l.DiffID, "")
-	}
-	if err := report.Table(g.Stdout, head, rows); err != nil {
-		return err
-	}
-	if rep.Against != "" {
-		fmt.Fprintf(g.Stdout, "\n%s (manifest %s): %d of %d layers reproduced\n", rep.Against, rep.ServedBy, *rep.Reproduced, len(rep.Layers))
-		for _, l := range rep.Layers {
-			m := l.Match
-			if m == "" {
-				m = "no profile reproduces it (another compressor or version)"
-			}
-			fmt.Fprintf(g.Stdout, "  layer %d %s: %s\n", l.Index, l.Served.Short(), m)
-		}
-	}
-	return nil
 }

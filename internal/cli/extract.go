@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/stratascan/strata/inspect"
@@ -10,20 +8,6 @@ import (
 )
 
 func init() { register(newExtractCmd) }
-
-// extractOutput is the --format json summary of an extraction.
-type extractOutput struct {
-	Image     string            `json:"image"`
-	Directory string            `json:"directory"`
-	Layer     *int              `json:"layer"`
-	Path      string            `json:"path,omitempty"`
-	Files     int               `json:"files"`
-	Dirs      int               `json:"dirs"`
-	Links     int               `json:"links"`
-	Bytes     int64             `json:"bytes"`
-	Refused   []inspect.Refusal `json:"refused"`
-	Error     string            `json:"error,omitempty"`
-}
 
 func newExtractCmd(g *Globals) *cobra.Command {
 	var xo inspect.ExtractOptions
@@ -56,33 +40,12 @@ the summary (--format json).`,
 				return err
 			}
 			if g.Format == report.FormatJSON {
-				out := extractOutput{Image: args[0], Directory: args[1], Path: xo.Prefix, Files: st.Files, Dirs: st.Dirs,
-					Links: st.Links, Bytes: st.Bytes, Refused: st.Refused}
-				if xo.Layer >= 0 {
-					out.Layer = &xo.Layer
-				}
-				if out.Refused == nil {
-					out.Refused = []inspect.Refusal{}
-				}
-				for i := range out.Refused {
-					out.Refused[i].Path = report.ImagePath(out.Refused[i].Path)
-				}
-				if err != nil {
-					out.Error = err.Error()
-				}
-				if jerr := report.JSON(g.Stdout, out); jerr != nil {
+				if jerr := report.ExtractJSON(g.Stdout, args[0], args[1], xo, st, err); jerr != nil {
 					return jerr
 				}
 				return err
 			}
-			for _, r := range st.Refused {
-				fmt.Fprintf(g.Stderr, "strata: refused layer %d %s: %s\n", r.Layer, report.ImagePath(r.Path), r.Reason)
-			}
-			if !g.Quiet {
-				fmt.Fprintf(g.Stderr, "strata: wrote %s (%s), %s, %s to %s; refused %s\n",
-					report.Plural(st.Files, "file", "files"), report.Bytes(st.Bytes), report.Plural(st.Dirs, "dir", "dirs"),
-					report.Plural(st.Links, "link", "links"), args[1], report.Plural(len(st.Refused), "entry", "entries"))
-			}
+			report.ExtractSummary(g.Stderr, args[1], st, g.Quiet)
 			return err // hints.go adds the flags that help
 		},
 	}

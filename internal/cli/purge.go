@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,7 +74,14 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 				if len(args) > 0 {
 					return WithExitCode(ExitError, errors.New("--list-journals takes no references"))
 				}
-				return writeJournals(g, journalDir)
+				js, err := purge.Journals(journalDir)
+				if err != nil {
+					return WithExitCode(ExitError, err)
+				}
+				if g.Format == report.FormatJSON {
+					return report.JSON(g.Stdout, js)
+				}
+				return report.PurgeJournals(g.Stdout, js, journalDir)
 			}
 			client, err := g.registryClient()
 			if err != nil {
@@ -185,12 +188,12 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 	}
 	if !yes {
 		if g.Format == report.FormatJSON {
-			return true, purge.WriteJSON(g.Stdout, p)
+			return true, report.JSON(g.Stdout, p)
 		}
-		if err := p.WriteTable(g.Stdout); err != nil {
+		if err := report.PurgePlan(g.Stdout, p); err != nil {
 			return false, err
 		}
-		writeFixFlags(g.Stdout, p)
+		report.PurgeFixFlags(g.Stdout, p)
 		if p.Refused() {
 			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. This plan is REFUSED as it stands (see above).")
 		} else {
@@ -200,10 +203,10 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 	}
 	if p.Refused() {
 		if g.Format == report.FormatJSON {
-			_ = purge.WriteJSON(g.Stdout, purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
+			_ = report.JSON(g.Stdout, purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
 		} else {
-			_ = p.WriteTable(g.Stdout)
-			writeFixFlags(g.Stdout, p)
+			_ = report.PurgePlan(g.Stdout, p)
+			report.PurgeFixFlags(g.Stdout, p)
 		}
 		return false, p.Err()
 	}
@@ -222,7 +225,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 	}
 	defer j.Close()
 	if g.Format != report.FormatJSON {
-		if err := p.WriteTable(g.Stdout); err != nil {
+		if err := report.PurgePlan(g.Stdout, p); err != nil {
 			return false, err
 		}
 		fmt.Fprintf(g.Stdout, "\nApplying (journal: %s)...\n", journalPath)
@@ -275,7 +278,7 @@ func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Pla
 		out.Error = aerr.Error()
 		out.HandOff = purge.HandOff(p, res, nil)
 		if g.Format == report.FormatJSON {
-			_ = purge.WriteJSON(g.Stdout, out)
+			_ = report.JSON(g.Stdout, out)
 		} else {
 			fmt.Fprintf(g.Stdout, "\nPURGE STOPPED: %v\nResume with: strata purge --resume %s\n", aerr, journalPath)
 		}
@@ -292,70 +295,17 @@ func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Pla
 		out.Error = aerr.Error()
 	}
 	if g.Format == report.FormatJSON {
-		if err := purge.WriteJSON(g.Stdout, out); err != nil {
+		if err := report.JSON(g.Stdout, out); err != nil {
 			return false, err
 		}
 	} else {
-		writeResult(g.Stdout, res, rep)
+		if err := report.PurgeResult(g.Stdout, res, rep); err != nil {
+			return false, err
+		}
 		fmt.Fprintln(g.Stdout)
 		fmt.Fprint(g.Stdout, out.HandOff)
 	}
 	return rep.Verdict == purge.VerdictClean, nil
-}
-
-func writeResult(w io.Writer, res *purge.Result, rep *purge.Report) {
-	counts := map[string]int{}
-	for _, s := range res.Steps {
-		counts[s.Outcome]++
-	}
-	fmt.Fprintf(w, "\nSteps: %d", len(res.Steps))
-	for _, o := range []string{purge.OutcomeDeleted, purge.OutcomeAbsent, purge.OutcomeViaDigest, purge.OutcomePlaceholder, purge.OutcomeChanged, purge.OutcomeUnsupported, purge.OutcomeSkipped, purge.OutcomeInUse, purge.OutcomeRestored, purge.OutcomeLost} {
-		if counts[o] > 0 {
-			fmt.Fprintf(w, ", %s %d", o, counts[o])
-		}
-	}
-	fmt.Fprintln(w)
-	if res.TagDeleteUnsupported {
-		fmt.Fprintln(w, "The registry refused tag DELETE (distribution 2.8): tags were removed by deleting their manifests by digest.")
-	}
-	for _, u := range res.InUse {
-		fmt.Fprintf(w, "Pushed during the purge: blob %s is used by %s: %s\n", u.Digest, listOrUntagged(u.Tags), map[string]string{
-			purge.OutcomeInUse: "not deleted", purge.OutcomeRestored: "deleted, then uploaded again", purge.OutcomeLost: "DELETED: push those tags again"}[u.Outcome])
-	}
-	fmt.Fprintf(w, "Verified: %d deleted objects answer 404; %d tags present checked whole (%d requests)\n", rep.Gone, rep.Survivors, rep.Requests)
-	if len(rep.NewTags) > 0 {
-		fmt.Fprintf(w, "Tags pushed or moved during the purge (checked whole): %s\n", strings.Join(rep.NewTags, ", "))
-	}
-	for _, c := range rep.Changed {
-		fmt.Fprintf(w, "  CHANGED: %s\n", c)
-	}
-	for _, pr := range rep.Problems {
-		fmt.Fprintf(w, "  PROBLEM: %s\n", pr)
-	}
-	fmt.Fprintf(w, "VERDICT: %s\n", verdictText(rep.Verdict))
-}
-
-func verdictText(v string) string {
-	switch v {
-	case purge.VerdictClean:
-		return "CLEAN — the target is no longer retrievable through the API and every surviving tag is whole (storage bytes remain until GC)"
-	case purge.VerdictPendingGC:
-		return "PENDING GC — manifests are gone but blobs stay pullable by digest until the operator's garbage collection"
-	case purge.VerdictRestartNeeded:
-		return "RESTART NEEDED — the registry serves deleted blobs from a stale descriptor cache"
-	case purge.VerdictChanged:
-		return "CHANGED DURING THE PURGE — tags pushed meanwhile use content the plan deleted; it was kept for them and stays pullable through them (see CHANGED above): review them and purge again"
-	case purge.VerdictNotPurged:
-		return "NOT PURGED — the registry refused deletes; nothing was deleted"
-	}
-	return "FAILED — see the problems above"
-}
-
-func listOrUntagged(tags []string) string {
-	if len(tags) == 0 {
-		return "untagged manifests"
-	}
-	return "tags " + strings.Join(tags, ", ")
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -381,104 +331,4 @@ func defaultJournalDir() (string, error) {
 		return "", fmt.Errorf("no default directory for purge journals (%v): pass --journal-dir DIR", err)
 	}
 	return filepath.Join(d, "strata", "journals"), nil
-}
-
-// journalSummary is one line of --list-journals.
-type journalSummary struct {
-	Path       string `json:"path"`
-	Repository string `json:"repository"`
-	Modified   string `json:"modified"`
-	Steps      int    `json:"steps"`
-	Done       int    `json:"done"`
-	Verified   bool   `json:"verified"`
-	Error      string `json:"error,omitempty"`
-}
-
-// writeJournals lists the purge journals in dir, newest first. A missing
-// dir lists nothing (and is not created).
-func writeJournals(g *Globals, dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "strata-purge-*.jsonl"))
-	if err != nil {
-		return WithExitCode(ExitError, err)
-	}
-	out := []journalSummary{}
-	for _, p := range paths {
-		out = append(out, summarizeJournal(p))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Modified > out[j].Modified })
-	if g.Format == report.FormatJSON {
-		return report.JSON(g.Stdout, out)
-	}
-	if len(out) == 0 {
-		fmt.Fprintf(g.Stdout, "No purge journals in %s\n", dir)
-		return nil
-	}
-	rows := make([][]string, 0, len(out))
-	for _, s := range out {
-		state := "interrupted: finish with strata purge --resume " + s.Path
-		switch {
-		case s.Error != "":
-			state = "error " + s.Error
-		case s.Verified:
-			state = "ok verified"
-		}
-		rows = append(rows, []string{s.Modified, s.Repository, strconv.Itoa(s.Done) + "/" + strconv.Itoa(s.Steps), state, s.Path})
-	}
-	return report.Table(g.Stdout, []string{"MODIFIED", "REPOSITORY", "STEPS", "STATE", "JOURNAL"}, rows)
-}
-
-func summarizeJournal(path string) journalSummary {
-	s := journalSummary{Path: path}
-	fi, err := os.Stat(path)
-	if err != nil {
-		s.Error = err.Error()
-		return s
-	}
-	s.Modified = fi.ModTime().UTC().Format(time.RFC3339)
-	f, err := os.Open(path)
-	if err != nil {
-		s.Error = err.Error()
-		return s
-	}
-	defer f.Close()
-	rp, err := purge.ReadJournal(f)
-	if err != nil {
-		s.Error = strings.TrimSpace(err.Error())
-		return s
-	}
-	if rp.Plan != nil {
-		s.Repository, s.Steps = rp.Plan.Repository, len(rp.Plan.Steps())
-	}
-	s.Done, s.Verified = len(rp.Done), rp.Verified
-	return s
-}
-
-// writeFixFlags words the plan's fixes as the flags that apply them.
-func writeFixFlags(w io.Writer, p *purge.Plan) {
-	var lines []string
-	for _, r := range p.Refusals {
-		l := ""
-		if len(r.AlsoTags) > 0 {
-			l = "--also-tags " + strings.Join(r.AlsoTags, ",")
-		}
-		if r.IncludeSharing {
-			if l != "" {
-				l += " (or --include-sharing)"
-			} else {
-				l = "--include-sharing"
-			}
-		}
-		if l != "" {
-			lines = append(lines, l+": "+r.Fix)
-		}
-	}
-	if len(p.Sharing) > 0 {
-		lines = append(lines, "--include-sharing purges the images sharing the leaked layer too; --leaked-layer DIGEST names the leaked layer exactly")
-	}
-	if len(lines) > 0 {
-		fmt.Fprintln(w, "\nFlags for these fixes:")
-		for _, l := range lines {
-			fmt.Fprintln(w, "  "+l)
-		}
-	}
 }

@@ -72,9 +72,6 @@ old digest and hands the old digest to purge (a dry run unless --yes). Every pla
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := report.CheckFormat(g.Format, report.FormatTable, report.FormatJSON); err != nil {
-				return WithExitCode(ExitError, err)
-			}
 			if sf.resumePath != "" {
 				return runScrubResume(cmd, g, &sf)
 			}

@@ -69,24 +69,12 @@ func runVerify(ctx context.Context, g *Globals, vf *verifyFlags, mode string, re
 	if mode == "plan" {
 		plan := checker.Plan(cands)
 		if g.Format == report.FormatJSON {
-			return report.JSON(g.Stdout, map[string]any{"verifyPlan": plan})
+			return report.VerifyPlanJSON(g.Stdout, plan)
 		}
-		rows := make([][]string, 0, len(plan))
-		for _, p := range plan {
-			rows = append(rows, []string{p.Rule, fpShort(p.Fingerprint), p.Provider, p.Host, p.Skip})
-		}
-		fmt.Fprintf(g.Stdout, "Verification plan (nothing sent): %s\n", report.Plural(len(plan), "secret", "secrets"))
-		return report.Table(report.StyleFor(g.Stdout), []string{"RULE", "FINGERPRINT", "PROVIDER", "WOULD CONTACT", "NOT CHECKED BECAUSE"}, rows)
+		return report.VerifyPlan(g.Stdout, plan)
 	}
 	scan.ApplyVerification(res, checker.Check(ctx, cands))
 	return nil
-}
-
-func fpShort(fp string) string {
-	if len(fp) > 19 {
-		return fp[:19] + "…"
-	}
-	return fp
 }
 
 // anyActive reports whether a provider confirmed one of the secrets live.

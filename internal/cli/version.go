@@ -83,7 +83,7 @@ func newVersionCmd(g *Globals) *cobra.Command {
   strata version --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.Format == "json" {
+			if g.Format == report.FormatJSON {
 				return report.JSON(g.Stdout, ReadBuildInfo())
 			}
 			_, err := fmt.Fprintln(g.Stdout, versionString())

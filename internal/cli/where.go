@@ -65,9 +65,9 @@ tags that reach those manifests. --catalog lists the registry's repositories thr
 				if uses == nil {
 					uses = []purge.Use{}
 				}
-				return purge.WriteJSON(g.Stdout, uses)
+				return report.JSON(g.Stdout, uses)
 			}
-			return purge.WriteWhere(g.Stdout, ds, uses)
+			return report.PurgeWhere(g.Stdout, ds, uses)
 		},
 	}
 	cmd.Flags().StringSliceVar(&repos, "repo", nil, "repository to search, host/path (repeatable)")

@@ -135,9 +135,12 @@ func (s *Server) admin(ctx context.Context, stmt string) error {
 	return err
 }
 
+// binGlob is where the Debian package installs each major version.
+var binGlob = "/usr/lib/postgresql/*/bin"
+
 // Bin is the directory of the newest installed PostgreSQL server binaries.
 func Bin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(binGlob)
 	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
 	for _, d := range dirs {
 		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {

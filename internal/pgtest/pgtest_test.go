@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -60,4 +61,43 @@ func TestDropOnCleanup(t *testing.T) {
 	if n != 0 {
 		t.Errorf("database %s still exists after its test", db.Name)
 	}
+}
+
+// TestMissingPostgres: without postgres, Start fails the test when CI is
+// set to a true value and skips it otherwise.
+func TestMissingPostgres(t *testing.T) {
+	old := binGlob
+	t.Cleanup(func() { binGlob = old })
+	binGlob = filepath.Join(t.TempDir(), "*", "bin")
+	t.Setenv("PATH", t.TempDir())
+	for _, c := range []struct {
+		ci         string
+		fail, skip bool
+	}{{"true", true, false}, {"1", true, false}, {"", false, true}, {"false", false, true}} {
+		t.Setenv("CI", c.ci)
+		r := &recorder{TB: t}
+		func() {
+			defer func() { recover() }()
+			Start(r)
+		}()
+		if r.failed != c.fail || r.skipped != c.skip {
+			t.Errorf("CI=%q: failed %v skipped %v, want %v %v", c.ci, r.failed, r.skipped, c.fail, c.skip)
+		}
+	}
+}
+
+// recorder records Fatalf/Skipf instead of ending the real test.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(string, ...any) {
+	r.failed = true
+	panic("fatal")
+}
+func (r *recorder) Skipf(string, ...any) {
+	r.skipped = true
+	panic("skip")
 }
