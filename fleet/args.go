@@ -87,6 +87,9 @@ type AssembleArgs struct {
 	Repository string       `json:"repository" river:"unique"`
 	Tag        string       `json:"tag,omitempty" river:"unique"`
 	Manifest   image.Digest `json:"manifest" river:"unique"`
+	// Layers are the keys of the layers the resolve job planned: while
+	// one has no result the job waits without reading the registry.
+	Layers []string `json:"layers,omitempty"`
 }
 
 // Kind is the River job kind.

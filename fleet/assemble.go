@@ -33,9 +33,22 @@ func snoozeDelay(n int) time.Duration {
 	return 250 * time.Millisecond << n
 }
 
-func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) error {
+func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) (err error) {
+	defer w.s.observe(KindAssemble, time.Now(), &err)
 	a := job.Args
 	s := w.s
+	ref := display(a.Registry, a.Repository, a.Tag, a.Manifest)
+	if len(a.Layers) > 0 {
+		// While layers planned by the resolve job are missing, wait
+		// without asking the registry anything.
+		have, err := s.cfg.Store.LayerResults(ctx, a.Layers, s.ruleset)
+		if err != nil {
+			return fmt.Errorf("read layer results: %w", err)
+		}
+		if n := len(a.Layers) - len(have); n > 0 {
+			return s.waitForLayers(job, n, ref)
+		}
+	}
 	o, err := s.open(ctx, a.Registry, a.Repository, a.Tag, a.Manifest)
 	if err != nil {
 		return err
@@ -47,7 +60,12 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 		return err
 	}
 	if len(missing) > 0 {
-		return s.waitForLayers(ctx, job, o, missing)
+		// Layers the resolve job did not plan (a referrer since): their
+		// jobs are enqueued, a no-op for those that exist.
+		if err := s.insertMany(ctx, s.scanLayerArgs(o, missing)); err != nil {
+			return err
+		}
+		return s.waitForLayers(job, len(missing), ref)
 	}
 	res, err := scan.Assemble(ctx, plan, results, scan.Options{Engine: s.cfg.Engine, Results: s.cfg.Store, Logger: s.log})
 	if err != nil {
@@ -57,15 +75,11 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 }
 
 // waitForLayers snoozes the job (River does not count a snooze as an
-// attempt) until AssembleWait has passed since it was created; it enqueues
-// the missing layers again, which their jobs' uniqueness makes a no-op
-// while they exist.
-func (s *Service) waitForLayers(ctx context.Context, job *river.Job[AssembleArgs], o *opened, missing []scan.LayerJob) error {
+// attempt), n layers of ref still missing, until AssembleWait has passed
+// since it was created; then it fails, and River retries it with backoff.
+func (s *Service) waitForLayers(job *river.Job[AssembleArgs], n int, ref string) error {
 	if time.Since(job.CreatedAt) > s.cfg.AssembleWait {
-		return fmt.Errorf("%w: %d layers of %s after %s (first: %s)", ErrLayersMissing, len(missing), o.targets[0].Ref, s.cfg.AssembleWait, missing[0].What)
-	}
-	if err := s.insertMany(ctx, s.scanLayerArgs(o, missing)); err != nil {
-		return err
+		return fmt.Errorf("%w: %d layers of %s after %s", ErrLayersMissing, n, ref, s.cfg.AssembleWait)
 	}
 	var meta struct {
 		Snoozes int `json:"snoozes"`

@@ -68,6 +68,18 @@ type Config struct {
 	MaxAttempts int
 	// MaxLayerBytes caps the uncompressed bytes of one layer (0: no cap).
 	MaxLayerBytes int64
+	// Metrics, when set, receives each job's duration and each layer
+	// scanned (fleet/web's *Metrics implements it, for /metrics).
+	Metrics Observer
+}
+
+// Observer receives the workers' measurements.
+type Observer interface {
+	// ObserveScan records how long one job of a phase took
+	// ("scan_layer", "assemble_image", "resolve_manifest", ...).
+	ObserveScan(phase string, d time.Duration)
+	// LayerScanned counts one layer walked and its compressed bytes read.
+	LayerScanned(bytes int64)
 }
 
 // withDefaults checks cfg and fills its defaults.

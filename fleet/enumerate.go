@@ -20,7 +20,8 @@ type sweepWorker struct {
 	s *Service
 }
 
-func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) (err error) {
+	defer w.s.observe(KindSweep, time.Now(), &err)
 	w.s.log.Info("fleet: sweep", "registries", job.Args.Registries, "reason", job.Args.Reason)
 	args := make([]river.JobArgs, 0, len(job.Args.Registries))
 	for _, r := range job.Args.Registries {
@@ -36,7 +37,8 @@ type enumerateWorker struct {
 	s *Service
 }
 
-func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs]) error {
+func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs]) (err error) {
+	defer w.s.observe(KindEnumerate, time.Now(), &err)
 	a := job.Args
 	if a.Repository == "" {
 		return w.catalog(ctx, a)
@@ -45,11 +47,25 @@ func (w *enumerateWorker) Work(ctx context.Context, job *river.Job[EnumerateArgs
 }
 
 // catalog enqueues one enumeration per repository of the registry under
-// the prefix.
+// the prefix, and per repository the store knows there that the catalog
+// no longer lists (it finds no tag, which resolves its findings).
 func (w *enumerateWorker) catalog(ctx context.Context, a EnumerateArgs) error {
 	repos, err := w.s.reg.Catalog(ctx, a.Registry)
 	if err != nil {
 		return fmt.Errorf("catalog of %s: %w", a.Registry, err)
+	}
+	known, err := w.s.cfg.Store.Repositories(ctx, a.Registry)
+	if err != nil {
+		return fmt.Errorf("repositories of %s in the store: %w", a.Registry, err)
+	}
+	listed := make(map[string]bool, len(repos))
+	for _, r := range repos {
+		listed[r] = true
+	}
+	for _, r := range known {
+		if !listed[r] {
+			repos = append(repos, r)
+		}
 	}
 	var args []river.JobArgs
 	for _, r := range repos {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,7 +20,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stratascan/strata/fleet/store"
+	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/internal/pgtest"
 	"github.com/stratascan/strata/internal/registrytest"
 	"github.com/stratascan/strata/secret"
 )
@@ -263,6 +266,15 @@ func sharedBaseScannedOnce(t *testing.T, dsn string) {
 
 func TestSharedBaseScannedOnceSQLite(t *testing.T) { sharedBaseScannedOnce(t, sqliteDSN(t)) }
 
+// The same on Postgres (riverpgxv5, LISTEN/NOTIFY), a real server from
+// the Debian package.
+func TestSharedBaseScannedOncePostgres(t *testing.T) {
+	sharedBaseScannedOnce(t, pgtest.Start(t).DSN())
+}
+
+// TestMain shares one Postgres server among the package's tests.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // A scan_layer job whose worker is stopped mid-layer (its context
 // cancelled once the stop grace ran out) is released, retried by another
 // service and completes; the cancelled attempt stored nothing.
@@ -333,7 +345,8 @@ func TestCancelledLayerScanIsRetried(t *testing.T) {
 }
 
 // The periodic sweep enumerates the registry: an image pushed after the
-// first sweep is found by the next one, with no webhook or request.
+// first sweep is found by the next one, with no webhook or request, and a
+// deleted image's findings are resolved by the one after.
 func TestPeriodicSweepFindsNewTag(t *testing.T) {
 	h := newHarness(t, sqliteDSN(t))
 	imgs := newFleetImages()
@@ -346,6 +359,26 @@ func TestPeriodicSweepFindsNewTag(t *testing.T) {
 	h.waitFindings(svc, map[string][]string{"team/one": {fingerprint(imgs.twoSecret)}})
 	if n := len(h.jobs(svc, KindSweep)); n < 2 {
 		t.Errorf("%d sweep jobs, want the one on start and a periodic one", n)
+	}
+	// A purge of the leaking v1: the next sweep resolves its findings.
+	if err := h.reg.Repo(t, h.ctx, "team/one").DeleteManifest(h.ctx, string(fixture.Build(t, imgs.one).Manifest.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rows, err := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(imgs.oneSecret), Status: store.StatusResolved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			break
+		}
+		if h.ctx.Err() != nil {
+			t.Fatal("v1's finding was not resolved by a sweep after its manifest was deleted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows, _ := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(imgs.twoSecret), Status: store.StatusOpen}); len(rows) != 1 {
+		t.Errorf("v2's finding: %+v, want it still open", rows)
 	}
 	if n := h.scanCount(baseKey(t, imgs.one), svc.Ruleset()); n != 1 {
 		t.Errorf("the base layer was scanned %d times, want 1", n)
@@ -393,5 +426,42 @@ func TestRulesetChangeRescans(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(reasons, " "), `"reason":"ruleset"`) {
 		t.Errorf("sweeps %v: none for the ruleset change", reasons)
+	}
+}
+
+// An attestation that refers to an image through the OCI referrers API (not
+// listed in an index) is found by resolving the image: a build argument it
+// recorded is a finding of the image.
+func TestReferrerAttestationScanned(t *testing.T) {
+	h := newHarness(t, sqliteDSN(t))
+	proxy := h.reg.Proxy(t, registrytest.ProxyOptions{Referrers: true})
+	imgs := newFleetImages()
+	h.push(proxy.Registry, "team/one", "v1", imgs.one)
+	built := fixture.Build(t, imgs.one)
+	token := ghp(11)
+	repo := proxy.Registry.Repo(t, h.ctx, "team/one")
+	st, err := json.Marshal(map[string]any{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://slsa.dev/provenance/v0.2",
+		"subject":   []any{map[string]any{"name": "pkg:docker/team/one", "digest": map[string]string{"sha256": built.Manifest.Digest.Hex()}}},
+		"predicate": map[string]any{"invocation": map[string]any{"parameters": map[string]any{"args": map[string]string{"build-arg:GH_TOKEN": token}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := registrytest.PushBlob(t, h.ctx, repo, image.MediaTypeInToto, st)
+	cfg, _ := json.Marshal(image.Config{Architecture: "unknown", OS: "unknown", RootFS: image.RootFS{Type: "layers", DiffIDs: []image.Digest{ld.Digest}}})
+	cd := registrytest.PushBlob(t, h.ctx, repo, image.MediaTypeOCIConfig, cfg)
+	subject := built.Manifest
+	mb, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeOCIManifest, Config: cd, Layers: []image.Descriptor{ld}, Subject: &subject})
+	att := registrytest.PushManifest(t, h.ctx, repo, "", image.MediaTypeOCIManifest, mb)
+
+	cfgSvc := h.config(defaultEngine(t))
+	cfgSvc.Registry, cfgSvc.Registries = proxy.Registry.ClientOptions(), nil
+	svc := h.start(cfgSvc)
+	if err := svc.EnqueueRef(h.ctx, proxy.Registry.Ref("team/one", ":v1")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFindings(svc, map[string][]string{"team/one": {fingerprint(token), fingerprint(imgs.oneSecret)}})
+	rows, err := h.st.Findings(h.ctx, store.Filter{Fingerprint: fingerprint(token)})
+	if err != nil || len(rows) != 1 || rows[0].Manifest != built.Manifest.Digest || !strings.Contains(rows[0].Path, string(ld.Digest)) {
+		t.Errorf("the attestation's finding (attestation %s): %+v %v", att.Digest, rows, err)
 	}
 }

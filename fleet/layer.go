@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -20,7 +21,8 @@ type scanLayerWorker struct {
 // River retries it, on any worker.
 var ErrRulesetMismatch = fmt.Errorf("fleet: scan_layer job for another ruleset")
 
-func (w *scanLayerWorker) Work(ctx context.Context, job *river.Job[ScanLayerArgs]) error {
+func (w *scanLayerWorker) Work(ctx context.Context, job *river.Job[ScanLayerArgs]) (err error) {
+	defer w.s.observe(KindScanLayer, time.Now(), &err)
 	a := job.Args
 	s := w.s
 	if a.Ruleset != s.ruleset {
@@ -52,6 +54,9 @@ func (w *scanLayerWorker) Work(ctx context.Context, job *river.Job[ScanLayerArgs
 	}
 	if err := s.cfg.Store.PutLayerResult(ctx, a.Key, a.Ruleset, lr); err != nil {
 		return fmt.Errorf("store the result of %s: %w", a.What, err)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.LayerScanned(a.Layer.Descriptor.Size)
 	}
 	s.log.Debug("fleet: layer scanned", "layer", a.Key, "findings", lr.Findings())
 	return nil

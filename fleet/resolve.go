@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -134,7 +135,8 @@ type resolveWorker struct {
 	s *Service
 }
 
-func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) error {
+func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) (err error) {
+	defer w.s.observe(KindResolve, time.Now(), &err)
 	a := job.Args
 	o, err := w.s.open(ctx, a.Registry, a.Repository, a.Tag, a.Manifest)
 	if err != nil {
@@ -147,7 +149,7 @@ func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) e
 		return err
 	}
 	args := w.s.scanLayerArgs(o, missing)
-	args = append(args, AssembleArgs{Registry: a.Registry, Repository: a.Repository, Tag: a.Tag, Manifest: o.root})
+	args = append(args, AssembleArgs{Registry: a.Registry, Repository: a.Repository, Tag: a.Tag, Manifest: o.root, Layers: plan.Keys()})
 	w.s.log.Debug("fleet: resolved", "ref", o.targets[0].Ref, "manifest", o.root, "layers", len(plan.Layers()), "to scan", len(missing))
 	return w.s.insertMany(ctx, args)
 }

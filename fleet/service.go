@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -86,6 +87,14 @@ func (s *Service) workers() *river.Workers {
 	river.AddWorker(w, &scanLayerWorker{s: s})
 	river.AddWorker(w, &assembleWorker{s: s})
 	return w
+}
+
+// observe records the duration of a job that succeeded under its phase
+// (the kind without its "strata_" prefix).
+func (s *Service) observe(kind string, start time.Time, err *error) {
+	if s.cfg.Metrics != nil && *err == nil {
+		s.cfg.Metrics.ObserveScan(strings.TrimPrefix(kind, "strata_"), time.Since(start))
+	}
 }
 
 // Ruleset is the hash of the engine's ruleset, which keys layer results.

@@ -10,9 +10,30 @@ import (
 	"github.com/stratascan/strata/purge"
 )
 
-// PurgeResult writes what an applied purge did, step outcomes counted, and
-// its verification and verdict.
-func PurgeResult(w io.Writer, res *purge.Result, rep *purge.Report) error {
+// PurgeDryRun writes a plan that was not applied: the plan, the flags for
+// its fixes, and that nothing was deleted.
+func PurgeDryRun(w io.Writer, p *purge.Plan) error {
+	if err := PurgePlan(w, p); err != nil {
+		return err
+	}
+	PurgeFixFlags(w, p)
+	if p.Refused() {
+		fmt.Fprintln(Unwrap(w), "\nDry run: nothing deleted. This plan is REFUSED as it stands (see above).")
+	} else {
+		fmt.Fprintln(Unwrap(w), "\nDry run: nothing deleted. Rerun with --yes to apply this plan.")
+	}
+	return nil
+}
+
+// PurgeStopped says an applied purge stopped on err and how to finish it.
+func PurgeStopped(w io.Writer, err error, journal string) {
+	fmt.Fprintf(Unwrap(w), "\nPURGE STOPPED: %v\nResume with: strata purge --resume %s\n", err, journal)
+}
+
+// PurgeResult writes what an applied purge did, step outcomes counted, its
+// verification and verdict, then handOff: what only the registry's
+// operator can still do (purge.HandOff).
+func PurgeResult(w io.Writer, res *purge.Result, rep *purge.Report, handOff string) error {
 	w = Unwrap(w)
 	counts := map[string]int{}
 	for _, s := range res.Steps {
@@ -42,7 +63,7 @@ func PurgeResult(w io.Writer, res *purge.Result, rep *purge.Report) error {
 	for _, pr := range rep.Problems {
 		fmt.Fprintf(w, "  PROBLEM: %s\n", pr)
 	}
-	_, err := fmt.Fprintf(w, "VERDICT: %s\n", verdictText(rep.Verdict))
+	_, err := fmt.Fprintf(w, "VERDICT: %s\n\n%s", verdictText(rep.Verdict), handOff)
 	return err
 }
 

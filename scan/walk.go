@@ -136,7 +136,7 @@ func (w *walker) entry(ctx, wctx context.Context, e *layer.Entry, body io.Reader
 		lr.skips = append(lr.skips, skipRec{e.Path, "binary"})
 		return nil
 	}
-	p := newChunkPipe(w.sem)
+	p := newChunkPipe(w.sem, e.Size)
 	select {
 	case w.jobs <- &fileJob{path: e.Path, size: e.Size, p: p}:
 	case <-ctx.Done():
@@ -152,7 +152,7 @@ func (w *walker) entry(ctx, wctx context.Context, e *layer.Entry, body io.Reader
 // sendBody copies the remaining bytes of a file into its pipe, in chunks.
 func sendBody(wctx context.Context, p *chunkPipe, body io.Reader, remaining int64) error {
 	for remaining > 0 {
-		buf := make([]byte, min(remaining, chunkMax))
+		buf := newChunk(min(remaining, chunkMax))
 		m, err := io.ReadFull(body, buf)
 		if m > 0 && !p.send(wctx, buf[:m]) {
 			return nil // the scanner is done with this file; the walk drains it

@@ -30,11 +30,43 @@ const (
 	maxZstdWindow = 128 << 20
 )
 
+// Decompressors are reused with Reset. gzip readers are small and pooled.
+// xz and zstd decoders keep their window (an 8 MiB dictionary for a Debian
+// package's data.tar.xz) after Reset, so they are kept in small free lists
+// instead: as many as have been in use at once, up to freeListCap, where a
+// sync.Pool may keep one per processor besides the one in use.
 var (
-	gzipPool sync.Pool // *gzip.Reader, reused with Reset
-	xzPool   sync.Pool // *xz.Reader
-	zstdPool sync.Pool // *zstd.Decoder (concurrency 1: no goroutines)
+	gzipPool sync.Pool // *gzip.Reader
+	xzFree   = newFreeList[*xz.Reader]()
+	zstdFree = newFreeList[*zstd.Decoder]() // concurrency 1: no goroutines
 )
+
+// freeListCap is how many idle decoders of a kind are kept: the number of
+// layers a scan walks at once by default, each with one scan worker.
+const freeListCap = 2
+
+// freeList is a bounded list of idle decoders.
+type freeList[T any] chan T
+
+func newFreeList[T any]() freeList[T] { return make(freeList[T], freeListCap) }
+
+// get returns an idle decoder, or ok false when there is none.
+func (f freeList[T]) get() (v T, ok bool) {
+	select {
+	case v = <-f:
+		return v, true
+	default:
+		return v, false
+	}
+}
+
+// put keeps v for reuse unless the list is full (v is then dropped).
+func (f freeList[T]) put(v T) {
+	select {
+	case f <- v:
+	default:
+	}
+}
 
 // decompressor opens one compressed stream; release returns pooled state.
 type decompressor struct {
@@ -61,33 +93,40 @@ func openCompressed(k kind, r io.Reader) (decompressor, error) {
 		zr.Multistream(true)
 		return decompressor{r: zr, name: zr.Name, release: func() { gzipPool.Put(zr) }}, nil
 	case kindXz:
-		zr, _ := xzPool.Get().(*xz.Reader)
+		zr, ok := xzFree.get()
 		var err error
-		if zr == nil {
+		if !ok {
 			zr, err = xz.NewReader(r, maxXzDict)
 		} else {
 			err = zr.Reset(r)
 		}
 		if err != nil {
+			if ok {
+				xzFree.put(zr)
+			}
 			return decompressor{}, fmt.Errorf("unreadable xz: %w", err)
 		}
 		zr.Multistream(true)
-		return decompressor{r: zr, release: func() { xzPool.Put(zr) }}, nil
+		return decompressor{r: zr, release: func() { xzFree.put(zr) }}, nil
 	case kindBzip2:
 		return decompressor{r: bzip2.NewReader(r), release: func() {}}, nil
 	case kindZstd:
-		zr, _ := zstdPool.Get().(*zstd.Decoder)
+		zr, ok := zstdFree.get()
 		var err error
-		if zr == nil {
+		if !ok {
 			zr, err = zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 				zstd.WithDecoderMaxWindow(maxZstdWindow))
 		} else {
 			err = zr.Reset(r)
 		}
 		if err != nil {
+			if ok {
+				_ = zr.Reset(nil)
+				zstdFree.put(zr)
+			}
 			return decompressor{}, fmt.Errorf("unreadable zstd: %w", err)
 		}
-		return decompressor{r: zr, release: func() { _ = zr.Reset(nil); zstdPool.Put(zr) }}, nil
+		return decompressor{r: zr, release: func() { _ = zr.Reset(nil); zstdFree.put(zr) }}, nil
 	}
 	return decompressor{}, fmt.Errorf("not a compressed stream")
 }
@@ -244,18 +283,21 @@ func (e *Engine) scanTar(ctx context.Context, name string, r io.Reader, emit fun
 }
 
 // zipMemLimit is the largest zip or 7z archive held in memory; bigger ones
-// are spooled to a temporary file (bounded by the archive byte budget).
-const zipMemLimit = 64 << 20
+// are spooled to a temporary file (bounded by the archive byte budget). Up
+// to two can be open per scan worker (an archive inside an archive), so
+// this stays small: wheels and jars of tens of MB are common.
+const zipMemLimit = 4 << 20
 
 // spool makes r randomly readable: in memory when size is known and small,
 // else in a temporary file of at most *budget bytes.
 func spool(what, name string, size int64, r io.Reader, budget *int64) (io.ReaderAt, int64, func(), error) {
 	if size >= 0 && size <= zipMemLimit {
-		b, err := io.ReadAll(io.LimitReader(r, zipMemLimit+1))
-		if err != nil {
+		b := make([]byte, size)
+		n, err := io.ReadFull(r, b)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 			return nil, 0, nil, fmt.Errorf("read %s %s: %w", what, name, err)
 		}
-		return bytes.NewReader(b), int64(len(b)), func() {}, nil
+		return bytes.NewReader(b[:n]), int64(n), func() {}, nil
 	}
 	f, err := os.CreateTemp("", "strata-"+what+"-*")
 	if err != nil {

@@ -323,3 +323,25 @@ func TestPackageReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeListBounded: idle decoders beyond freeListCap are dropped, not
+// kept (each can hold a window of megabytes); the kept ones come back.
+func TestFreeListBounded(t *testing.T) {
+	f := newFreeList[*int]()
+	vals := make([]*int, freeListCap+2)
+	for i := range vals {
+		vals[i] = new(int)
+		f.put(vals[i])
+	}
+	if len(f) != freeListCap {
+		t.Fatalf("%d idle kept, want %d", len(f), freeListCap)
+	}
+	for i := 0; i < freeListCap; i++ {
+		if v, ok := f.get(); !ok || v != vals[i] {
+			t.Fatalf("get %d: %v %v, want the %d-th put", i, v, ok, i)
+		}
+	}
+	if _, ok := f.get(); ok {
+		t.Fatal("get from an empty list returned a decoder")
+	}
+}

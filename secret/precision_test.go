@@ -65,12 +65,19 @@ var precisionPackages = []string{"python3", "python3-pip", "nodejs", "default-jr
 // precisionRootfs returns a Debian bookworm minbase tree with
 // precisionPackages installed, or skips the test.
 //
-// Building it takes debootstrap, root, the Debian mirror and several
-// minutes (about 200 MB of packages), so it is opt-in: with
-// STRATA_PRECISION_ROOTFS naming an existing tree that tree is used; with
-// STRATA_PRECISION=1 the tree is built once under the user cache directory
-// (strata-precision/bookworm-runtimes) and reused afterwards; otherwise the
-// test is skipped. scripts/bench.sh sets STRATA_PRECISION=1.
+// Building it takes root, the Debian mirror and about 200 MB of packages,
+// so it is opt-in: with STRATA_PRECISION_ROOTFS naming an existing tree
+// that tree is used; with STRATA_PRECISION=1 the tree is built once under
+// the user cache directory (strata-precision/bookworm-runtimes) and reused
+// afterwards; otherwise the test is skipped. scripts/bench.sh sets
+// STRATA_PRECISION=1.
+//
+// The tree is built with mmdebstrap when it is installed (apt resolves and
+// unpacks everything in one pass; the downloaded packages are kept in
+// strata-precision/debs and reused by the next build) and with debootstrap
+// otherwise (much slower: it installs package by package). Either way the
+// packages stay in the tree's apt cache, as debootstrap leaves them and as
+// images that skip apt-get clean carry them, so the scan opens them too.
 func precisionRootfs(t testing.TB) string {
 	t.Helper()
 	if dir := os.Getenv("STRATA_PRECISION_ROOTFS"); dir != "" {
@@ -80,7 +87,7 @@ func precisionRootfs(t testing.TB) string {
 		return dir
 	}
 	if os.Getenv("STRATA_PRECISION") != "1" {
-		t.Skip("precision distribution not built: set STRATA_PRECISION=1 (builds it with debootstrap, several minutes, cached) or STRATA_PRECISION_ROOTFS=DIR")
+		t.Skip("precision distribution not built: set STRATA_PRECISION=1 (builds it with mmdebstrap or debootstrap, needs root and the Debian mirror, cached) or STRATA_PRECISION_ROOTFS=DIR")
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -90,24 +97,46 @@ func precisionRootfs(t testing.TB) string {
 	if _, err := os.Stat(filepath.Join(dir, "usr", "bin", "ruby")); err == nil {
 		return dir
 	}
-	debootstrap := testtool.Require(t, "debootstrap")
 	if os.Geteuid() != 0 {
-		t.Fatal("debootstrap needs root to build the precision distribution")
+		t.Fatal("building the precision distribution needs root")
 	}
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(debootstrap, "--variant=minbase", "--include="+strings.Join(precisionPackages, ","), "bookworm", tmp, "http://deb.debian.org/debian")
+	cmd := bootstrapCommand(t, filepath.Join(filepath.Dir(dir), "debs"), tmp)
+	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("debootstrap: %v\n%s", err, tail(out, 4000))
+		t.Fatalf("%s: %v\n%s", cmd.Path, err, tail(out, 4000))
 	}
+	t.Logf("%s built the precision distribution in %s", filepath.Base(cmd.Path), time.Since(start).Round(time.Second))
 	os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// bootstrapCommand is the command that installs the precision distribution
+// into dir: mmdebstrap with debs as its package cache if it is installed,
+// else debootstrap.
+func bootstrapCommand(t testing.TB, debs, dir string) *exec.Cmd {
+	const suite, mirror = "bookworm", "http://deb.debian.org/debian"
+	include := "--include=" + strings.Join(precisionPackages, ",")
+	if mm, err := exec.LookPath("mmdebstrap"); err == nil {
+		if err := os.MkdirAll(debs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return exec.Command(mm, "--variant=minbase", include,
+			"--skip=essential/unlink", "--skip=cleanup/apt/cache",
+			`--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
+			"--setup-hook=sync-in "+debs+" /var/cache/apt/archives/",
+			"--customize-hook=sync-out /var/cache/apt/archives "+debs,
+			suite, dir, mirror)
+	}
+	debootstrap := testtool.Require(t, "debootstrap")
+	return exec.Command(debootstrap, "--variant=minbase", include, suite, dir, mirror)
 }
 
 func tail(b []byte, n int) []byte {

@@ -4,7 +4,8 @@
 // The image looks like a small app build that tried to clean up after
 // itself: a .env with a token copied in and deleted in the next step, an SSH
 // key left under an opaque-replaced directory, an AWS key passed as a build
-// arg (it stays in the config history), and a zstd layer. Every secret here
+// arg (it stays in the config history), a GitHub token in the config's ENV
+// (checksum-valid, as GitHub mints them), and a zstd layer. Every secret here
 // is fake, made for this sample. Output is deterministic: same bytes every
 // run.
 //
@@ -15,8 +16,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"time"
 
@@ -116,7 +119,7 @@ func write(dir string) error {
 	}
 	cfg := image.Config{Architecture: "amd64", OS: "linux", Created: &epoch,
 		Config: image.ContainerConfig{
-			Env:        []string{"PATH=/usr/bin:/bin", "APP_HOME=/app", "GITHUB_TOKEN=ghp_R8mK2vX9qL4tZ7wN1pB6cY3hJ5gF0aD8sEeQ"},
+			Env:        []string{"PATH=/usr/bin:/bin", "APP_HOME=/app", "GITHUB_TOKEN=" + githubToken("ghp_", "leaky-app sample GITHUB_TOKEN")},
 			Cmd:        []string{"python3", "/app/main.py"},
 			WorkingDir: "/app",
 			Labels:     map[string]string{"org.opencontainers.image.title": "leaky-app", "maintainer": "demo@example.com"},
@@ -124,6 +127,29 @@ func write(dir string) error {
 		RootFS: image.RootFS{Type: "layers", DiffIDs: diffIDs}, History: history}
 	_, err := ocidir.WriteImage(dir, "latest", cfg, layers)
 	return err
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// githubToken mints a fake token in GitHub's published format: the prefix,
+// 30 base62 characters, then the CRC32 (IEEE) of those 30 characters in
+// base62, left-padded to 6 characters. The 30 characters are drawn from
+// SHA-256 of seed, so the token looks random, passes the checksum scanners
+// apply, and is the same on every run. It belongs to no GitHub account.
+// https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/
+func githubToken(prefix, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	random := make([]byte, 30)
+	for i := range random {
+		random[i] = base62[int(sum[i])%len(base62)]
+	}
+	check := crc32.ChecksumIEEE(random)
+	suffix := make([]byte, 6)
+	for i := len(suffix) - 1; i >= 0; i-- {
+		suffix[i] = base62[check%62]
+		check /= 62
+	}
+	return prefix + string(random) + string(suffix)
 }
 
 func tarOf(files []file) ([]byte, error) {

@@ -40,8 +40,9 @@ type Store struct {
 // Open opens (creating if needed) the store at dsn and applies strata's and
 // River's migrations. dsn "" is the SQLite file strata.db under the user's
 // data directory ($XDG_DATA_HOME/strata, else ~/.local/share/strata);
-// "sqlite:///abs/path.db" or a plain path is a SQLite file; "postgres://..."
-// or "postgresql://..." is a Postgres database.
+// "sqlite:///abs/path.db", "sqlite:rel/path.db" or a plain path is a SQLite
+// file; "postgres://..." or "postgresql://..." is a Postgres database (its
+// pool holds DefaultPostgresConns unless the URL sets pool_max_conns).
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -94,10 +95,19 @@ func sqlitePath(dsn string) (string, error) {
 			return "", fmt.Errorf("%w: %q: want sqlite:///absolute/path.db", ErrBadDSN, dsn)
 		}
 		return u.Path, nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if p := strings.TrimPrefix(dsn, "sqlite:"); p != "" {
+			return p, nil
+		}
 	case strings.Contains(dsn, "://"):
-		return "", fmt.Errorf("%w: %q", ErrBadDSN, dsn)
+	case strings.Contains(dsn, "dbname=") || strings.Contains(dsn, "host="):
+		// A libpq key=value string: taking it for a file name would
+		// create a stray database file.
+		return "", fmt.Errorf("%w: %q looks like Postgres key=value settings: give a postgres:// URL", ErrBadDSN, dsn)
+	default:
+		return dsn, nil
 	}
-	return dsn, nil
+	return "", fmt.Errorf("%w: %q", ErrBadDSN, dsn)
 }
 
 // Close releases the store's connections.

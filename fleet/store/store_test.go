@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +144,9 @@ func TestSQLitePath(t *testing.T) {
 		{"sqlite://localhost/var/lib/strata.db", "/var/lib/strata.db", false},
 		{"rel/strata.db", "rel/strata.db", false},
 		{"sqlite://host/x.db", "", true},
+		{"sqlite:rel.db", "rel.db", false},
+		{"sqlite:", "", true},
+		{"host=db dbname=strata", "", true},
 		{"mysql://x/y", "", true},
 	} {
 		got, err := sqlitePath(c.dsn)
@@ -357,13 +361,36 @@ func TestToken(t *testing.T) {
 		if ok, err := s.CheckToken(ctx, "strata_x"); ok || err != nil {
 			t.Fatalf("check before any token: %v %v", ok, err)
 		}
-		plain, created, err := s.EnsureToken(ctx)
-		if err != nil || !created || len(plain) < 40 {
-			t.Fatalf("EnsureToken: %q %v %v", plain, created, err)
+		// Several processes starting at once: exactly one creates it.
+		stores := []*Store{s, open(t, dsn)}
+		var (
+			mu     sync.Mutex
+			wg     sync.WaitGroup
+			plains []string
+		)
+		for i := 0; i < 6; i++ {
+			wg.Add(1)
+			go func(st *Store) {
+				defer wg.Done()
+				p, created, err := st.EnsureToken(ctx)
+				if err != nil || created != (p != "") {
+					t.Errorf("EnsureToken: %q %v %v", p, created, err)
+				}
+				if created {
+					mu.Lock()
+					plains = append(plains, p)
+					mu.Unlock()
+				}
+			}(stores[i%2])
 		}
+		wg.Wait()
+		if len(plains) != 1 || len(plains[0]) < 40 || !strings.HasPrefix(plains[0], tokenPrefix) {
+			t.Fatalf("tokens created: %q, want one", plains)
+		}
+		plain := plains[0]
 		again, created2, err := open(t, dsn).EnsureToken(ctx)
 		if err != nil || created2 || again != "" {
-			t.Fatalf("second EnsureToken: %q %v %v", again, created2, err)
+			t.Fatalf("EnsureToken after: %q %v %v", again, created2, err)
 		}
 		for _, c := range []struct {
 			tok  string

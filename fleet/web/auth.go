@@ -126,13 +126,13 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	exp := h.now().Add(h.sessionTTL)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: h.newSession(exp), Path: "/", Expires: exp,
-		MaxAge: int(h.sessionTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		MaxAge: int(h.sessionTTL / time.Second), HttpOnly: true, Secure: h.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: h.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

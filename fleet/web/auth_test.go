@@ -2,9 +2,13 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratascan/strata/fleet/web"
 )
 
 type route struct {
@@ -181,5 +185,35 @@ func TestLogin(t *testing.T) {
 	code, h, _ := f.do(t, "POST", "/logout", "", nil, map[string]string{"Cookie": "strata_session=" + c.Value})
 	if code != http.StatusSeeOther || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("logout: %d, Set-Cookie %q", code, h.Get("Set-Cookie"))
+	}
+}
+
+// TestSecureCookie: the session cookie is Secure over TLS, and over plain
+// HTTP when SecureCookie says a proxy terminates TLS; else not.
+func TestSecureCookie(t *testing.T) {
+	plain := newFixture(t)
+	if _, c := plain.login(t, plain.token); c == nil || c.Secure {
+		t.Errorf("plain HTTP: cookie %+v, want one without Secure", c)
+	}
+	proxied := newFixtureWith(t, dialects[0].dsn(t), nil, func(c *web.Config) { c.SecureCookie = true })
+	if _, c := proxied.login(t, proxied.token); c == nil || !c.Secure {
+		t.Errorf("SecureCookie: cookie %+v, want Secure", c)
+	}
+	tlsF := newFixture(t)
+	srv := httptest.NewTLSServer(tlsF.srv.Config.Handler)
+	defer srv.Close()
+	client := srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.PostForm(srv.URL+"/login", url.Values{"token": {tlsF.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var secure bool
+	for _, c := range resp.Cookies() {
+		secure = secure || c.Name == "strata_session" && c.Secure
+	}
+	if resp.StatusCode != http.StatusSeeOther || !secure {
+		t.Errorf("TLS: %d, cookies %v: want 303 and a Secure session cookie", resp.StatusCode, resp.Cookies())
 	}
 }

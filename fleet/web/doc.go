@@ -29,7 +29,7 @@
 // token. The cookie holds an expiry and an HMAC-SHA256 over it under a
 // per-handler key (Config.SessionKey, random by default), never the token;
 // it is HttpOnly, SameSite=Strict, and Secure when the request came over
-// TLS. Without either, API routes answer 401 with a JSON error and pages
+// TLS (or always, with Config.SecureCookie, behind a TLS proxy). Without either, API routes answer 401 with a JSON error and pages
 // answer 401 with the login form as their body. State-changing requests
 // (POST) from another origin are refused (net/http.CrossOriginProtection),
 // so a logged-in browser cannot be made to enqueue scans or log in as
@@ -37,7 +37,8 @@
 //
 // The webhook has its own secret (Config.WebhookSecret), sent by the
 // registry as "Authorization: Bearer SECRET" (distribution's
-// notifications.endpoints[].headers); it is compared in constant time.
+// notifications.endpoints[].headers), or as the whole value of another
+// header (Config.WebhookHeader); it is compared in constant time.
 // Only manifest pushes (OCI and Docker image manifests, indexes and
 // manifest lists, by target.mediaType) are enqueued; blob pushes, pulls,
 // mounts and deletes are acknowledged and ignored, so the registry does

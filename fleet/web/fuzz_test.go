@@ -10,7 +10,7 @@ import (
 // and every event of a parsed one classifies without panicking; an event
 // taken as a manifest push names a registry, a repository and a digest.
 func FuzzParseEnvelope(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "hook", "*.json"))
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "hook", "*", "*.json"))
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {

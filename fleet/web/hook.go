@@ -110,6 +110,27 @@ func (e Event) ManifestPush() (p Push, ok bool, err error) {
 	return Push{Registry: strings.ToLower(host), Repository: e.Target.Repository, Tag: e.Target.Tag, Manifest: d}, true, nil
 }
 
+// hookAuthorized checks the webhook secret in its header, in constant
+// time; with no secret configured nothing passes.
+func (h *handler) hookAuthorized(r *http.Request) bool {
+	if h.hookSecret == "" {
+		return false
+	}
+	if h.hookHeader == "" || h.hookHeader == "Authorization" {
+		tok, ok := bearer(r)
+		return ok && equalSecret(tok, h.hookSecret)
+	}
+	v := r.Header.Values(h.hookHeader)
+	return len(v) == 1 && equalSecret(strings.TrimSpace(v[0]), h.hookSecret)
+}
+
+func (h *handler) hookHeaderHint() string {
+	if h.hookHeader == "" || h.hookHeader == "Authorization" {
+		return "Authorization: [Bearer SECRET]"
+	}
+	return h.hookHeader + ": [SECRET]"
+}
+
 // hookResult is the webhook's JSON answer.
 type hookResult struct {
 	Enqueued int `json:"enqueued"`
@@ -119,10 +140,9 @@ type hookResult struct {
 
 // hook receives distribution's notifications and enqueues manifest pushes.
 func (h *handler) hook(w http.ResponseWriter, r *http.Request) {
-	tok, ok := bearer(r)
-	if !ok || h.hookSecret == "" || !equalSecret(tok, h.hookSecret) {
+	if !h.hookAuthorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="strata-webhook"`)
-		h.jsonError(w, http.StatusUnauthorized, "missing or invalid webhook secret: configure the registry's notifications endpoint with headers: {Authorization: [Bearer SECRET]}")
+		h.jsonError(w, http.StatusUnauthorized, "missing or invalid webhook secret: configure the registry's notifications endpoint with headers: {%s}", h.hookHeaderHint())
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {

@@ -60,13 +60,22 @@ func (c *captured) events(t *testing.T) (manifestPushes, otherPushes, pulls int)
 	return
 }
 
-// TestWebhookFromRegistry points a distribution v3 registry's
-// notifications at the handler, pushes an OCI image, a Docker image and
+// TestWebhookFromRegistry points the notifications of a distribution v3
+// registry (in process) and of Debian's docker-registry 2.8 at the handler, pushes an OCI image, a Docker image and
 // an OCI index of both (by digest) and pulls one: the queue gets exactly
 // the three manifest pushes, none of the blob pushes nor the pull. The
-// registry's bodies are kept in testdata/hook (-update) as the webhook
-// and fuzz fixtures.
+// registries' bodies are kept in testdata/hook/KIND (-update) as the
+// webhook and fuzz fixtures.
 func TestWebhookFromRegistry(t *testing.T) {
+	for _, kind := range []struct {
+		name  string
+		start func(testing.TB, registrytest.Options) *registrytest.Registry
+	}{{"distribution-v3", registrytest.NewEmbedded}, {"debian-2.8", registrytest.StartDebian}} {
+		t.Run(kind.name, func(t *testing.T) { testWebhookFromRegistry(t, kind.start, kind.name) })
+	}
+}
+
+func testWebhookFromRegistry(t *testing.T, start func(testing.TB, registrytest.Options) *registrytest.Registry, kind string) {
 	var got captured
 	f := newFixtureWith(t, dialects[0].dsn(t), func(inner http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +87,7 @@ func TestWebhookFromRegistry(t *testing.T) {
 			inner.ServeHTTP(w, r)
 		})
 	})
-	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: &registrytest.Notify{URL: f.srv.URL + "/hook",
+	reg := start(t, registrytest.Options{Notify: &registrytest.Notify{URL: f.srv.URL + "/hook",
 		Headers: map[string]string{"Authorization": "Bearer " + hookSecret}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -121,14 +130,14 @@ func TestWebhookFromRegistry(t *testing.T) {
 		t.Errorf("the registry sent %d manifest and %d blob push events, want at least 3 and 4 (the test pushes them)", manifests, blobs)
 	}
 	if *update {
-		writeCaptured(t, got.all())
+		writeCaptured(t, kind, got.all())
 	}
 }
 
 // writeCaptured saves the first body with a manifest push, one with a
-// blob push and one with a pull.
-func writeCaptured(t *testing.T, bodies [][]byte) {
-	dir := filepath.Join("testdata", "hook")
+// blob push and one with a pull, of each registry kind.
+func writeCaptured(t *testing.T, kind string, bodies [][]byte) {
+	dir := filepath.Join("testdata", "hook", kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +162,9 @@ func writeCaptured(t *testing.T, bodies [][]byte) {
 	}
 }
 
-func readCaptured(t *testing.T, name string) string {
+func readCaptured(t *testing.T, kind, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "hook", name))
+	b, err := os.ReadFile(filepath.Join("testdata", "hook", kind, name))
 	if err != nil {
 		t.Fatalf("%v (run go test -run TestWebhookFromRegistry -update)", err)
 	}
@@ -165,11 +174,19 @@ func readCaptured(t *testing.T, name string) string {
 // TestWebhookRequests: the registry's own bodies, replayed with wrong
 // secrets, wrong types, oversize and broken bodies, and to a failing queue.
 func TestWebhookRequests(t *testing.T) {
-	manifest := readCaptured(t, "push-manifest.json")
-	index := readCaptured(t, "push-index.json")
-	blob := readCaptured(t, "push-blob.json")
-	pull := readCaptured(t, "pull-manifest.json")
-	const ct = "application/vnd.docker.distribution.events.v2+json"
+	for _, kind := range []struct{ name, ct string }{
+		{"distribution-v3", "application/vnd.docker.distribution.events.v2+json"},
+		{"debian-2.8", "application/vnd.docker.distribution.events.v1+json"},
+	} {
+		t.Run(kind.name, func(t *testing.T) { testWebhookRequests(t, kind.name, kind.ct) })
+	}
+}
+
+func testWebhookRequests(t *testing.T, kind, ct string) {
+	manifest := readCaptured(t, kind, "push-manifest.json")
+	index := readCaptured(t, kind, "push-index.json")
+	blob := readCaptured(t, kind, "push-blob.json")
+	pull := readCaptured(t, kind, "pull-manifest.json")
 	auth := "Bearer " + hookSecret
 	// Over the bound: the registry's blob event, repeated.
 	var env map[string][]json.RawMessage
@@ -197,7 +214,7 @@ func TestWebhookRequests(t *testing.T) {
 	}{
 		{"manifest push", auth, ct, manifest, nil, 200, 1},
 		{"index push", auth, ct, index, nil, 200, 1},
-		{"v1 content type", auth, "application/vnd.docker.distribution.events.v1+json", manifest, nil, 200, 1},
+		{"plain JSON content type", auth, "application/json", manifest, nil, 200, 1},
 		{"blob push ignored", auth, ct, blob, nil, 200, 0},
 		{"pull ignored", auth, ct, pull, nil, 200, 0},
 		{"bad digest acknowledged", auth, ct, bad, nil, 200, 0},
@@ -226,5 +243,31 @@ func TestWebhookRequests(t *testing.T) {
 				t.Errorf("no JSON error: %s", body)
 			}
 		})
+	}
+}
+
+// TestWebhookHeader: with WebhookHeader set, the secret comes in that
+// header, once, as is; the Authorization header no longer counts.
+func TestWebhookHeader(t *testing.T) {
+	f := newFixtureWith(t, dialects[0].dsn(t), nil, func(c *web.Config) { c.WebhookHeader = "x-strata-webhook-secret" })
+	manifest := readCaptured(t, "distribution-v3", "push-manifest.json")
+	cases := []struct {
+		name string
+		hdr  map[string]string
+		auth string
+		code int
+	}{
+		{"custom header", map[string]string{"X-Strata-Webhook-Secret": hookSecret}, "", 200},
+		{"wrong value", map[string]string{"X-Strata-Webhook-Secret": hookSecret + "!"}, "", 401},
+		{"bearer instead", nil, "Bearer " + hookSecret, 401},
+	}
+	for _, c := range cases {
+		code, _, body := f.do(t, "POST", "/hook", c.auth, strings.NewReader(manifest), c.hdr)
+		if code != c.code {
+			t.Errorf("%s: %d, want %d: %s", c.name, code, c.code, body)
+		}
+	}
+	if n := len(f.queue.Calls()); n != 1 {
+		t.Errorf("%d enqueued, want 1", n)
 	}
 }

@@ -38,6 +38,14 @@ type Config struct {
 	// WebhookSecret is what the registry sends as "Authorization: Bearer
 	// SECRET" on POST /hook. Empty: every webhook call answers 401.
 	WebhookSecret string
+	// WebhookHeader is the header carrying the webhook secret: ""
+	// (Authorization, as "Bearer SECRET") or another name whose value is
+	// the secret itself ("X-Strata-Webhook-Secret").
+	WebhookHeader string
+	// SecureCookie marks the session cookie Secure even when the request
+	// came over plain HTTP: set it behind a proxy that terminates TLS.
+	// Without it the cookie is Secure when the request came over TLS.
+	SecureCookie bool
 	// Logger receives request errors (never a token or a secret value).
 	Logger *slog.Logger
 	// Registerer receives the handler's collectors; when it is also a
@@ -66,6 +74,8 @@ type handler struct {
 	store      *store.Store
 	queue      Queue
 	hookSecret string
+	hookHeader string
+	secure     bool
 	log        *slog.Logger
 	metrics    *Metrics
 	gatherer   prometheus.Gatherer
@@ -93,6 +103,7 @@ func newHandler(cfg Config) (*handler, error) {
 		return nil, fmt.Errorf("%w: no queue", ErrConfig)
 	}
 	h := &handler{store: cfg.Store, queue: cfg.Queue, hookSecret: cfg.WebhookSecret, log: cfg.Logger,
+		hookHeader: http.CanonicalHeaderKey(cfg.WebhookHeader), secure: cfg.SecureCookie,
 		metrics: cfg.Metrics, sessionKey: cfg.SessionKey, sessionTTL: cfg.SessionTTL, now: cfg.Now}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -90,7 +90,7 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, dialects[0].ds
 
 // newFixtureWith serves the handler over the store at dsn, through wrap
 // when it is not nil.
-func newFixtureWith(t *testing.T, dsn string, wrap func(http.Handler) http.Handler) *fixture {
+func newFixtureWith(t *testing.T, dsn string, wrap func(http.Handler) http.Handler, opts ...func(*web.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn, nil)
@@ -109,8 +109,11 @@ func newFixtureWith(t *testing.T, dsn string, wrap func(http.Handler) http.Handl
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := web.NewHandler(web.Config{Store: st, Queue: f.queue, WebhookSecret: hookSecret, Registerer: f.reg,
-		Metrics: f.metrics, Now: f.clock.Now})
+	cfg := web.Config{Store: st, Queue: f.queue, WebhookSecret: hookSecret, Registerer: f.reg, Metrics: f.metrics, Now: f.clock.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := web.NewHandler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"scan", "-o", "xml", sample}, "use one of table, json, sarif, html"},
 		{[]string{"scan", "--fail-on", "severe", sample}, "unknown severity"},
 		// Library errors name no flag; the CLI adds the one that helps.
-		{[]string{"cat", sample, "/app/nope"}, "no layer of sha256:1dfd74a9a9d9"},
+		{[]string{"cat", sample, "/app/nope"}, "no layer of sha256:330e45178f93"},
 		{[]string{"cat", sample, "/app/nope"}, "has a regular file at /app/nope; list what every layer holds with: strata ls --all-layers IMAGE"},
 		{[]string{"extract", "--max-bytes", "10", sample, "@TMP"}, "(at /etc/os-release in layer 0, 41 bytes); raise --max-bytes or narrow --path"},
 	}

@@ -159,7 +159,7 @@ func TestContainerdEngine(t *testing.T) {
 
 	// The image by its target digest, as ctr images ls shows it.
 	byName, _, _ := run(t, "", "ls", "containerd:example.test/leaky:latest")
-	byDigest, errs, code := run(t, "", "ls", "containerd:sha256:1dfd74a9a9d916be81bafaedb2fe622bf9e61d70116b7ba5c8ef5a27efcb9fa0")
+	byDigest, errs, code := run(t, "", "ls", "containerd:sha256:330e45178f937bbf46fd599e087f676d3b7446af95ebc5023a83012d302e0b19")
 	if code != 0 || byDigest != byName {
 		t.Errorf("by digest: exit %d %s\n%s", code, errs, byDigest)
 	}

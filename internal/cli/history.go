@@ -37,16 +37,3 @@ func newHistoryCmd(g *Globals) *cobra.Command {
 	cmd.Flags().BoolVar(&reveal, "show-secrets", false, "print build-arg values with secret-looking names in clear")
 	return cmd
 }
-
-// createdBy turns a history created_by into a Dockerfile-like instruction
-// with secret-looking build-arg values masked.
-func createdBy(s string) string { return instruction(s, false) }
-
-// instruction renders a created_by: the step, then its build args, those
-// whose names look like credentials (secret.IsSecretName) masked unless
-// reveal: build args are the classic leak through history.
-func instruction(createdBy string, reveal bool) string { return inspect.Step(createdBy, reveal) }
-
-// maskCreatedBy masks credential-looking build-arg values in a raw
-// created_by (inspect.MaskCreatedBy).
-func maskCreatedBy(raw string) string { return inspect.MaskCreatedBy(raw) }

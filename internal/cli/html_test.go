@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
 )
 
@@ -259,7 +260,7 @@ func attr(n *html.Node, key string) string {
 }
 
 // TestHTMLInspectChanges: inspect's page lists each layer's entries, the
-// hidden ones first and marked, at most maxHTMLChanges a layer.
+// hidden ones first and marked, at most report.MaxHTMLChanges a layer.
 func TestHTMLInspectChanges(t *testing.T) {
 	out, errs, code := run(t, "", "inspect", "--format", "html", sample)
 	if code != ExitOK {
@@ -270,7 +271,7 @@ func TestHTMLInspectChanges(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var files []fixture.File
-	for i := range maxHTMLChanges + 50 {
+	for i := range report.MaxHTMLChanges + 50 {
 		files = append(files, fixture.File{Path: fmt.Sprintf("data/f%03d", i), Body: []byte("x")})
 	}
 	fixture.WriteLayout(t, dir, "many", fixture.Image{Layers: []fixture.Layer{{Files: files}, {Files: []fixture.File{{Path: "data/.wh.f249"}}}}})
@@ -284,8 +285,8 @@ func TestHTMLInspectChanges(t *testing.T) {
 	}
 	rows := findAll(doc, "tr", "change")
 	// Layer 0: 200 of its 250 files (the deleted one first); layer 1: its whiteout.
-	if len(rows) != maxHTMLChanges+1 || !strings.Contains(out, "(50 more not shown)") {
-		t.Errorf("%d change rows, want %d and 50 omitted", len(rows), maxHTMLChanges+1)
+	if len(rows) != report.MaxHTMLChanges+1 || !strings.Contains(out, "(50 more not shown)") {
+		t.Errorf("%d change rows, want %d and 50 omitted", len(rows), report.MaxHTMLChanges+1)
 	}
 	if !strings.Contains(out, `<tr class="change state-deleted"><td><code>/data/f249</code>`) {
 		t.Error("the deleted file is not listed first")

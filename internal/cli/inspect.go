@@ -36,13 +36,7 @@ func newInspectCmd(g *Globals) *cobra.Command {
 			for _, im := range o.images {
 				ii := report.InspectedImage{Manifest: im.Manifest, Kind: im.Kind, Platform: im.Platform.String(), Config: im.ConfigRef}
 				if noWalk {
-					for _, l := range im.Layers {
-						li := inspect.LayerInfo{Index: l.Index, Digest: l.Descriptor.Digest, DiffID: l.DiffID, MediaType: l.Descriptor.MediaType, Size: l.Descriptor.Size, HistoryIndex: l.HistoryIndex}
-						if l.History != nil {
-							li.CreatedBy = l.History.CreatedBy
-						}
-						ii.Layers = append(ii.Layers, li)
-					}
+					ii.Layers = inspect.ManifestLayers(im)
 				} else {
 					opts, done := g.walkOptions("walking "+im.Platform.String(), im)
 					a, err := inspect.Analyze(ctx, o.store, im, opts)
@@ -51,7 +45,7 @@ func newInspectCmd(g *Globals) *cobra.Command {
 						return err
 					}
 					ii.Layers, ii.WastedBytes, ii.Walked = a.Layers, a.Wasted(), true
-					ii.Changes, ii.Omitted = layerChanges(a, maxHTMLChanges)
+					ii.Changes, ii.Omitted = report.LayerChanges(a, report.MaxHTMLChanges)
 				}
 				out.Images = append(out.Images, ii)
 			}
@@ -59,7 +53,7 @@ func newInspectCmd(g *Globals) *cobra.Command {
 			case report.FormatJSON:
 				return report.InspectJSON(g.Stdout, out)
 			case report.FormatHTML:
-				rep := inspectHTML(out)
+				rep := report.InspectHTML(out, ReadBuildInfo().Version)
 				if rep.Provenance, err = htmlProvenance(ctx, g, bases, []scan.Target{{Ref: args[0], Store: o.store, Root: o.root}}); err != nil {
 					return err
 				}

@@ -190,16 +190,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		if g.Format == report.FormatJSON {
 			return true, report.JSON(g.Stdout, p)
 		}
-		if err := report.PurgePlan(g.Stdout, p); err != nil {
-			return false, err
-		}
-		report.PurgeFixFlags(g.Stdout, p)
-		if p.Refused() {
-			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. This plan is REFUSED as it stands (see above).")
-		} else {
-			fmt.Fprintln(g.Stdout, "\nDry run: nothing deleted. Rerun with --yes to apply this plan.")
-		}
-		return true, nil
+		return true, report.PurgeDryRun(g.Stdout, p)
 	}
 	if p.Refused() {
 		if g.Format == report.FormatJSON {
@@ -280,7 +271,7 @@ func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Pla
 		if g.Format == report.FormatJSON {
 			_ = report.JSON(g.Stdout, out)
 		} else {
-			fmt.Fprintf(g.Stdout, "\nPURGE STOPPED: %v\nResume with: strata purge --resume %s\n", aerr, journalPath)
+			report.PurgeStopped(g.Stdout, aerr, journalPath)
 		}
 		return false, aerr
 	}
@@ -299,11 +290,9 @@ func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Pla
 			return false, err
 		}
 	} else {
-		if err := report.PurgeResult(g.Stdout, res, rep); err != nil {
+		if err := report.PurgeResult(g.Stdout, res, rep, out.HandOff); err != nil {
 			return false, err
 		}
-		fmt.Fprintln(g.Stdout)
-		fmt.Fprint(g.Stdout, out.HandOff)
 	}
 	return rep.Verdict == purge.VerdictClean, nil
 }

@@ -187,14 +187,14 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 			return nil
 		}
 	}
-	normalizeFindings(res, sf.showSecrets)
+	report.NormalizeFindings(res, sf.showSecrets)
 	switch g.Format {
 	case report.FormatJSON:
 		err = report.JSON(g.Stdout, res)
 	case report.FormatSARIF:
 		err = report.SARIF(g.Stdout, res, ReadBuildInfo().Version)
 	case report.FormatHTML:
-		rep := scanHTML(refs, targets, res)
+		rep := report.ScanHTML(refs, targets, res, ReadBuildInfo().Version)
 		if rep.Provenance, err = htmlProvenance(ctx, g, sf.bases, targets); err == nil {
 			err = report.HTML(g.Stdout, rep)
 		}
@@ -218,20 +218,4 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 	}
 	return nil
-}
-
-// normalizeFindings writes every layer file path of res the one way strata
-// prints paths in an image (with a leading slash) and, unless reveal, masks
-// secret-looking build-arg values in the build steps findings cite.
-func normalizeFindings(res *scan.Result, reveal bool) {
-	for i := range res.Findings {
-		f := &res.Findings[i]
-		f.Path = report.FindingPath(*f)
-		if !reveal {
-			f.CreatedBy = maskCreatedBy(f.CreatedBy)
-		}
-	}
-	for i := range res.Coverage.Skipped {
-		res.Coverage.Skipped[i].Path = report.ImagePath(res.Coverage.Skipped[i].Path)
-	}
 }

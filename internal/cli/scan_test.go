@@ -20,7 +20,7 @@ import (
 var sampleSecrets = []string{
 	"sk_live_51Mq8ZtKd9vR2xW7pL3nB6cY4hJ0gF5aT",
 	"Zt9qW3eR7tY1uI5oP8aS2dF6gH0jK4lX9cV3bN7m",
-	"ghp_R8mK2vX9qL4tZ7wN1pB6cY3hJ5gF0aD8sEeQ",
+	"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",
 	"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
 	"hunter2-not-real",
 }
@@ -52,6 +52,11 @@ func TestScanSample(t *testing.T) {
 		got[w] = true
 		if !strings.HasPrefix(f.Fingerprint, "sha256:") || f.Secret != "" {
 			t.Errorf("finding %s: fingerprint %q, secret %q", f.Path, f.Fingerprint, f.Secret)
+		}
+		// the ENV's GitHub token is minted with a valid CRC32: reported at
+		// the rule's severity, as a format match, saying so.
+		if f.Rule == "github-pat" && (f.Severity != "critical" || f.Confidence != "format" || f.Validation != "github-crc32: valid") {
+			t.Errorf("github-pat: severity %q, confidence %q, validation %q; want critical, format, github-crc32: valid", f.Severity, f.Confidence, f.Validation)
 		}
 	}
 	for _, w := range []want{
@@ -164,10 +169,10 @@ func TestScanExitCodesAndFilters(t *testing.T) {
 	dir := t.TempDir()
 	ignore := filepath.Join(dir, "ignore")
 	os.WriteFile(ignore, []byte("rule:private-key\nrule:stripe-access-token\nrule:github-pat\nrule:aws-secret-access-key\nrule:database-uri-password\npath:config:**\n"), 0o644)
-	// the sample's format findings (its GitHub token fails its checksum:
-	// keyword)
+	// the sample's format findings (its GitHub token passes GitHub's
+	// checksum), leaving the keyword ones
 	ignoreFormat := filepath.Join(dir, "ignore-format")
-	os.WriteFile(ignoreFormat, []byte("rule:private-key\nrule:stripe-access-token\n"), 0o644)
+	os.WriteFile(ignoreFormat, []byte("rule:private-key\nrule:stripe-access-token\nrule:github-pat\n"), 0o644)
 	cases := []struct {
 		name string
 		args []string

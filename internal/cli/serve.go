@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/stratascan/strata/fleet"
 	"github.com/stratascan/strata/fleet/store"
+	"github.com/stratascan/strata/fleet/web"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/secret"
 )
@@ -48,8 +50,9 @@ func (ff *fleetFlags) add(f *pflag.FlagSet, workers int) {
 	f.DurationVar(&ff.stopGrace, "stop-grace", fleet.DefaultStopGrace, "on SIGINT/SIGTERM, time jobs in flight get to finish before they are cancelled and released")
 }
 
-// open opens the store and builds the fleet service from the flags.
-func (ff *fleetFlags) open(ctx context.Context, g *Globals) (*store.Store, *fleet.Service, error) {
+// open opens the store and builds the fleet service from the flags; m
+// receives the workers' measurements (nil: none).
+func (ff *fleetFlags) open(ctx context.Context, g *Globals, m fleet.Observer) (*store.Store, *fleet.Service, error) {
 	if ff.workers < 0 {
 		return nil, nil, fmt.Errorf("--workers %d: want 0 or more", ff.workers)
 	}
@@ -66,7 +69,7 @@ func (ff *fleetFlags) open(ctx context.Context, g *Globals) (*store.Store, *flee
 		return nil, nil, err
 	}
 	svc, err := fleet.New(ctx, fleet.Config{Store: st, Engine: eng, Logger: g.Log, Registries: ff.registries, Sweep: ff.sweep,
-		Workers: ff.workers, Registry: ro, JobTimeout: ff.jobTimeout, RescueAfter: ff.rescueAfter, StopGrace: ff.stopGrace})
+		Workers: ff.workers, Registry: ro, JobTimeout: ff.jobTimeout, RescueAfter: ff.rescueAfter, StopGrace: ff.stopGrace, Metrics: m})
 	if err != nil {
 		st.Close()
 		if errors.Is(err, fleet.ErrConfig) && ff.rescueAfter != 0 {
@@ -157,11 +160,20 @@ func runServe(ctx context.Context, g *Globals, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	st, svc, err := sf.fleet.open(ctx, g)
+	reg := prometheus.NewRegistry()
+	metrics, err := web.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	st, svc, err := sf.fleet.open(ctx, g, metrics)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	handler, err := web.NewHandler(web.Config{Store: st, Queue: svc, WebhookSecret: secretValue, Logger: g.Log, Registerer: reg, Metrics: metrics})
+	if err != nil {
+		return err
+	}
 	token, created, err := st.EnsureToken(ctx)
 	if err != nil {
 		return err
@@ -173,7 +185,7 @@ func runServe(ctx context.Context, g *Globals, sf *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", sf.listen, err)
 	}
-	srv := &http.Server{Handler: serveHandler(st, svc, secretValue, g), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if err := svc.Start(ctx); err != nil {
 		ln.Close()
 		return err
@@ -197,17 +209,4 @@ func runServe(ctx context.Context, g *Globals, sf *serveFlags) error {
 		err = nil
 	}
 	return err
-}
-
-// serveHandler is the HTTP API of strata serve.
-func serveHandler(st *store.Store, _ *fleet.Service, _ string, _ *Globals) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := st.Ping(r.Context()); err != nil {
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
-	return mux
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratascan/strata/internal/registrytest"
 )
 
 // lockedWriter is a buffer written by a running command and read by the test.
@@ -81,31 +84,94 @@ func startServe(t *testing.T, args ...string) (base string, stderr *lockedWriter
 	return base, stderr, stop
 }
 
-// TestServeLifecycle: serve answers /healthz, prints the API token on its
-// first start only, and stops cleanly (exit 0) when its context ends.
-func TestServeLifecycle(t *testing.T) {
-	isolate(t)
-	db := filepath.Join(t.TempDir(), "fleet.db")
-	base, stderr, stop := startServe(t, "--db", db)
-	resp, err := http.Get(base + "/healthz")
+var tokenLine = regexp.MustCompile(`API token \(shown once[^)]*\): (\S+)`)
+
+// get fetches base+path with the bearer token (none if "") and returns the
+// status and body.
+func get(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
-		t.Errorf("/healthz: %d %q", resp.StatusCode, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if !strings.Contains(stderr.String(), "API token (shown once") {
-		t.Errorf("first start printed no token:\n%s", stderr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(b)
+}
+
+// TestServeScansARegistry runs strata serve on a SQLite file beside an
+// embedded registry holding the sample image: it prints the API token on
+// its first start only, refuses the API without it, scans a reference
+// posted to /api/v1/scan into findings the API serves (no secret value
+// in them), counts the work in /metrics, and stops cleanly (exit 0) when
+// its context ends, as on SIGINT.
+func TestServeScansARegistry(t *testing.T) {
+	isolate(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{})
+	abs, err := filepath.Abs("../../examples/leaky-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/leaky:1")
+	db := filepath.Join(t.TempDir(), "fleet.db")
+	base, stderr, stop := startServe(t, "--db", db, "--insecure", "--registry", reg.Host)
+	m := tokenLine.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("first start printed no token:\n%s", stderr)
+	}
+	token := m[1]
+	if code, body := get(t, "GET", base+"/healthz", "", ""); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, _ := get(t, "GET", base+"/api/v1/findings", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("/api/v1/findings without the token: %d, want 401", code)
+	}
+	if code, body := get(t, "POST", base+"/api/v1/scan", token, `{"ref": "`+reg.Ref("acme/leaky", ":1")+`"}`); code != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/scan: %d %s", code, body)
+	}
+	var body string
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		var code int
+		code, body = get(t, "GET", base+"/api/v1/findings?repository=acme/leaky&status=open", token, "")
+		if code != http.StatusOK {
+			t.Fatalf("findings: %d %s", code, body)
+		}
+		if strings.Count(body, `"fingerprint"`) >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sample's 5 findings did not reach the API in 40s: %s\n%s", body, stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, errs, _ := run(t, "", "scan", "--no-cache", "--show-secrets", "-o", "json", "oci:"+abs)
+	var sample struct {
+		Findings []struct {
+			Secret string `json:"secret"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &sample); err != nil || len(sample.Findings) != 5 {
+		t.Fatalf("scan --show-secrets of the sample: %v %s", err, errs)
+	}
+	for _, f := range sample.Findings {
+		if f.Secret == "" || strings.Contains(body, f.Secret) || strings.Contains(body, strings.ReplaceAll(f.Secret, "\n", `\n`)) {
+			t.Errorf("the API shows a secret value (or the scan none): %.12q...", f.Secret)
+		}
+	}
+	if _, metrics := get(t, "GET", base+"/metrics", token, ""); !strings.Contains(metrics, `strata_scan_duration_seconds_count{phase="scan_layer"}`) {
+		t.Errorf("/metrics has no scan_layer latency:\n%.2000s", metrics)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, stderr)
 	}
-	if _, err := os.Stat(db); err != nil {
-		t.Fatalf("no store at --db: %v", err)
-	}
-	_, stderr, stop = startServe(t, "--db", db)
+	_, stderr, stop = startServe(t, "--db", db, "--insecure")
 	if strings.Contains(stderr.String(), "API token") {
 		t.Errorf("second start printed a token again:\n%s", stderr)
 	}

@@ -43,7 +43,7 @@ func runWorker(ctx context.Context, g *Globals, ff *fleetFlags) error {
 	if ff.workers == 0 {
 		return fmt.Errorf("--workers 0: a worker process needs at least one")
 	}
-	st, svc, err := ff.open(ctx, g)
+	st, svc, err := ff.open(ctx, g, nil)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 // Command benchimage makes and measures strata's benchmark images.
 //
-//	benchimage gen   -o DIR [-mb 400] [-layers 8] [-seed 1] [-rootfs DIR]
+//	benchimage gen   -o DIR [-mb 400] [-layers 8] [-seed 1] [-rootfs DIR] [-archives MiB]
 //	benchimage floor DIR [LAYER_INDEX...]
 //
 // gen writes an OCI layout (tag "latest") of about -mb MiB uncompressed in
@@ -8,13 +8,16 @@
 // incompressible binaries, a few large files, and later layers that
 // overwrite and delete earlier files (whiteouts and an opaque directory).
 // With -rootfs, the first layer is that directory tree (a debootstrap
-// minbase, say) so the image holds a real distribution.
+// minbase, say) so the image holds a real distribution. With -archives, one
+// more layer holds about that many MiB (uncompressed, inside the archives)
+// of Debian packages, .tar.xz backups and wheels, which strata opens.
 //
 // floor reads every layer blob of the layout (or only the layers given by
 // index) and does only what any reader must: gunzip with the standard
 // library and sha256 both the compressed and the uncompressed stream, in a
-// plain sequential loop. It prints seconds (wall and CPU) and MB/s;
-// scripts/bench.sh sets strata's time next to it.
+// plain sequential loop. It prints seconds, CPU seconds (user+system, the
+// figure that holds on a shared machine) and MB/s; scripts/bench.sh sets
+// strata's time next to it.
 package main
 
 import (
@@ -130,18 +133,26 @@ func gen(args []string) error {
 	layers := fl.Int("layers", 8, "number of layers")
 	seed := fl.Int64("seed", 1, "random seed")
 	rootfs := fl.String("rootfs", "", "directory tree to use as the first layer (e.g. a debootstrap minbase)")
+	archives := fl.Int("archives", 0, "MiB of .deb, .tar.xz and .whl files in one more layer (0: none)")
 	fl.Parse(args)
 	if err := os.RemoveAll(*out); err != nil {
 		return err
 	}
-	per := int64(*mb) << 20 / int64(*layers)
+	per := int64(*mb) << 20 / int64(max(*layers, 1))
 	var descs []image.Descriptor
 	var diffIDs []image.Digest
 	var hist []image.History
-	for li := 0; li < *layers; li++ {
-		d, diffID, n, err := writeLayer(*out, func(g *generator) error {
+	n := *layers
+	if *archives > 0 {
+		n++
+	}
+	for li := 0; li < n; li++ {
+		d, diffID, files, err := writeLayer(*out, func(g *generator) error {
 			g.rng = rand.New(rand.NewSource(*seed*1000 + int64(li)))
-			if li == 0 && *rootfs != "" {
+			switch {
+			case li == *layers:
+				return archiveLayer(g, int64(*archives)<<20)
+			case li == 0 && *rootfs != "":
 				return addTree(g, *rootfs)
 			}
 			return fillLayer(g, li, per)
@@ -150,7 +161,7 @@ func gen(args []string) error {
 			return err
 		}
 		descs, diffIDs = append(descs, d), append(diffIDs, diffID)
-		hist = append(hist, image.History{CreatedBy: fmt.Sprintf("RUN generate layer %d (%d files)", li, n)})
+		hist = append(hist, image.History{CreatedBy: fmt.Sprintf("RUN generate layer %d (%d files)", li, files)})
 	}
 	cfg := image.Config{OS: "linux", Architecture: "amd64", RootFS: image.RootFS{Type: "layers", DiffIDs: diffIDs}, History: hist}
 	_, err := ocidir.WriteImage(*out, "latest", cfg, descs)
@@ -285,6 +296,15 @@ func writeLayer(dir string, fill func(*generator) error) (image.Descriptor, imag
 	return d, image.FromSum(uh.Sum(nil)), g.files, os.Rename(tmp.Name(), p)
 }
 
+// cpuSeconds is the user and system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // floor gunzips and hashes every layer of the layout in a plain loop.
 func floor(args []string) error {
 	if len(args) < 1 {
@@ -315,7 +335,7 @@ func floor(args []string) error {
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return err
 	}
-	start, cpu0 := time.Now(), cpuTime()
+	start := time.Now()
 	var comp, uncomp int64
 	buf := make([]byte, 256<<10)
 	read := 0
@@ -347,13 +367,6 @@ func floor(args []string) error {
 	}
 	el := time.Since(start).Seconds()
 	fmt.Printf("floor_seconds=%.3f floor_cpu_seconds=%.3f compressed_mb=%.1f uncompressed_mb=%.1f floor_mb_per_s=%.1f layers=%d\n",
-		el, (cpuTime() - cpu0).Seconds(), float64(comp)/(1<<20), float64(uncomp)/(1<<20), float64(uncomp)/(1<<20)/el, read)
+		el, cpuSeconds(), float64(comp)/(1<<20), float64(uncomp)/(1<<20), float64(uncomp)/(1<<20)/el, read)
 	return nil
-}
-
-// cpuTime is the process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
