@@ -92,6 +92,10 @@ func CleanPath(name string) (clean string, escapes bool) {
 	return c, false
 }
 
+// EntryOf is the Entry Walk reports for a tar header, for callers that read
+// a tar stream themselves (a rewrite that copies it, say).
+func EntryOf(h *tar.Header) *Entry { return newEntry(h) }
+
 func newEntry(h *tar.Header) *Entry {
 	e := &Entry{Name: h.Name, Size: h.Size, Mode: h.FileInfo().Mode(), Linkname: h.Linkname,
 		ModTime: h.ModTime, UID: h.Uid, GID: h.Gid}

@@ -39,6 +39,10 @@ type Options struct {
 	// Progress, if set, is called with the number of compressed bytes read
 	// so far, at most every 1 MiB.
 	Progress func(n int64)
+	// Tee, if set, receives the uncompressed stream as it is read (the tar
+	// bytes, end-of-archive padding included), so a caller can keep it
+	// without decompressing the blob twice. A write error stops the walk.
+	Tee io.Writer
 }
 
 // Result is what a walk measured.
@@ -117,7 +121,19 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 	defer closeDec()
 
 	un := &countHash{r: dec, h: diffHash, max: opts.MaxBytes}
-	ub := bufio.NewReaderSize(un, bufSize)
+	var ur io.Reader = un
+	var tee *teeReader
+	if opts.Tee != nil {
+		tee = &teeReader{r: un, w: opts.Tee}
+		ur = tee
+	}
+	ub := bufio.NewReaderSize(ur, bufSize)
+	fail := func(err error) error {
+		if tee != nil && tee.err != nil {
+			return fmt.Errorf("%s %s: keep the uncompressed stream: %w", what, d.Digest, tee.err)
+		}
+		return walkErr(err, un, raw, what, d, res.Entries)
+	}
 	if head, err := ub.Peek(512); (err == nil || err == io.EOF) && len(head) > 0 && !IsTar(head) {
 		return res, verifyRest(fmt.Errorf("%w: %s %s: the %s stream does not start with a tar header", ErrNotTar, what, d.Digest, res.Compression), br, raw, d, what)
 	}
@@ -131,7 +147,7 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 			break
 		}
 		if err != nil {
-			return res, verifyRest(walkErr(err, un, raw, what, d, res.Entries), br, raw, d, what)
+			return res, verifyRest(fail(err), br, raw, d, what)
 		}
 		res.Entries++
 		e := newEntry(h)
@@ -148,7 +164,7 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 		}
 		if err := fn(e, body); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrTooLarge) || un.err != nil || raw.err != nil {
-				return res, walkErr(err, un, raw, what, d, res.Entries)
+				return res, fail(err)
 			}
 			return res, err
 		}
@@ -156,7 +172,7 @@ func Walk(ctx context.Context, r io.Reader, d image.Descriptor, diffID image.Dig
 	// Drain: tar padding past the end-of-archive marker counts toward the
 	// diff_id, and the rest of the blob toward the digest.
 	if _, err := io.Copy(io.Discard, ub); err != nil {
-		return res, walkErr(err, un, raw, what, d, res.Entries)
+		return res, fail(err)
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return res, walkErr(err, un, raw, what, d, res.Entries)
@@ -211,6 +227,24 @@ func walkErr(err error, un, raw *countHash, what string, d image.Descriptor, ent
 		return fmt.Errorf("%w: %s %s: %v", ErrNotTar, what, d.Digest, err)
 	}
 	return fmt.Errorf("%w: %s %s after %d entries: %v", ErrCorrupt, what, d.Digest, entries, err)
+}
+
+// teeReader writes what it reads to w and remembers a write error.
+type teeReader struct {
+	r   io.Reader
+	w   io.Writer
+	err error
+}
+
+func (t *teeReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		if _, werr := t.w.Write(p[:n]); werr != nil {
+			t.err = werr
+			return n, werr
+		}
+	}
+	return n, err
 }
 
 // countHash hashes and counts what is read through it and enforces an

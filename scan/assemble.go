@@ -163,7 +163,7 @@ func (a *assembler) entries(ctx context.Context, key string, lr *LayerResult) ([
 	if blob == nil {
 		return nil, fmt.Errorf("layer %s: %w in the result store (rescan the layer)", key, ErrNoListing)
 	}
-	es, err := decodeListing(blob)
+	es, _, err := decodeListing(blob)
 	if err != nil {
 		return nil, fmt.Errorf("path listing of layer %s in the result store (rescan the layer): %w", key, err)
 	}
@@ -236,7 +236,7 @@ func (a *assembler) chainStates(ctx context.Context, im *image.Image, chain []in
 			return err
 		}
 		for _, e := range es {
-			if paths[e.P] {
+			if paths[e.P] && !e.U {
 				tree.Add(pos, &layer.Entry{Path: e.P, Type: layer.Type(e.T)})
 			}
 		}

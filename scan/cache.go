@@ -14,6 +14,9 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/layer"
 )
 
 // Cache keeps scan results in an SQLite database, keyed by what was scanned
@@ -164,6 +167,42 @@ func (c *Cache) LayerListing(ctx context.Context, layer, ruleset string) ([]byte
 		return nil, fmt.Errorf("read the path listing of layer %s from the scan cache %s: %w", layer, c.path, err)
 	}
 	return blob, nil
+}
+
+// Listing returns the listing of the layer blob d that a scan walk recorded
+// after verifying the blob against d (whatever the ruleset): one entry per
+// tar entry, in tar order, with Path, Type, Linkname (hard links) and
+// Unsafe set (other fields are zero), and the diff_id that walk computed.
+// ok is false when the cache holds no such listing of d (none, damaged, or
+// written by a version that left out unsafe entries and link targets). A
+// blob with the same digest has the same tar entries, so the listing
+// stands for reading it.
+func (c *Cache) Listing(ctx context.Context, d image.Digest) (es []*layer.Entry, diffID image.Digest, ok bool, err error) {
+	var res, blob []byte
+	err = c.db.QueryRowContext(ctx, `SELECT result, listing FROM `+layerTable+` WHERE layer = ? LIMIT 1`, string(d)).Scan(&res, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, fmt.Errorf("read the listing of layer %s from the scan cache %s: %w", d, c.path, err)
+	}
+	lr, err := decodeResult(res)
+	if err != nil || lr.diffID == "" {
+		return nil, "", false, nil // a miss: the caller reads the layer
+	}
+	recs, full, err := decodeListing(blob)
+	if err != nil || !full {
+		return nil, "", false, nil
+	}
+	es = make([]*layer.Entry, len(recs))
+	for i, r := range recs {
+		e := &layer.Entry{Path: r.P, Type: layer.Type(r.T), Linkname: r.L}
+		if r.U {
+			e.Unsafe = "unsafe (as listed by the scan cache)"
+		}
+		es[i] = e
+	}
+	return es, lr.diffID, true, nil
 }
 
 // PutLayerResult stores the result of a walk that verified the blob layer

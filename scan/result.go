@@ -76,7 +76,12 @@ func (r *LayerResult) Verified() bool { return r.verified }
 //	         uvarint m, m × str file (the layer entry holding a match, kept
 //	         byte for byte: it keys overlay states), str JSON of the m
 //	         secret.Match values (secret values removed)
-//	listing: gzip of (uvarint n, n × (type byte, str path))
+//	listing: gzip of (0, version byte (2), uvarint n, n × (flags byte,
+//	         type byte, str path[, str link])): flag 1 marks an unsafe
+//	         entry, flag 2 a hard link target that follows. Version 1 was
+//	         (uvarint n, n × (type byte, str path)) without unsafe entries
+//	         or link targets; it still decodes (for overlay states), and
+//	         Cache.Listing treats it as a miss.
 //	texts:   JSON of the matches (secret values removed)
 //	str:     uvarint length, bytes
 //
@@ -275,10 +280,30 @@ func (d *decoder) strs(what string) []string {
 	return out
 }
 
+// listingVersion is the listing encoding; a version 1 listing starts with
+// its entry count, never with a 0 followed by more bytes.
+const listingVersion = 2
+
+// Listing entry flags.
+const (
+	flagUnsafe = 1 << iota
+	flagLink
+)
+
 func encodeListing(es []entryRec) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(es)))
+	b := binary.AppendUvarint([]byte{0, listingVersion}, uint64(len(es)))
 	for _, e := range es {
-		b = appendStr(append(b, e.T), e.P)
+		var f byte
+		if e.U {
+			f |= flagUnsafe
+		}
+		if e.L != "" {
+			f |= flagLink
+		}
+		b = appendStr(append(b, f, e.T), e.P)
+		if e.L != "" {
+			b = appendStr(b, e.L)
+		}
 	}
 	var out bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
@@ -287,35 +312,52 @@ func encodeListing(es []entryRec) []byte {
 	return out.Bytes()
 }
 
-func decodeListing(blob []byte) ([]entryRec, error) {
+// decodeListing decodes either listing version; full reports version 2
+// (every tar entry, with unsafe flags and hard link targets).
+func decodeListing(blob []byte) (es []entryRec, full bool, err error) {
 	zr, err := gzip.NewReader(bytes.NewReader(blob))
 	if err != nil {
-		return nil, fmt.Errorf("%w: listing: %w", ErrCorruptResult, err)
+		return nil, false, fmt.Errorf("%w: listing: %w", ErrCorruptResult, err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(zr, maxListingBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: listing: %w", ErrCorruptResult, err)
+		return nil, false, fmt.Errorf("%w: listing: %w", ErrCorruptResult, err)
 	}
 	if len(raw) > maxListingBytes {
-		return nil, corrupt(fmt.Sprintf("listing over %d bytes decompressed", maxListingBytes))
+		return nil, false, corrupt(fmt.Sprintf("listing over %d bytes decompressed", maxListingBytes))
 	}
 	d := &decoder{s: string(raw)}
+	full = len(raw) > 1 && raw[0] == 0
+	if full {
+		d.byte()
+		if v := d.byte(); v != listingVersion {
+			return nil, false, corrupt(fmt.Sprintf("listing encoding version %d, want %d", v, listingVersion))
+		}
+	}
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(d.s)/2) { // each entry takes two bytes at least
-		return nil, corrupt("more listing entries than bytes")
+		return nil, false, corrupt("more listing entries than bytes")
 	}
-	es := make([]entryRec, n)
+	es = make([]entryRec, n)
 	for i := range es {
+		var f byte
+		if full {
+			f = d.byte()
+		}
 		es[i].T = d.byte()
 		es[i].P = d.str()
+		es[i].U = f&flagUnsafe != 0
+		if f&flagLink != 0 {
+			es[i].L = d.str()
+		}
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, false, d.err
 	}
 	if len(d.s) != 0 {
-		return nil, corrupt("trailing bytes in listing")
+		return nil, false, corrupt("trailing bytes in listing")
 	}
-	return es, nil
+	return es, full, nil
 }
 
 // encodeTexts is a text result's stored form: the matches without their

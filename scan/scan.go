@@ -154,9 +154,14 @@ type Result struct {
 	Coverage Coverage  `json:"coverage"`
 }
 
+// entryRec is one tar entry of a layer's listing, in tar order: its path,
+// type, hard link target, and whether it is unsafe (never applied: it
+// hides nothing, but it is kept so that positions match the tar stream).
 type entryRec struct {
 	P string `json:"p"`
 	T uint8  `json:"t"`
+	L string `json:"l,omitempty"`
+	U bool   `json:"u,omitempty"`
 }
 
 type fileMatch struct {

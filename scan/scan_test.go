@@ -22,6 +22,7 @@ import (
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/layer"
 	"github.com/stratascan/strata/overlay"
 	"github.com/stratascan/strata/secret"
 	"github.com/stratascan/strata/source"
@@ -467,7 +468,7 @@ func TestCacheEncoding(t *testing.T) {
 	lr := &LayerResult{Files: 3, Scanned: 2, Binary: 1, Members: 4, Bytes: 1 << 40, Size: 7,
 		skips:   []skipRec{{"a.bin", "binary"}, {"é/ü", "not scanned: timed out"}},
 		matches: []fileMatch{{File: "x", Match: secret.Match{RuleID: "r", Path: "x", Line: 2, Secret: "s3cr3t", Redacted: "<redacted>", Fingerprint: fp("s3cr3t")}}},
-		entries: []entryRec{{"a", 5}, {"a/b", 0}, {"", 9}},
+		entries: []entryRec{{P: "a", T: 5}, {P: "a/b", T: 0}, {P: "", T: 9}, {P: "l", T: uint8(layer.TypeHardlink), L: "a/b"}, {P: "../x", T: 1, U: true}},
 		diffID:  image.EmptyLayerDiffID, listed: true, verified: true}
 	blob, err := encodeResult(lr)
 	if err != nil {
@@ -484,9 +485,21 @@ func TestCacheEncoding(t *testing.T) {
 	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("result round trip:\n%+v\n%+v", *got, want)
 	}
-	es, err := decodeListing(encodeListing(lr.entries))
-	if err != nil || fmt.Sprint(es) != fmt.Sprint(lr.entries) {
-		t.Errorf("listing round trip: %v %v", es, err)
+	es, full, err := decodeListing(encodeListing(lr.entries))
+	if err != nil || !full || fmt.Sprint(es) != fmt.Sprint(lr.entries) {
+		t.Errorf("listing round trip: %v %v %v", es, full, err)
+	}
+	// A version 1 listing (count, then type and path per entry) still
+	// decodes, marked as not full; so does an empty one.
+	for _, old := range [][]byte{{2, 5, 1, 'a', 4, 1, 'l'}, {0}} {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(old)
+		zw.Close()
+		es, full, err := decodeListing(zb.Bytes())
+		if err != nil || full || len(es) != int(old[0]) || len(es) > 0 && (es[1].P != "l" || es[1].L != "" || es[1].U) {
+			t.Errorf("version 1 listing %v: %+v full=%v %v", old, es, full, err)
+		}
 	}
 	for i := range blob {
 		if _, err := decodeResult(blob[:i]); err == nil {

@@ -116,9 +116,13 @@ func (w *walker) scanFiles(wctx context.Context) {
 // sends its content to the scan worker.
 func (w *walker) entry(ctx, wctx context.Context, e *layer.Entry, body io.Reader) error {
 	lr := w.lr
-	if e.Unsafe == "" { // never applied: hides nothing (its content is scanned)
-		lr.entries = append(lr.entries, entryRec{P: e.Path, T: uint8(e.Type)})
+	// Every entry is listed, in tar order; an unsafe one is never applied
+	// (it hides nothing; its content is scanned).
+	rec := entryRec{P: e.Path, T: uint8(e.Type), U: e.Unsafe != ""}
+	if e.Type == layer.TypeHardlink {
+		rec.L = e.Linkname
 	}
+	lr.entries = append(lr.entries, rec)
 	if e.Type != layer.TypeFile || body == nil {
 		return nil
 	}

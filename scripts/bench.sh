@@ -56,8 +56,8 @@ measure() { # name, command...: prints name, wall s, CPU s, peak RSS KB
   echo "$name $e $(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }') $m"
 }
 
-floor_of() { # layout: prints the floor line, sets floor and floor_cpu
-  floor_line=$(.bench/benchimage floor "$1")
+floor_of() { # layout [layer index...]: prints the floor line, sets floor and floor_cpu
+  floor_line=$(.bench/benchimage floor "$@")
   echo "$floor_line"
   floor=$(sed -n 's/.*floor_seconds=\([0-9.]*\).*/\1/p' <<<"$floor_line")
   floor_cpu=$(sed -n 's/.*floor_cpu_seconds=\([0-9.]*\).*/\1/p' <<<"$floor_line")
@@ -83,6 +83,26 @@ scan_bench() { # layout
   rm -rf "$cache"
 }
 scan_bench "$img"
+
+# scrub: remove one file (the last one layer 3 shows) from layer 3, planning only (listing, rewrite,
+# read-back checks; no rescan, nothing written). The floor here is reading
+# just that layer (benchimage floor DIR 3). Without the scan cache every
+# layer is listed by one walk; with the cache a scan filled, only layer 3 is
+# read. CPU time (user+system) is the fairer figure on a shared machine.
+scrub_bench() { # layout
+  local img="$1" cache victim s c rss floor floor_line floor_cpu # report() sees these floors
+  victim=$(.bench/strata ls --layer 3 "oci:$img:latest" | awk '$4 == "file" && $5 == "present" { p = $NF } END { print p }')
+  echo -n "layer 3 only: "
+  floor_of "$img" 3
+  cache=$(mktemp -d)
+  .bench/strata scan --fail-on none --cache-dir "$cache" --format json "oci:$img:latest" > /dev/null
+  read -r _ s c rss < <(measure scrub .bench/strata scrub --no-cache --no-rescan --dry-run --path "$victim" "oci:$img:latest")
+  report "strata scrub (no cache)" "$s" "$c" "$rss"
+  read -r _ s c rss < <(measure scrub .bench/strata scrub --cache-dir "$cache" --no-rescan --dry-run --path "$victim" "oci:$img:latest")
+  report "strata scrub (scan cache)" "$s" "$c" "$rss"
+  rm -rf "$cache"
+}
+scrub_bench "$img"
 
 amb="${BENCH_ARCHIVES_MB:-160}"
 if [ "$amb" -gt 0 ]; then

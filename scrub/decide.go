@@ -39,7 +39,7 @@ type MemberRemoval struct {
 type layerEdit struct {
 	drop    map[int]Removed
 	relink  map[int]int      // hard link -> ordinal of its removed target, whose content it takes
-	repoint map[int]string   // hard link -> new raw target name
+	repoint map[int]int      // hard link -> the link that took its removed target's content (its new target)
 	members map[int][]string // archive file -> members to remove
 }
 
@@ -83,7 +83,7 @@ type decider struct {
 func newDecider(im *image.Image, layers [][]*layer.Entry, globs []glob, ft *findingTargets, matched map[string]bool) *decider {
 	d := &decider{im: im, layers: layers, globs: globs, findings: ft, matched: matched, edits: make([]*layerEdit, len(layers))}
 	for i := range d.edits {
-		d.edits[i] = &layerEdit{drop: map[int]Removed{}, relink: map[int]int{}, repoint: map[int]string{}, members: map[int][]string{}}
+		d.edits[i] = &layerEdit{drop: map[int]Removed{}, relink: map[int]int{}, repoint: map[int]int{}, members: map[int][]string{}}
 	}
 	d.listing = overlay.NewListing(layers)
 	return d
@@ -213,7 +213,7 @@ func (d *decider) fixLink(li, ord int, e *layer.Entry, last map[string]int, heir
 		return nil
 	}
 	if h, ok := heir[t]; ok {
-		ed.repoint[ord] = d.layers[li][h].Name
+		ed.repoint[ord] = h
 		return nil
 	}
 	if d.layers[li][t].Type != layer.TypeFile {

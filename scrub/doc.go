@@ -13,7 +13,13 @@
 //     build args by name), rewrites the affected layers into a local staging
 //     directory, rebuilds configs, manifests and the index, and checks the
 //     invariants (Plan.Verification says what was checked) before anything
-//     is written anywhere. The Plan is
+//     is written anywhere. Decisions need every layer's listing (paths,
+//     types, hard link targets): with Options.Cache they come from the scan
+//     cache, recorded by a walk that verified the blob's digest, and only
+//     the layers that change are read, once; otherwise one verified walk
+//     lists each layer and keeps the uncompressed stream of a layer a
+//     selector touches, which its rewrite reads instead of decompressing
+//     the blob again (Plan.Reads counts both). The Plan is
 //     a plain value: a table or JSON for review, with the layers rewritten
 //     (bytes before and after), the layers reused, the config fields
 //     changed, the attestations and signatures dropped.
@@ -33,11 +39,17 @@
 // holds exactly the original's entries minus the removed ones (same
 // headers and contents; archives rewritten without the removed members);
 // the final filesystem equals the original's except for the removed paths
-// (entries, modes, owners, times, link targets, contents); a path the
+// (entries, modes, owners, times, link targets, contents: untouched layers
+// are the same bytes, so their listings stand for them and only the
+// rewritten layers' entries are compared in full); a path the
 // original deleted stays absent; untouched layers keep their digests; the
 // config's rootfs matches the layers; and, when a secret engine is given, a
 // rescan of the result finds none of the removed fingerprints (those of the
 // findings, and of the secrets the engine finds in removed files).
+//
+// A sparse file in a layer that must be rewritten is refused: Go's
+// archive/tar cannot write sparse entries, and writing the holes as zeros
+// would change the entry. Removing the sparse file itself is fine.
 //
 // Secret values are never stored in a Plan, logged or printed: config
 // values are replaced by "<redacted by strata>" and the plan names fields,

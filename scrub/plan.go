@@ -22,7 +22,9 @@ type Options struct {
 	// by its fingerprint) and rescans the result: Verify fails if any
 	// removed fingerprint is still found.
 	Engine *secret.Engine
-	// Cache, when set, serves the rescan's untouched layers.
+	// Cache, when set, lists the layers a scan already walked (by their
+	// verified blob digest), so only the layers that change are read, and
+	// serves the rescan's untouched layers.
 	Cache *scan.Cache
 	// WorkDir holds the staging directory (default: os.TempDir()).
 	WorkDir string
@@ -49,9 +51,12 @@ type Plan struct {
 	RemovedPaths   int `json:"removedPaths"`
 	RedactedFields int `json:"redactedFields"`
 	// UnmatchedFindings are findings no layer or config field matched.
-	UnmatchedFindings []string      `json:"unmatchedFindings,omitempty"`
-	Notes             []string      `json:"notes,omitempty"`
-	Verification      *Verification `json:"verification,omitempty"`
+	UnmatchedFindings []string `json:"unmatchedFindings,omitempty"`
+	Notes             []string `json:"notes,omitempty"`
+	// Reads say which layers were read to plan: listed from the scan
+	// cache or by a walk, rewritten from the walk's copy or the blob.
+	Reads        ReadStats     `json:"reads"`
+	Verification *Verification `json:"verification,omitempty"`
 	// Replace is set by PlanReplace.
 	Replace *ReplacePlan `json:"replace,omitempty"`
 
@@ -169,9 +174,10 @@ func (pl *planner) run(ctx context.Context, root *image.Node) error {
 		ims[i] = n.Image
 	}
 	if len(pl.globs) > 0 || len(pl.ft.files) > 0 || len(pl.ft.members) > 0 {
-		if pl.blobs, err = indexLayers(ctx, pl.src, ims, pl.opts.MaxLayerBytes); err != nil {
+		if pl.blobs, err = pl.listLayers(ctx, ims); err != nil {
 			return err
 		}
+		defer pl.dropSpools()
 	} else {
 		// Config values only: every layer is reused as is, none is read.
 		pl.blobs = emptyListings(ims)
@@ -202,6 +208,16 @@ func (pl *planner) run(ctx context.Context, root *image.Node) error {
 	pl.plan.stage.root = pl.plan.NewRoot
 	pl.plan.Verification, err = verify(ctx, pl.plan, pl.opts)
 	return err
+}
+
+// dropSpools removes the uncompressed copies the listing walks kept.
+func (pl *planner) dropSpools() {
+	for _, be := range pl.blobs {
+		if be.spool != "" {
+			os.Remove(be.spool)
+			be.spool = ""
+		}
+	}
 }
 
 // imageNodes returns the image manifests to scrub: the root, or every
@@ -245,18 +261,23 @@ func (pl *planner) image(ctx context.Context, n *image.Node) (*ImagePlan, error)
 	if err := d.run(); err != nil {
 		return nil, err
 	}
-	ip.oldEntries = layers
+	ip.oldEntries = append([][]*layer.Entry(nil), layers...)
 	ip.newEntries = make([][]*layer.Entry, len(layers))
 	ip.rewritten = make([]*rewritten, len(layers))
 	diffIDs := make([]image.Digest, len(layers))
 	for i, l := range im.Layers {
-		lp, rw, err := pl.layer(ctx, l, layers[i], d.edits[i])
+		lp, rw, err := pl.layer(ctx, l, pl.blobs[l.Descriptor.Digest], d.edits[i])
 		if err != nil {
 			return nil, err
 		}
 		ip.Layers = append(ip.Layers, lp)
 		ip.rewritten[i] = rw
 		ip.newEntries[i] = layers[i]
+		if rw != nil {
+			// The rewrite read every header in full (a cached listing
+			// has paths and types only).
+			ip.oldEntries[i] = rw.old
+		}
 		diffIDs[i] = lp.NewDiffID
 		for _, r := range lp.Removed {
 			if r.Reason == ReasonFinding {
@@ -271,7 +292,7 @@ func (pl *planner) image(ctx context.Context, n *image.Node) (*ImagePlan, error)
 }
 
 // layer plans (and if needed rewrites) one layer.
-func (pl *planner) layer(ctx context.Context, l image.Layer, entries []*layer.Entry, ed *layerEdit) (LayerPlan, *rewritten, error) {
+func (pl *planner) layer(ctx context.Context, l image.Layer, be *blobEntries, ed *layerEdit) (LayerPlan, *rewritten, error) {
 	lp := LayerPlan{Index: l.Index, Action: ActionReused, Old: l.Descriptor, OldDiffID: l.DiffID, New: l.Descriptor, NewDiffID: l.DiffID}
 	if lp.OldDiffID == "" {
 		lp.OldDiffID = pl.blobs[l.Descriptor.Digest].res.DiffID
@@ -285,8 +306,13 @@ func (pl *planner) layer(ctx context.Context, l image.Layer, entries []*layer.En
 	if rw == nil {
 		pl.log.Debug("rewriting layer", "index", l.Index, "digest", l.Descriptor.Digest, "drop", len(ed.drop), "archives", len(ed.members))
 		var err error
-		if rw, err = rewriteLayer(ctx, pl.src, l, entries, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes, pl.opts.Engine); err != nil {
+		if rw, err = rewriteLayer(ctx, pl.src, l, be, ed, pl.plan.stage.dir, pl.opts.MaxArchiveBytes, pl.opts.Engine); err != nil {
 			return lp, nil, err
+		}
+		if rw.fromSpool {
+			pl.plan.Reads.RewrittenFromSpool++
+		} else {
+			pl.plan.Reads.RewrittenFromBlob++
 		}
 		pl.cache[key] = rw
 		pl.plan.stage.files[rw.desc.Digest] = rw.file

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/scan"
 	"github.com/stratascan/strata/scrub"
 )
 
@@ -116,6 +117,12 @@ func TestProperty(t *testing.T) {
 		n = 20
 	}
 	plans, nothing := 0, 0
+	eng := engine(t)
+	cache, err := scan.OpenCache(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
 	for i := 0; i < n; i++ {
 		r := rand.New(rand.NewPCG(uint64(i), 11))
 		img := randomImage(r)
@@ -132,6 +139,17 @@ func TestProperty(t *testing.T) {
 			t.Fatalf("case %d (globs %v): %v", i, globs, err)
 		}
 		plans++
+		// The same plan from the scan cache's listings, which reads only
+		// the layers it rewrites, gives the same image.
+		scanInto(t, ctx, src, cache, eng)
+		wp, err := scrub.NewPlan(ctx, src.store, src.root, scrub.Options{Selectors: scrub.Selectors{Paths: globs}, WorkDir: dir, Cache: cache})
+		if err != nil {
+			t.Fatalf("case %d (globs %v): with cached listings: %v", i, globs, err)
+		}
+		if wp.NewRoot.Digest != p.NewRoot.Digest {
+			t.Fatalf("case %d (globs %v): with cached listings the result is %s, without %s", i, globs, wp.NewRoot.Digest, p.NewRoot.Digest)
+		}
+		wp.Close()
 		out := filepath.Join(dir, "out")
 		if _, err := p.Apply(ctx, scrub.Destination{Ref: "oci:" + out + ":t"}); err != nil {
 			t.Fatalf("case %d: apply: %v", i, err)

@@ -81,6 +81,10 @@ func (p *Plan) writeTail(w io.Writer) {
 	for _, u := range p.UnmatchedFindings {
 		fmt.Fprintf(w, "warning: finding %s matched no entry of this image\n", u)
 	}
+	if r := p.Reads; r.ListedFromCache+r.ListedByWalk > 0 {
+		fmt.Fprintf(w, "read: %d layer(s) listed from the scan cache, %d by a walk; %d rewritten from the walk's copy, %d from the blob\n",
+			r.ListedFromCache, r.ListedByWalk, r.RewrittenFromSpool, r.RewrittenFromBlob)
+	}
 	if v := p.Verification; v != nil {
 		fmt.Fprintf(w, "verified: %d rewritten layer(s) re-read (%d entries), %d final entries compared", v.LayersReread, v.EntriesCompared, v.FinalEntries)
 		if v.Rescanned {

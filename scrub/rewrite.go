@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,10 +27,17 @@ import (
 // entry (headers as walked) and the sha256 of the content written for it.
 type want struct {
 	entry *layer.Entry
-	sum   image.Digest // regular files only
+	// sum is the CRC-32C of the content written (regular files only). It
+	// compares the bytes the rewrite wrote with the bytes read back from
+	// the staged blob, to catch a rewrite or compression fault; tampering
+	// is what the blobs' sha256 digests are for.
+	sum uint32
 	// archive: the file is an archive rewritten without some members.
 	archive bool
 }
+
+// castagnoli is the CRC-32C table (hardware-accelerated on amd64 and arm64).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // rewritten is one staged layer blob.
 type rewritten struct {
@@ -46,6 +54,11 @@ type rewritten struct {
 	changed []string
 	// fingerprints of the secrets the engine finds in removed files.
 	fingerprints map[string]bool
+	// old are the original layer's entries with their full headers, as
+	// the rewrite read them.
+	old []*layer.Entry
+	// fromSpool: the rewrite read the listing walk's uncompressed copy.
+	fromSpool bool
 }
 
 // rewriter streams one layer blob into a new blob without the edited
@@ -58,6 +71,7 @@ type rewriter struct {
 	maxArch int64
 	heirs   map[int]bool   // removed ordinals whose content a link takes
 	spooled map[int]string // removed ordinal -> spool file
+	names   map[int]string // link turned into a file -> its raw tar name
 	out     *rewritten
 }
 
@@ -75,38 +89,20 @@ func gzipLevel(head []byte) int {
 	return 6
 }
 
-// rewriteLayer writes a new blob for l under dir.
-func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries []*layer.Entry, edit *layerEdit, dir string, maxArchive int64, eng *secret.Engine) (*rewritten, error) {
-	rc, err := s.Open(ctx, l.Descriptor)
-	if err != nil {
-		return nil, fmt.Errorf("open layer %s: %w", l.Descriptor.Digest, err)
-	}
-	defer rc.Close()
-	br := bufio.NewReaderSize(content.Verify(rc, l.Descriptor, "layer"), 256<<10)
-	head, _ := br.Peek(10)
-	rw := &rewriter{eng: eng, entries: entries, edit: edit, dir: dir, maxArch: maxArchive, heirs: map[int]bool{}, spooled: map[int]string{},
-		out: &rewritten{compression: layer.Sniff(head), fingerprints: map[string]bool{}}}
+// rewriteLayer writes a new blob for l under dir. It reads the
+// uncompressed copy the listing walk kept (be.spool), else the blob
+// (verified against its digest; the listing may come from the scan cache).
+func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, be *blobEntries, edit *layerEdit, dir string, maxArchive int64, eng *secret.Engine) (*rewritten, error) {
+	rw := &rewriter{eng: eng, entries: be.entries, edit: edit, dir: dir, maxArch: maxArchive, heirs: map[int]bool{}, spooled: map[int]string{},
+		names: map[int]string{}, out: &rewritten{fingerprints: map[string]bool{}, old: make([]*layer.Entry, 0, len(be.entries))}}
 	for _, t := range edit.relink {
 		rw.heirs[t] = true
 	}
-	var src io.Reader = br
-	switch rw.out.compression {
-	case image.Gzip:
-		rw.out.level = gzipLevel(head)
-		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: gzip: %w", l.Descriptor.Digest, err)
-		}
-		defer zr.Close()
-		src = zr
-	case image.Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: zstd: %w", l.Descriptor.Digest, err)
-		}
-		defer zr.Close()
-		src = zr
+	in, err := rw.open(ctx, s, l, be)
+	if err != nil {
+		return nil, err
 	}
+	defer in.close()
 	f, err := os.CreateTemp(dir, "layer-*")
 	if err != nil {
 		return nil, fmt.Errorf("stage layer: %w", err)
@@ -125,13 +121,9 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries [
 	}()
 	usum := sha256.New()
 	var un countWriter
-	err = rw.copyTar(ctx, src, io.MultiWriter(pw, usum, &un))
+	err = rw.copyTar(ctx, in.tar, io.MultiWriter(pw, usum, &un))
 	if err == nil {
-		// Drain the rest of the stream and of the blob so the digest check
-		// fires.
-		if _, err = io.Copy(io.Discard, struct{ io.Reader }{src}); err == nil {
-			_, err = io.Copy(io.Discard, br)
-		}
+		err = in.drain()
 	}
 	pw.CloseWithError(err)
 	if cerr := <-done; err == nil {
@@ -159,6 +151,65 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, entries [
 	}
 	rw.out.file = final
 	return rw.out, nil
+}
+
+// input is the original tar stream of a layer being rewritten.
+type input struct {
+	tar   io.Reader
+	drain func() error // reads the rest, so the blob's digest check fires
+	close func()
+}
+
+// open returns the layer's tar stream: the listing walk's spooled copy
+// (already verified), or the blob, verified and decompressed here.
+func (rw *rewriter) open(ctx context.Context, s content.Store, l image.Layer, be *blobEntries) (*input, error) {
+	if be.spool != "" {
+		f, err := os.Open(be.spool)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: open the spooled copy: %w", l.Descriptor.Digest, err)
+		}
+		rw.out.compression, rw.out.fromSpool = be.res.Compression, true
+		if rw.out.compression == image.Gzip {
+			rw.out.level = gzipLevel(be.head)
+		}
+		br := bufio.NewReaderSize(f, 256<<10)
+		return &input{tar: br, drain: func() error { return nil }, close: func() { f.Close() }}, nil
+	}
+	rc, err := s.Open(ctx, l.Descriptor)
+	if err != nil {
+		return nil, fmt.Errorf("open layer %s: %w", l.Descriptor.Digest, err)
+	}
+	br := bufio.NewReaderSize(content.Verify(rc, l.Descriptor, "layer"), 256<<10)
+	head, _ := br.Peek(10)
+	rw.out.compression = layer.Sniff(head)
+	in := &input{tar: br, close: func() { rc.Close() }}
+	switch rw.out.compression {
+	case image.Gzip:
+		rw.out.level = gzipLevel(head)
+		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("layer %s: gzip: %w", l.Descriptor.Digest, err)
+		}
+		in.tar, in.close = zr, func() { zr.Close(); rc.Close() }
+	case image.Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("layer %s: zstd: %w", l.Descriptor.Digest, err)
+		}
+		in.tar, in.close = zr, func() { zr.Close(); rc.Close() }
+	}
+	tr := in.tar
+	in.drain = func() error {
+		// The rest of the stream and of the blob, so the digest check fires.
+		if _, err := io.Copy(io.Discard, struct{ io.Reader }{tr}); err != nil {
+			return err
+		}
+		_, err := io.Copy(io.Discard, br)
+		return err
+	}
+	return in, nil
 }
 
 type countWriter struct{ n int64 }
@@ -210,21 +261,28 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 		if err != nil {
 			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, ord, err)
 		}
-		if ord >= len(rw.entries) || rw.entries[ord].Name != h.Name {
-			return fmt.Errorf("%w: entry %d changed since the layer was listed", content.ErrDigestMismatch, ord)
+		e := layer.EntryOf(h)
+		if ord >= len(rw.entries) || rw.entries[ord].Path != e.Path || rw.entries[ord].Type != e.Type {
+			return fmt.Errorf("%w: entry %d (/%s) differs from the layer's listing", content.ErrDigestMismatch, ord, e.Path)
 		}
-		if err := rw.entry(ctx, ord, h, tr, tw); err != nil {
+		rw.out.old = append(rw.out.old, e)
+		if err := rw.entry(ctx, ord, e, h, tr, tw); err != nil {
 			return err
 		}
+	}
+	if len(rw.out.old) != len(rw.entries) {
+		return fmt.Errorf("%w: %d entries read, the layer's listing has %d", content.ErrDigestMismatch, len(rw.out.old), len(rw.entries))
 	}
 	return tw.Close()
 }
 
-func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
-	e := rw.entries[ord]
+func (rw *rewriter) entry(ctx context.Context, ord int, e *layer.Entry, h *tar.Header, tr *tar.Reader, tw *tar.Writer) error {
 	if e.Sparse {
 		if _, touched := rw.edit.drop[ord]; !touched {
-			return fmt.Errorf("%w: /%s is a sparse file, which the tar writer cannot reproduce", ErrUnsupported, e.Path)
+			// Go's archive/tar reads GNU and PAX sparse entries but cannot
+			// write them (golang/go#13548); writing the holes out as zeros
+			// would change the entry.
+			return fmt.Errorf("%w: /%s is a sparse file in a layer that must be rewritten, and sparse tar entries cannot be written back as they were; remove that file too, or rebuild the layer", ErrUnsupported, e.Path)
 		}
 	}
 	if _, gone := rw.edit.drop[ord]; gone {
@@ -249,9 +307,11 @@ func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.R
 		x := *e
 		x.Type, x.Linkname, x.Mode = layer.TypeFile, "", h.FileInfo().Mode()
 		rw.out.changed = append(rw.out.changed, e.Path)
+		rw.names[ord] = h.Name
 		return rw.writeFile(tw, h, rw.spooled[t], &x, false)
 	}
-	if name, ok := rw.edit.repoint[ord]; ok {
+	if heir, ok := rw.edit.repoint[ord]; ok {
+		name := rw.names[heir]
 		h.Linkname = name
 		x := *e
 		x.Linkname, _ = layer.CleanPath(name)
@@ -266,11 +326,11 @@ func (rw *rewriter) entry(ctx context.Context, ord int, h *tar.Header, tr *tar.R
 	}
 	wt := want{entry: e}
 	if h.Typeflag == tar.TypeReg {
-		sum := sha256.New()
+		sum := crc32.New(castagnoli)
 		if _, err := io.Copy(io.MultiWriter(tw, sum), tr); err != nil {
 			return fmt.Errorf("copy /%s: %w", e.Path, err)
 		}
-		wt.sum = image.FromSum(sum.Sum(nil))
+		wt.sum = sum.Sum32()
 	}
 	rw.out.wants = append(rw.out.wants, wt)
 	return nil
@@ -313,13 +373,13 @@ func (rw *rewriter) writeFile(tw *tar.Writer, h *tar.Header, p string, e *layer.
 	if err := tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("write header of /%s: %w", e.Path, err)
 	}
-	sum := sha256.New()
+	sum := crc32.New(castagnoli)
 	if _, err := io.Copy(io.MultiWriter(tw, sum), f); err != nil {
 		return fmt.Errorf("write /%s: %w", e.Path, err)
 	}
 	x := *e
 	x.Size = h.Size
-	rw.out.wants = append(rw.out.wants, want{entry: &x, sum: image.FromSum(sum.Sum(nil)), archive: archive})
+	rw.out.wants = append(rw.out.wants, want{entry: &x, sum: sum.Sum32(), archive: archive})
 	return nil
 }
 

@@ -91,8 +91,8 @@ old digest and hands the old digest to purge (a dry run unless --yes). Every pla
 	f.StringArrayVar(&sf.labels, "label", nil, "redact this label (and NAME=value in history) (repeatable)")
 	f.StringArrayVar(&sf.buildArgs, "build-arg", nil, "redact this build arg's value in history (repeatable)")
 	f.StringVar(&sf.workDir, "work-dir", "", "directory for the staged layers (default: the system temp dir)")
-	f.StringVar(&sf.cacheDir, "cache-dir", "", "scan cache for the rescan (default: the user cache dir/strata)")
-	f.BoolVar(&sf.noCache, "no-cache", false, "rescan without the layer cache")
+	f.StringVar(&sf.cacheDir, "cache-dir", "", "scan cache: layer listings (a layer a scan already walked is not read unless rewritten) and the rescan (default: the user cache dir/strata)")
+	f.BoolVar(&sf.noCache, "no-cache", false, "read every layer and rescan without the layer cache")
 	f.BoolVar(&sf.noRescan, "no-rescan", false, "skip the rescan of the result")
 	f.StringVar(&sf.journalPath, "journal", "", "with --replace: journal file (default: strata-scrub-<repo>-<time>.jsonl)")
 	f.StringVar(&sf.resumePath, "resume", "", "finish the interrupted scrub --replace recorded in this journal")
@@ -122,18 +122,19 @@ func scrubOptions(ctx context.Context, g *Globals, sf *scrubFlags) (scrub.Option
 	} else if len(sf.rules) > 0 || len(sf.fps) > 0 {
 		return opts, cleanup, errors.New("--rule and --fingerprint filter --findings: give --findings too")
 	}
+	if !sf.noCache {
+		if cache, err := scan.OpenCache(ctx, sf.cacheDir); err == nil {
+			opts.Cache = cache
+			cleanup = func() { cache.Close() }
+		}
+	}
 	if !sf.noRescan {
 		eng, err := secret.New(secret.Options{Logger: g.Log})
 		if err != nil {
+			cleanup()
 			return opts, cleanup, err
 		}
 		opts.Engine = eng
-		if !sf.noCache {
-			if cache, err := scan.OpenCache(ctx, sf.cacheDir); err == nil {
-				opts.Cache = cache
-				cleanup = func() { cache.Close() }
-			}
-		}
 	}
 	return opts, cleanup, nil
 }

@@ -14,12 +14,49 @@ import (
 
 // TestScrubDryRun: the plan of the sample image, as a golden table.
 func TestScrubDryRun(t *testing.T) {
-	out, errb, code := run(t, "", "scrub", sample, "--dry-run", "--no-rescan", "--path", "/app/.env", "--path", "/app/.ssh/id_ed25519",
+	out, errb, code := run(t, "", "scrub", sample, "--dry-run", "--no-rescan", "--no-cache", "--path", "/app/.env", "--path", "/app/.ssh/id_ed25519",
 		"--env", "GITHUB_TOKEN", "--build-arg", "AWS_SECRET_ACCESS_KEY")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 	golden(t, "scrub-dry-run.txt", out)
+}
+
+// TestScrubScanCache: after a scan filled the cache, scrub lists every
+// layer from it and reads only the layers it rewrites, and plans the same
+// image as without the cache.
+func TestScrubScanCache(t *testing.T) {
+	cache := t.TempDir()
+	if _, errb, code := run(t, "", "scan", "--cache-dir", cache, "--fail-on", "none", sample); code != ExitOK {
+		t.Fatalf("scan: exit %d: %s", code, errb)
+	}
+	type reads struct {
+		Plan struct {
+			NewRoot struct{ Digest string }
+			Reads   struct{ ListedFromCache, ListedByWalk, RewrittenFromSpool, RewrittenFromBlob int }
+		}
+	}
+	var docs [2]reads
+	for i, flag := range [][]string{{"--no-cache"}, {"--cache-dir", cache}} {
+		args := append([]string{"scrub", sample, "-o", "json", "--dry-run", "--no-rescan", "--path", "/app/.env"}, flag...)
+		out, errb, code := run(t, "", args...)
+		if code != ExitOK {
+			t.Fatalf("%v: exit %d: %s", flag, code, errb)
+		}
+		if err := json.Unmarshal([]byte(out), &docs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cold, warm := docs[0].Plan, docs[1].Plan
+	if cold.NewRoot.Digest == "" || cold.NewRoot.Digest != warm.NewRoot.Digest {
+		t.Fatalf("new root %q without the cache, %q with it", cold.NewRoot.Digest, warm.NewRoot.Digest)
+	}
+	if r := cold.Reads; r.ListedFromCache != 0 || r.ListedByWalk == 0 || r.RewrittenFromBlob != 0 || r.RewrittenFromSpool == 0 {
+		t.Errorf("without the cache: reads %+v, want every layer walked once and rewrites from the walk's copy", r)
+	}
+	if r := warm.Reads; r.ListedByWalk != 0 || r.ListedFromCache != cold.Reads.ListedByWalk || r.RewrittenFromBlob != cold.Reads.RewrittenFromSpool {
+		t.Errorf("with the cache: reads %+v, want every layer listed from it and only rewritten ones read", r)
+	}
 }
 
 // TestScrubToOCI writes the scrubbed sample and scans it: the removed

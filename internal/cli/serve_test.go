@@ -229,7 +229,7 @@ func TestServeAndWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	wout := &lockedWriter{}
 	root := NewRoot(strings.NewReader(""), io.Discard, wout)
-	root.SetArgs([]string{"worker", "--db", db, "--insecure", "--sweep", "0"})
+	root.SetArgs([]string{"worker", "--db", db, "--insecure", "--sweep", "0", "--listen", "127.0.0.1:0"})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	defer func() {
@@ -247,7 +247,30 @@ func TestServeAndWorker(t *testing.T) {
 	if !strings.Contains(wout.String(), "strata worker: working jobs") {
 		t.Errorf("worker said: %s", wout)
 	}
+	// The worker's own /metrics: behind the token, with what this process
+	// scanned and its memory.
+	m := workerMetrics.FindStringSubmatch(wout.String())
+	if m == nil {
+		t.Fatalf("worker did not say where its metrics are: %s", wout)
+	}
+	if code, _ := get(t, "GET", m[1], "", ""); code != http.StatusUnauthorized {
+		t.Errorf("worker /metrics without the token: %d, want 401", code)
+	}
+	code, body := get(t, "GET", m[1], token, "")
+	if code != http.StatusOK {
+		t.Fatalf("worker /metrics: %d %s", code, body)
+	}
+	for _, want := range []string{"strata_worker_layers_scanned_total ", "process_resident_memory_bytes ", `strata_scan_duration_seconds_count{phase="scan_layer"} `} {
+		if !strings.Contains(body, want) {
+			t.Errorf("worker /metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "strata_worker_layers_scanned_total 0\n") {
+		t.Errorf("worker /metrics counts no scanned layer after scanning the image")
+	}
 }
+
+var workerMetrics = regexp.MustCompile(`metrics on (http://\S+/metrics)`)
 
 func TestFleetCommandErrors(t *testing.T) {
 	isolate(t)
