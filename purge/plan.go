@@ -355,82 +355,139 @@ func (g *graph) tagsReaching(tags []string) map[image.Digest][]string {
 	return out
 }
 
+// planner holds the state build passes between its phases. Its fields are
+// named after the sets of the fixpoint: T the targets' digests, C the doomed
+// manifests (digest -> role), S the manifests survivors reach.
+type planner struct {
+	inv     *Inventory
+	g       *graph
+	p       *Plan
+	targets []Target
+
+	named map[string]string // tag -> reason, the tags the user named
+	T     set[image.Digest]
+	C     map[image.Digest]string // digest -> role
+	del   map[string]string       // tag -> reason
+	S     set[image.Digest]
+
+	survTags []string
+	reaching map[image.Digest][]string
+	// users maps a blob to the surviving manifests referencing it.
+	users  map[image.Digest][]image.Digest
+	leaked set[image.Digest]
+}
+
+// build runs the planner's phases in order; each phase reads what the
+// earlier ones decided.
 func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Plan {
-	g := newGraph(inv)
-	p := &Plan{Repository: inv.Repository, Targets: targets}
-	named := map[string]string{} // tag -> reason
-	T := set[image.Digest]{}
-	for _, t := range targets {
-		T.add(t.Digest)
-		if _, isTag := inv.Tags[t.Ref]; isTag {
+	pl := &planner{
+		inv:     inv,
+		g:       newGraph(inv),
+		p:       &Plan{Repository: inv.Repository, Targets: targets},
+		targets: targets,
+	}
+	pl.collectTargets()
+	pl.fixpoint()
+	pl.survivors()
+	pl.conflicts()
+	pl.manifests()
+	pl.tags()
+	pl.keptManifests()
+	pl.blobUsers()
+	pl.leakedLayers(leakedOverride)
+	pl.blobs()
+	pl.sharing()
+	pl.notes()
+	return pl.p
+}
+
+// collectTargets fills T with the targets' digests and named with the tags
+// the user named.
+func (pl *planner) collectTargets() {
+	pl.named = map[string]string{}
+	pl.T = set[image.Digest]{}
+	for _, t := range pl.targets {
+		pl.T.add(t.Digest)
+		if _, isTag := pl.inv.Tags[t.Ref]; isTag {
 			r := "target"
 			if t.Reason == "also-tag" {
 				r = "also-tag"
 			}
-			if _, ok := named[t.Ref]; !ok {
-				named[t.Ref] = r
+			if _, ok := pl.named[t.Ref]; !ok {
+				pl.named[t.Ref] = r
 			}
 		}
 	}
+}
 
-	// Fixpoint: doomed set C (closure of the targets through children and
-	// referrers, stopping at what survivors reach) and survivors S.
-	var C map[image.Digest]string // digest -> role
-	var del map[string]string     // tag -> reason
-	S := set[image.Digest]{}
+// fixpoint computes the doomed set C (closure of the targets through
+// children and referrers, stopping at what survivors reach), the tags to
+// delete and the survivors S, until S no longer changes.
+func (pl *planner) fixpoint() {
+	g := pl.g
+	pl.S = set[image.Digest]{}
 	for iter := 0; iter < 16; iter++ {
-		C = g.closure(T, S)
-		del = map[string]string{}
-		for t, r := range named {
-			del[t] = r
+		pl.C = g.closure(pl.T, pl.S)
+		pl.del = map[string]string{}
+		for t, r := range pl.named {
+			pl.del[t] = r
 		}
-		for d := range C {
+		for d := range pl.C {
 			for _, tag := range g.refTags[d] {
-				if _, ok := del[tag]; !ok {
+				if _, ok := pl.del[tag]; !ok {
 					_, kind, _ := ReferrerSubject(tag)
 					if kind == "referrers" {
-						del[tag] = "referrers-tag"
+						pl.del[tag] = "referrers-tag"
 					} else {
-						del[tag] = "cosign-tag"
+						pl.del[tag] = "cosign-tag"
 					}
 				}
 			}
 		}
 		var surv []string
-		for _, tag := range sortedKeys(inv.Tags) {
-			if _, ok := del[tag]; !ok {
+		for _, tag := range sortedKeys(pl.inv.Tags) {
+			if _, ok := pl.del[tag]; !ok {
 				surv = append(surv, tag)
 			}
 		}
 		S2 := g.reach(surv)
-		same := len(S2) == len(S)
+		same := len(S2) == len(pl.S)
 		for d := range S2 {
-			if !S[d] {
+			if !pl.S[d] {
 				same = false
 			}
 		}
-		S = S2
+		pl.S = S2
 		if same {
 			break
 		}
 	}
-	var survTags []string
-	p.SurvivingTags = map[string]image.Digest{}
-	for _, tag := range sortedKeys(inv.Tags) {
-		if _, ok := del[tag]; !ok {
-			survTags = append(survTags, tag)
-			p.SurvivingTags[tag] = inv.Tags[tag]
+}
+
+// survivors records the tags that keep their digest and the surviving tags
+// reaching each manifest.
+func (pl *planner) survivors() {
+	pl.p.SurvivingTags = map[string]image.Digest{}
+	for _, tag := range sortedKeys(pl.inv.Tags) {
+		if _, ok := pl.del[tag]; !ok {
+			pl.survTags = append(pl.survTags, tag)
+			pl.p.SurvivingTags[tag] = pl.inv.Tags[tag]
 		}
 	}
-	reaching := g.tagsReaching(survTags)
+	pl.reaching = pl.g.tagsReaching(pl.survTags)
+}
 
-	// Conflicts: targets that survivors still reach.
-	for _, d := range sortedDigests(T) {
-		if !S[d] {
+// conflicts refuses targets that survivors still reach: tags pointing at a
+// target digest, and indexes listing a target. A target is then doomed even
+// when refused: the plan shows the intent.
+func (pl *planner) conflicts() {
+	inv, p := pl.inv, pl.p
+	for _, d := range sortedDigests(pl.T) {
+		if !pl.S[d] {
 			continue
 		}
 		var direct []string
-		for _, tag := range survTags {
+		for _, tag := range pl.survTags {
 			if inv.Tags[tag] == d {
 				direct = append(direct, tag)
 			}
@@ -442,11 +499,11 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 				Fix: "delete those tags too: " + strings.Join(direct, ", "), AlsoTags: direct,
 			})
 		}
-		for _, parent := range g.parents[d] {
-			if !S[parent] || T[parent] {
+		for _, parent := range pl.g.parents[d] {
+			if !pl.S[parent] || pl.T[parent] {
 				continue
 			}
-			ix := IndexImpact{Index: parent, Tags: reaching[parent], Child: d, Action: "refuse"}
+			ix := IndexImpact{Index: parent, Tags: pl.reaching[parent], Child: d, Action: "refuse"}
 			for _, c := range inv.Manifests[parent].Children {
 				if c.Digest == d {
 					ix.Platform = c.Platform
@@ -461,22 +518,24 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			})
 		}
 	}
-	// A target is deleted even when refused: the plan shows the intent.
-	for d := range T {
-		if _, ok := C[d]; !ok {
-			C[d] = "target"
+	for d := range pl.T {
+		if _, ok := pl.C[d]; !ok {
+			pl.C[d] = "target"
 		}
 	}
+}
 
-	// Manifests to delete.
-	for _, d := range sortedDigests(C) {
+// manifests lists the doomed manifests in deletion order.
+func (pl *planner) manifests() {
+	inv, p := pl.inv, pl.p
+	for _, d := range sortedDigests(pl.C) {
 		m := inv.Manifests[d]
-		a := ManifestAction{Digest: d, Role: C[d]}
+		a := ManifestAction{Digest: d, Role: pl.C[d]}
 		if m != nil {
 			a.MediaType, a.Kind = m.MediaType, m.Kind
 		}
-		for _, parent := range g.parents[d] {
-			if _, ok := C[parent]; ok {
+		for _, parent := range pl.g.parents[d] {
+			if _, ok := pl.C[parent]; ok {
 				for _, c := range inv.Manifests[parent].Children {
 					if c.Digest == d && c.Platform != "" && c.Platform != "unknown/unknown" {
 						a.Platform = c.Platform
@@ -498,14 +557,21 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 		}
 		return a.Digest < b.Digest
 	})
-	for _, tag := range sortedKeys(del) {
-		p.DeleteTags = append(p.DeleteTags, TagAction{Tag: tag, Digest: inv.Tags[tag], Reason: del[tag]})
-	}
+}
 
-	// Kept manifests: children and referrers of doomed manifests that
-	// survivors reach.
+// tags lists the tags to delete.
+func (pl *planner) tags() {
+	for _, tag := range sortedKeys(pl.del) {
+		pl.p.DeleteTags = append(pl.p.DeleteTags, TagAction{Tag: tag, Digest: pl.inv.Tags[tag], Reason: pl.del[tag]})
+	}
+}
+
+// keptManifests lists children and referrers of doomed manifests that
+// survivors reach.
+func (pl *planner) keptManifests() {
+	inv := pl.inv
 	kept := set[image.Digest]{}
-	for d := range C {
+	for d := range pl.C {
 		m := inv.Manifests[d]
 		if m == nil {
 			continue
@@ -516,40 +582,47 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 		}
 		near = append(near, m.Referrers...)
 		for _, n := range near {
-			if _, doomed := C[n]; !doomed && !T[n] {
+			if _, doomed := pl.C[n]; !doomed && !pl.T[n] {
 				kept.add(n)
 			}
 		}
 	}
 	for _, d := range sortedDigests(kept) {
-		k := Kept{Digest: d, Tags: nonNil(reaching[d]), Manifests: []image.Digest{}}
+		k := Kept{Digest: d, Tags: nonNil(pl.reaching[d]), Manifests: []image.Digest{}}
 		if m := inv.Manifests[d]; m != nil {
 			k.Role = string(m.Kind)
 		}
-		for _, parent := range g.parents[d] {
-			if _, doomed := C[parent]; !doomed {
+		for _, parent := range pl.g.parents[d] {
+			if _, doomed := pl.C[parent]; !doomed {
 				k.Manifests = append(k.Manifests, parent)
 			}
 		}
-		p.KeptManifests = append(p.KeptManifests, k)
+		pl.p.KeptManifests = append(pl.p.KeptManifests, k)
 	}
+}
 
-	// Survivors for blob reference counts: every inventoried manifest the
-	// plan does not delete, whether a tag reaches it or not. An untagged
-	// referrer of a surviving image (a signature or SBOM found only through
-	// the referrers API or its subject field) needs its blobs as much as a
-	// tagged image does: reachability from tags must not decide this.
-	users := map[image.Digest][]image.Digest{}
-	for _, d := range sortedDigests(inv.Manifests) {
-		if _, doomed := C[d]; doomed {
+// blobUsers counts blob references of survivors: every inventoried manifest
+// the plan does not delete, whether a tag reaches it or not. An untagged
+// referrer of a surviving image (a signature or SBOM found only through the
+// referrers API or its subject field) needs its blobs as much as a tagged
+// image does: reachability from tags must not decide this.
+func (pl *planner) blobUsers() {
+	pl.users = map[image.Digest][]image.Digest{}
+	for _, d := range sortedDigests(pl.inv.Manifests) {
+		if _, doomed := pl.C[d]; doomed {
 			continue
 		}
-		for _, b := range inv.Manifests[d].Blobs {
-			users[b.Digest] = append(users[b.Digest], d)
+		for _, b := range pl.inv.Manifests[d].Blobs {
+			pl.users[b.Digest] = append(pl.users[b.Digest], d)
 		}
 	}
+}
 
-	// Leaked layers.
+// leakedLayers decides the layers taken to hold the leak: the override
+// when given, else the requested targets' layers above the longest base
+// they share with a surviving image.
+func (pl *planner) leakedLayers(leakedOverride []image.Digest) {
+	inv := pl.inv
 	leaked := set[image.Digest]{}
 	if len(leakedOverride) > 0 {
 		for _, d := range leakedOverride {
@@ -558,12 +631,12 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 	} else {
 		// Only what was requested leaks: not also-tags or included sharers.
 		req := set[image.Digest]{}
-		for _, t := range targets {
+		for _, t := range pl.targets {
 			if t.Reason == "requested" {
 				req.add(t.Digest)
 			}
 		}
-		creq := g.closure(req, S)
+		creq := pl.g.closure(req, pl.S)
 		for _, d := range sortedDigests(creq) {
 			m := inv.Manifests[d]
 			if m == nil || !m.IsImage() || creq[d] != "target" && creq[d] != "child" {
@@ -573,7 +646,7 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			base := 0
 			for _, s := range sortedDigests(inv.Manifests) {
 				sm := inv.Manifests[s]
-				if _, doomed := C[s]; doomed || !sm.IsImage() {
+				if _, doomed := pl.C[s]; doomed || !sm.IsImage() {
 					continue
 				}
 				if n := commonPrefix(ls, sm.Layers()); n < len(ls) && n > base {
@@ -585,12 +658,17 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			}
 		}
 	}
-	p.LeakedLayers = sortedDigests(leaked)
+	pl.leaked = leaked
+	pl.p.LeakedLayers = sortedDigests(leaked)
+}
 
-	// Blobs.
+// blobs sorts the doomed manifests' blobs into deleted and kept (used by
+// a survivor).
+func (pl *planner) blobs() {
+	p := pl.p
 	blobs := map[image.Digest]Blob{}
-	for d := range C {
-		if m := inv.Manifests[d]; m != nil {
+	for d := range pl.C {
+		if m := pl.inv.Manifests[d]; m != nil {
 			for _, b := range m.Blobs {
 				if _, ok := blobs[b.Digest]; !ok || blobs[b.Digest].Role != "config" && b.Role == "layer" {
 					blobs[b.Digest] = b
@@ -600,11 +678,11 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 	}
 	for _, bd := range sortedDigests(blobs) {
 		b := blobs[bd]
-		if us := users[bd]; len(us) > 0 {
-			k := Kept{Digest: bd, Role: b.Role, Manifests: us, Leaked: leaked[bd]}
+		if us := pl.users[bd]; len(us) > 0 {
+			k := Kept{Digest: bd, Role: b.Role, Manifests: us, Leaked: pl.leaked[bd]}
 			ts := set[string]{}
 			for _, u := range us {
-				for _, t := range g.userTags(u, reaching) {
+				for _, t := range pl.g.userTags(u, pl.reaching) {
 					ts.add(t)
 				}
 			}
@@ -612,32 +690,39 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 			p.KeptBlobs = append(p.KeptBlobs, k)
 			continue
 		}
-		p.DeleteBlobs = append(p.DeleteBlobs, BlobAction{Digest: bd, MediaType: b.MediaType, Size: b.Size, Role: b.Role, Leaked: leaked[bd]})
+		p.DeleteBlobs = append(p.DeleteBlobs, BlobAction{Digest: bd, MediaType: b.MediaType, Size: b.Size, Role: b.Role, Leaked: pl.leaked[bd]})
 	}
+}
 
-	// Sharing: survivors containing a leaked layer.
-	for _, d := range sortedDigests(inv.Manifests) {
-		if _, doomed := C[d]; doomed {
+// sharing lists survivors containing a leaked layer.
+func (pl *planner) sharing() {
+	p := pl.p
+	for _, d := range sortedDigests(pl.inv.Manifests) {
+		if _, doomed := pl.C[d]; doomed {
 			continue
 		}
-		m := inv.Manifests[d]
+		m := pl.inv.Manifests[d]
 		var hit []image.Digest
 		hs := set[image.Digest]{}
 		for _, b := range m.Blobs {
-			if leaked[b.Digest] && hs.add(b.Digest) {
+			if pl.leaked[b.Digest] && hs.add(b.Digest) {
 				hit = append(hit, b.Digest)
 			}
 		}
 		if len(hit) == 0 {
 			continue
 		}
-		p.Sharing = append(p.Sharing, Sharing{Manifest: d, Kind: m.Kind, Tags: nonNil(reaching[d]), Layers: hit})
+		p.Sharing = append(p.Sharing, Sharing{Manifest: d, Kind: m.Kind, Tags: nonNil(pl.reaching[d]), Layers: hit})
 	}
 	if len(p.Sharing) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("%d surviving manifest(s) contain a leaked layer and LEAK TOO; the layer stays pullable through them (purge them as well, or name the leaked layer exactly)", len(p.Sharing)))
 	}
+}
 
-	// Counts and notes.
+// notes adds the inventory counts and what the plan cannot see or do, and
+// turns nil lists into empty ones.
+func (pl *planner) notes() {
+	inv, p := pl.inv, pl.p
 	allBlobs := set[image.Digest]{}
 	for _, m := range inv.Manifests {
 		for _, b := range m.Blobs {
@@ -664,7 +749,6 @@ func build(inv *Inventory, targets []Target, leakedOverride []image.Digest) *Pla
 	p.Sharing = nonNil(p.Sharing)
 	p.Indexes = nonNil(p.Indexes)
 	p.Refusals = nonNil(p.Refusals)
-	return p
 }
 
 // closure returns the manifests doomed with T: T, their index children and

@@ -31,14 +31,17 @@ type purgeOutput struct {
 	Error   string        `json:"error,omitempty"`
 }
 
+// purgeFlags are the purge command's flags.
+type purgeFlags struct {
+	yes, includeSharing, placeholder bool
+	alsoTags, leaked                 []string
+	journalPath, resumePath          string
+	journalDir                       string
+	listJournals                     bool
+}
+
 func newPurgeCmd(g *Globals) *cobra.Command {
-	var (
-		yes, includeSharing, placeholder bool
-		alsoTags, leaked                 []string
-		journalPath, resumePath          string
-		journalDir                       string
-		listJournals                     bool
-	)
+	var pf purgeFlags
 	cmd := &cobra.Command{
 		Use:   "purge REPO:TAG|REPO@DIGEST...",
 		Short: "Remove a leaked image from a registry so it cannot be pulled, touching nothing else",
@@ -62,105 +65,128 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
   strata purge --yes --also-tags debug-latest registry.example/acme/search-indexer:debug-42
   strata purge --list-journals
   strata purge --resume ~/.local/state/strata/strata-purge-registry.example-acme-search-indexer-20260102T030405Z.jsonl`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if journalDir == "" {
-				var err error
-				if journalDir, err = defaultJournalDir(); err != nil {
-					return WithExitCode(ExitError, err)
-				}
-			}
-			if listJournals {
-				if len(args) > 0 {
-					return WithExitCode(ExitError, errors.New("--list-journals takes no references"))
-				}
-				js, err := purge.Journals(journalDir)
-				if err != nil {
-					return WithExitCode(ExitError, err)
-				}
-				if g.Format == report.FormatJSON {
-					return report.JSON(g.Stdout, js)
-				}
-				return report.PurgeJournals(g.Stdout, js, journalDir)
-			}
-			client, err := g.registryClient()
-			if err != nil {
-				return WithExitCode(ExitError, err)
-			}
-			if resumePath != "" {
-				if len(args) > 0 {
-					return WithExitCode(ExitError, errors.New("--resume takes the targets from the journal: give no references"))
-				}
-				return runResume(ctx, g, client, resumePath, placeholder)
-			}
-			if len(args) == 0 {
-				return WithExitCode(ExitError, errors.New("name at least one REPO:TAG or REPO@DIGEST to purge"))
-			}
-			var leakedDigests []image.Digest
-			for _, l := range leaked {
-				d, err := image.ParseDigest(l)
-				if err != nil {
-					return WithExitCode(ExitError, fmt.Errorf("--leaked-layer: %w", err))
-				}
-				leakedDigests = append(leakedDigests, d)
-			}
-			// Group targets by repository, keeping the order given.
-			var repos []string
-			targets := map[string][]string{}
-			for _, a := range args {
-				repo, id, err := registry.ParseReference(a, g.Insecure)
-				if err != nil {
-					return WithExitCode(ExitError, err)
-				}
-				if _, ok := targets[repo]; !ok {
-					repos = append(repos, repo)
-				}
-				targets[repo] = append(targets[repo], id)
-			}
-			if len(repos) > 1 && journalPath != "" {
-				return WithExitCode(ExitError, errors.New("--journal names one journal: purge one repository at a time, or let strata name a journal per repository"))
-			}
-			// Several repositories in JSON: one array of their documents,
-			// written when the last one is done (or one failed).
-			emit := jsonTo(g)
-			if g.Format == report.FormatJSON && len(repos) > 1 {
-				docs := []any{}
-				emit = func(v any) error { docs = append(docs, v); return nil }
-				defer func() { _ = report.JSON(g.Stdout, docs) }()
-			}
-			failed := false
-			for _, name := range repos {
-				ok, err := purgeRepo(ctx, g, emit, client, name, targets[name], purge.Options{
-					AlsoTags: alsoTags, IncludeSharing: includeSharing, LeakedLayers: leakedDigests,
-				}, yes, placeholder, journalPath, journalDir)
-				if err != nil {
-					return WithExitCode(ExitError, err)
-				}
-				failed = failed || !ok
-			}
-			if failed {
-				return WithExitCode(ExitError, errors.New("purge did not end clean (see the verdict above)"))
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runPurge(cmd, g, &pf, args) },
 	}
+	pf.add(cmd, g)
+	return cmd
+}
+
+// add registers the flags on cmd.
+func (pf *purgeFlags) add(cmd *cobra.Command, g *Globals) {
 	f := cmd.Flags()
-	f.BoolVar(&yes, "yes", false, "apply the plan (without it, only print the plan)")
-	f.StringSliceVar(&alsoTags, "also-tags", nil, "other tags to delete with the targets (tags sharing a target's digest, tags of an index listing it)")
-	f.BoolVar(&includeSharing, "include-sharing", false, "also purge surviving tags and caches that contain a leaked layer, and indexes listing a target")
-	f.BoolVar(&placeholder, "untag-via-placeholder", false, "when the registry refuses tag DELETE (distribution 2.8), point the tag at a throwaway manifest and delete that")
-	f.StringVar(&journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl in --journal-dir)")
-	f.StringVar(&journalDir, "journal-dir", "", "directory of purge journals (default $XDG_STATE_HOME/strata, ~/.local/state/strata)")
-	f.BoolVar(&listJournals, "list-journals", false, "list the journals in --journal-dir: repository, start time, steps done, verdict")
-	f.StringVar(&resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
-	f.StringSliceVar(&leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
+	f.BoolVar(&pf.yes, "yes", false, "apply the plan (without it, only print the plan)")
+	f.StringSliceVar(&pf.alsoTags, "also-tags", nil, "other tags to delete with the targets (tags sharing a target's digest, tags of an index listing it)")
+	f.BoolVar(&pf.includeSharing, "include-sharing", false, "also purge surviving tags and caches that contain a leaked layer, and indexes listing a target")
+	f.BoolVar(&pf.placeholder, "untag-via-placeholder", false, "when the registry refuses tag DELETE (distribution 2.8), point the tag at a throwaway manifest and delete that")
+	f.StringVar(&pf.journalPath, "journal", "", "journal file (JSON lines) recording the plan and every request (default: strata-purge-<repo>-<time>.jsonl in --journal-dir)")
+	f.StringVar(&pf.journalDir, "journal-dir", "", "directory of purge journals (default $XDG_STATE_HOME/strata, ~/.local/state/strata)")
+	f.BoolVar(&pf.listJournals, "list-journals", false, "list the journals in --journal-dir: repository, start time, steps done, verdict")
+	f.StringVar(&pf.resumePath, "resume", "", "finish the interrupted purge recorded in this journal")
+	f.StringSliceVar(&pf.leaked, "leaked-layer", nil, "digest of the layer holding the leak (default: the target's layers above its shared base)")
 	addListFlags(f, g)
 	cmd.MarkFlagsMutuallyExclusive("resume", "list-journals")
 	cmd.MarkFlagsMutuallyExclusive("resume", "journal")
 	cmd.MarkFlagsMutuallyExclusive("yes", "list-journals")
 	_ = cmd.MarkFlagFilename("resume", "jsonl")
 	_ = cmd.MarkFlagDirname("journal-dir")
-	return cmd
+}
+
+// runPurge lists journals, resumes a journal, or plans (and with --yes
+// applies) the purge of the references named, one repository at a time.
+func runPurge(cmd *cobra.Command, g *Globals, pf *purgeFlags, args []string) error {
+	ctx := cmd.Context()
+	if pf.journalDir == "" {
+		var err error
+		if pf.journalDir, err = defaultJournalDir(); err != nil {
+			return WithExitCode(ExitError, err)
+		}
+	}
+	if pf.listJournals {
+		return listPurgeJournals(g, pf.journalDir, args)
+	}
+	client, err := g.registryClient()
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if pf.resumePath != "" {
+		if len(args) > 0 {
+			return WithExitCode(ExitError, errors.New("--resume takes the targets from the journal: give no references"))
+		}
+		return runResume(ctx, g, client, pf.resumePath, pf.placeholder)
+	}
+	if len(args) == 0 {
+		return WithExitCode(ExitError, errors.New("name at least one REPO:TAG or REPO@DIGEST to purge"))
+	}
+	var leakedDigests []image.Digest
+	for _, l := range pf.leaked {
+		d, err := image.ParseDigest(l)
+		if err != nil {
+			return WithExitCode(ExitError, fmt.Errorf("--leaked-layer: %w", err))
+		}
+		leakedDigests = append(leakedDigests, d)
+	}
+	repos, targets, err := groupPurgeTargets(g, args)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if len(repos) > 1 && pf.journalPath != "" {
+		return WithExitCode(ExitError, errors.New("--journal names one journal: purge one repository at a time, or let strata name a journal per repository"))
+	}
+	// Several repositories in JSON: one array of their documents,
+	// written when the last one is done (or one failed).
+	emit := jsonTo(g)
+	if g.Format == report.FormatJSON && len(repos) > 1 {
+		docs := []any{}
+		emit = func(v any) error { docs = append(docs, v); return nil }
+		defer func() { _ = report.JSON(g.Stdout, docs) }()
+	}
+	failed := false
+	for _, name := range repos {
+		ok, err := purgeRepo(ctx, g, emit, client, name, targets[name], purge.Options{
+			AlsoTags: pf.alsoTags, IncludeSharing: pf.includeSharing, LeakedLayers: leakedDigests,
+		}, pf.yes, pf.placeholder, pf.journalPath, pf.journalDir)
+		if err != nil {
+			return WithExitCode(ExitError, err)
+		}
+		failed = failed || !ok
+	}
+	if failed {
+		return WithExitCode(ExitError, errors.New("purge did not end clean (see the verdict above)"))
+	}
+	return nil
+}
+
+// listPurgeJournals prints the journals of dir (--list-journals).
+func listPurgeJournals(g *Globals, dir string, args []string) error {
+	if len(args) > 0 {
+		return WithExitCode(ExitError, errors.New("--list-journals takes no references"))
+	}
+	js, err := purge.Journals(dir)
+	if err != nil {
+		return WithExitCode(ExitError, err)
+	}
+	if g.Format == report.FormatJSON {
+		return report.JSON(g.Stdout, js)
+	}
+	return report.PurgeJournals(g.Stdout, js, dir)
+}
+
+// groupPurgeTargets groups the references by repository, keeping the
+// order given.
+func groupPurgeTargets(g *Globals, args []string) ([]string, map[string][]string, error) {
+	var repos []string
+	targets := map[string][]string{}
+	for _, a := range args {
+		repo, id, err := registry.ParseReference(a, g.Insecure)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := targets[repo]; !ok {
+			repos = append(repos, repo)
+		}
+		targets[repo] = append(targets[repo], id)
+	}
+	return repos, targets, nil
 }
 
 // jsonTo writes one JSON document to the command's output.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,74 +95,138 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 error.`,
 	return cmd
 }
 
+// scanRun is one run of the scan command: the state its phases pass on.
+type scanRun struct {
+	g          *Globals
+	sf         *scanFlags
+	verifyMode string
+	refs       []string
+	targets    []scan.Target
+	cache      *scan.Cache
+	// closers release the opened images and the cache, in the order they
+	// were opened; close runs them last to first.
+	closers []func() error
+}
+
 func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error {
 	ctx := cmd.Context()
-	verifyMode, err := sf.verify.enabled()
+	r := &scanRun{g: g, sf: sf}
+	defer r.close()
+	eng, err := r.engine()
 	if err != nil {
 		return err
 	}
+	if err := r.open(ctx, args); err != nil {
+		return err
+	}
+	res, err := r.scan(ctx, eng)
+	if err != nil {
+		return err
+	}
+	if r.verifyMode != "" {
+		if err := runVerify(ctx, g, &sf.verify, r.verifyMode, res, r.targets, r.cache); err != nil {
+			return err
+		}
+		if !sf.showSecrets {
+			for i := range res.Findings {
+				res.Findings[i].Secret = ""
+			}
+		}
+		if r.verifyMode == "plan" {
+			return nil
+		}
+	}
+	if err := r.write(ctx, res); err != nil {
+		return err
+	}
+	return r.exitStatus(res)
+}
+
+// close releases what the run opened, last opened first.
+func (r *scanRun) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		_ = r.closers[i]()
+	}
+}
+
+// engine checks the flags and builds the secret engine.
+func (r *scanRun) engine() (*secret.Engine, error) {
+	g, sf := r.g, r.sf
+	verifyMode, err := sf.verify.enabled()
+	if err != nil {
+		return nil, err
+	}
+	r.verifyMode = verifyMode
 	if sf.failOn == "active" {
 		if verifyMode != "on" {
-			return errors.New("--fail-on active needs --verify: only a verified finding can be active")
+			return nil, errors.New("--fail-on active needs --verify: only a verified finding can be active")
 		}
 	} else if err := report.ValidSeverity(sf.failOn); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkBasesFlag(g, sf.bases); err != nil {
-		return err
+		return nil, err
 	}
 	if secret.ConfidenceRank(sf.minConfidence) == 0 {
-		return fmt.Errorf("unknown --min-confidence %q: use keyword or format", sf.minConfidence)
+		return nil, fmt.Errorf("unknown --min-confidence %q: use keyword or format", sf.minConfidence)
 	}
 	depth := sf.archiveDepth
 	if depth == 0 {
 		depth = -1
 	}
-	eng, err := secret.New(secret.Options{RulesFiles: sf.rules, Patterns: sf.patterns, IgnoreFile: sf.ignore,
+	return secret.New(secret.Options{RulesFiles: sf.rules, Patterns: sf.patterns, IgnoreFile: sf.ignore,
 		ScanBinaries: sf.scanBinaries, MaxFileBytes: sf.maxFileBytes, FileTimeout: sf.fileTimeout, MaxArchiveDepth: depth, Logger: g.Log})
-	if err != nil {
-		return err
-	}
-	refs := args
+}
+
+// open expands --all-tags and --catalog into references and opens every
+// image.
+func (r *scanRun) open(ctx context.Context, args []string) error {
+	g, sf := r.g, r.sf
+	r.refs = args
 	if sf.allTags || len(sf.catalogs) > 0 {
 		client, err := g.registryClient()
 		if err != nil {
 			return err
 		}
-		if refs, err = source.Expand(ctx, client, args, source.ExpandOptions{AllTags: sf.allTags, Catalogs: sf.catalogs}); err != nil {
+		if r.refs, err = source.Expand(ctx, client, args, source.ExpandOptions{AllTags: sf.allTags, Catalogs: sf.catalogs}); err != nil {
 			return err
 		}
 	}
-	var targets []scan.Target
-	for _, ref := range refs {
+	for _, ref := range r.refs {
 		// Every platform of an index unless --platform narrows it.
 		o, err := g.openImageAll(ctx, ref, g.AllPlatforms || g.Platform == "")
 		if err != nil {
 			return err
 		}
-		defer o.Close()
-		targets = append(targets, scan.Target{Ref: ref, Store: o.store, Root: o.root, Images: o.images})
+		r.closers = append(r.closers, o.Close)
+		r.targets = append(r.targets, scan.Target{Ref: ref, Store: o.store, Root: o.root, Images: o.images})
 	}
+	return nil
+}
+
+// scan runs the engine over the opened images, through the layer cache
+// unless --no-cache.
+func (r *scanRun) scan(ctx context.Context, eng *secret.Engine) (*scan.Result, error) {
+	g, sf := r.g, r.sf
 	bar := progress.New(g.Stderr, "scanning", 0, progress.Enabled(g.Stderr, g.Quiet))
 	// Verification needs the values, which the layer cache never holds:
 	// layers are read again. The HTML report keeps them in memory only to
 	// scrub them from every text of the page; it never writes them.
-	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || verifyMode != "" || g.Format == report.FormatHTML,
+	opts := scan.Options{Engine: eng, KeepSecrets: sf.showSecrets || r.verifyMode != "" || g.Format == report.FormatHTML,
 		MinConfidence: sf.minConfidence, Logger: g.Log, Progress: bar.Update}
-	var cache *scan.Cache
 	if !sf.noCache {
 		c, err := scan.OpenCache(ctx, sf.cacheDir)
 		if err != nil {
 			g.Log.Warn("layer cache unavailable; scanning without it", "err", err)
 		} else {
-			defer c.Close()
-			opts.Results, cache = c, c
+			r.closers = append(r.closers, c.Close)
+			opts.Results, r.cache = c, c
 		}
 	}
-	res, err := scan.Run(ctx, targets, opts)
+	res, err := scan.Run(ctx, r.targets, opts)
 	bar.Done()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !g.Verbose {
 		// Binary files are counted (coverage.binarySkipped) and listed only
@@ -174,45 +239,42 @@ func runScan(cmd *cobra.Command, g *Globals, sf *scanFlags, args []string) error
 		}
 		res.Coverage.Skipped = kept
 	}
-	if verifyMode != "" {
-		if err := runVerify(ctx, g, &sf.verify, verifyMode, res, targets, cache); err != nil {
-			return err
-		}
-		if !sf.showSecrets {
-			for i := range res.Findings {
-				res.Findings[i].Secret = ""
-			}
-		}
-		if verifyMode == "plan" {
-			return nil
-		}
-	}
+	return res, nil
+}
+
+// write prints the findings in the chosen format.
+func (r *scanRun) write(ctx context.Context, res *scan.Result) error {
+	g, sf := r.g, r.sf
 	report.NormalizeFindings(res, sf.showSecrets)
+	var err error
 	switch g.Format {
 	case report.FormatJSON:
 		err = report.JSON(g.Stdout, res)
 	case report.FormatSARIF:
 		err = report.SARIF(g.Stdout, res, ReadBuildInfo().Version)
 	case report.FormatHTML:
-		rep := report.ScanHTML(refs, targets, res, ReadBuildInfo().Version)
-		if rep.Provenance, err = htmlProvenance(ctx, g, sf.bases, targets); err == nil {
+		rep := report.ScanHTML(r.refs, r.targets, res, ReadBuildInfo().Version)
+		if rep.Provenance, err = htmlProvenance(ctx, g, sf.bases, r.targets); err == nil {
 			err = report.HTML(g.Stdout, rep)
 		}
 	default:
 		err = report.FindingsTable(g.Stdout, res, sf.showSecrets, g.Verbose)
 	}
-	if err != nil {
-		return err
-	}
-	if sf.failOn == "active" {
+	return err
+}
+
+// exitStatus applies --fail-on to the findings.
+func (r *scanRun) exitStatus(res *scan.Result) error {
+	failOn := r.sf.failOn
+	if failOn == "active" {
 		if anyActive(res) {
 			return WithExitCode(ExitFindings, nil)
 		}
 		return nil
 	}
-	if sf.failOn != "none" {
+	if failOn != "none" {
 		for _, f := range res.Findings {
-			if report.SeverityAtLeast(f.Severity, sf.failOn) {
+			if report.SeverityAtLeast(f.Severity, failOn) {
 				return WithExitCode(ExitFindings, nil)
 			}
 		}
