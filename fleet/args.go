@@ -19,6 +19,17 @@ const (
 // Kinds lists every job kind of the fleet.
 var Kinds = []string{KindSweep, KindEnumerate, KindResolve, KindScanLayer, KindAssemble}
 
+// Priorities (River's 1 is worked first): layers before the images that
+// wait on them, so a sweep's images complete one after another; a pushed
+// or requested reference before the references a sweep found.
+const (
+	priorityScanLayer = 1
+	priorityAssemble  = 2
+	priorityPush      = 2
+	priorityResolve   = 3
+	priorityEnumerate = 4
+)
+
 // pendingStates are the states in which a job has yet to finish: a second
 // insert of the same unique args while one is in them is skipped, while a
 // finished job does not stop a later run (the next sweep, the next push).
@@ -41,7 +52,7 @@ func (EnumerateArgs) Kind() string { return KindEnumerate }
 
 // InsertOpts: one pending enumeration of a registry or repository at a time.
 func (EnumerateArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
+	return river.InsertOpts{Priority: priorityEnumerate, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
 }
 
 // ResolveArgs loads one reference (Registry/Repository, Tag or Manifest)
@@ -58,7 +69,7 @@ func (ResolveArgs) Kind() string { return KindResolve }
 
 // InsertOpts: a reference waiting to be resolved is not queued twice.
 func (ResolveArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
+	return river.InsertOpts{Priority: priorityResolve, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
 }
 
 // ScanLayerArgs scans one layer, fetched from the image Ref holds it.
@@ -77,7 +88,7 @@ func (ScanLayerArgs) Kind() string { return KindScanLayer }
 // scanned once per ruleset across the fleet (the worker also checks the
 // store, for layers whose job River has since cleaned away).
 func (ScanLayerArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: rivertype.JobStates()}}
+	return river.InsertOpts{Priority: priorityScanLayer, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: rivertype.JobStates()}}
 }
 
 // AssembleArgs turns one reference's layer results into its findings once
@@ -97,7 +108,7 @@ func (AssembleArgs) Kind() string { return KindAssemble }
 
 // InsertOpts: one pending assembly per reference.
 func (AssembleArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
+	return river.InsertOpts{Priority: priorityAssemble, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
 }
 
 // SweepArgs enumerates every registry listed.
@@ -112,7 +123,7 @@ func (SweepArgs) Kind() string { return KindSweep }
 
 // InsertOpts: one pending sweep at a time.
 func (SweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
+	return river.InsertOpts{Priority: priorityEnumerate, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
 }
 
 // refOf names a reference for the registry client and in logs:

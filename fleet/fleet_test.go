@@ -412,6 +412,14 @@ func TestRulesetChangeRescans(t *testing.T) {
 	if withFlag.RulesetHash() == old.Ruleset() {
 		t.Fatal("a new pattern did not change the ruleset hash")
 	}
+	// A process with no registry to sweep (a bare worker) leaves the
+	// change for one that has.
+	bare := h.config(withFlag)
+	bare.Registries, bare.Workers = nil, 0
+	h.start(bare)
+	if got, _ := h.st.Ruleset(h.ctx); got != old.Ruleset() {
+		t.Fatalf("a process with no registries recorded the new ruleset")
+	}
 	svc := h.start(h.config(withFlag)) // no periodic sweep: the ruleset change alone rescans
 	h.waitFindings(svc, map[string][]string{"team/one": {fingerprint(flag), fingerprint(imgs.oneSecret)}})
 	if n := h.scanCount(baseKey(t, imgs.one), withFlag.RulesetHash()); n != 1 {

@@ -122,7 +122,8 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // checkRuleset enqueues a rescan of everything when the ruleset hash the
-// store last recorded is not the engine's, then records the engine's.
+// store last recorded is not the engine's, then records the engine's (a
+// process with no registry to sweep leaves the record as it is).
 func (s *Service) checkRuleset(ctx context.Context) error {
 	last, err := s.cfg.Store.Ruleset(ctx)
 	if err != nil {
@@ -131,7 +132,12 @@ func (s *Service) checkRuleset(ctx context.Context) error {
 	if last == s.ruleset {
 		return nil
 	}
-	if last != "" && len(s.cfg.Registries) > 0 {
+	if last != "" {
+		if len(s.cfg.Registries) == 0 {
+			// Left for a process that has registries to sweep to notice.
+			s.log.Warn("fleet: the ruleset changed but no registry is configured here to rescan", "was", last, "now", s.ruleset)
+			return nil
+		}
 		s.log.Info("fleet: the ruleset changed; rescanning every registry", "was", last, "now", s.ruleset)
 		if err := s.enqueueSweep(ctx, "ruleset"); err != nil {
 			return err
@@ -193,7 +199,7 @@ func (s *Service) EnqueueRef(ctx context.Context, ref string) error {
 	} else {
 		args.Tag = id
 	}
-	return s.insert(ctx, args)
+	return s.insertFirst(ctx, args)
 }
 
 // EnqueuePush enqueues a scan of a manifest pushed to registry/repo (as a
@@ -208,7 +214,7 @@ func (s *Service) EnqueuePush(ctx context.Context, registryHost, repo, tag strin
 			return fmt.Errorf("%w: %v", ErrBadReference, err)
 		}
 	}
-	return s.insert(ctx, ResolveArgs{Registry: registryHost, Repository: repo, Tag: tag, Manifest: manifest})
+	return s.insertFirst(ctx, ResolveArgs{Registry: registryHost, Repository: repo, Tag: tag, Manifest: manifest})
 }
 
 // EnqueueSweep enqueues a sweep of every configured registry now.
@@ -225,6 +231,15 @@ func (s *Service) sweepArgs(reason string) SweepArgs {
 // insert adds one job (its kind's InsertOpts apply).
 func (s *Service) insert(ctx context.Context, args river.JobArgs) error {
 	if _, err := s.q.Insert(ctx, args, nil); err != nil {
+		return fmt.Errorf("fleet: enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// insertFirst adds a resolve job asked for by a push or by hand, ahead of
+// those a sweep enqueued.
+func (s *Service) insertFirst(ctx context.Context, args ResolveArgs) error {
+	if _, err := s.q.Insert(ctx, args, &river.InsertOpts{Priority: priorityPush}); err != nil {
 		return fmt.Errorf("fleet: enqueue %s: %w", args.Kind(), err)
 	}
 	return nil

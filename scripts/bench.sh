@@ -2,6 +2,12 @@
 # Measures strata against the floor on a large generated image.
 #
 #   ./scripts/bench.sh [MiB] [layers]       (default 400 MiB in 8 layers)
+#   ./scripts/bench.sh fleet                 (strata serve/worker at fleet scale)
+#
+# The fleet mode runs BenchmarkFleetScale (internal/fleete2e): 1,000 images
+# in 200 repositories on 20 bases in an embedded registry, swept by 1, 2 and
+# 4 strata worker processes on SQLite and on Postgres; it prints images per
+# second, layers scanned against distinct layers, and peak RSS per worker.
 #
 # With mmdebstrap or debootstrap available (Debian packages; need root and the
 # Debian mirror), it also builds a Debian bookworm minbase tree once (.bench/rootfs)
@@ -24,6 +30,9 @@
 # memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = fleet ]; then
+  exec go test -run '^$' -bench FleetScale -benchtime 1x -timeout 90m ./internal/fleete2e
+fi
 mb="${1:-400}"
 layers="${2:-8}"
 img=".bench/image-${mb}m-${layers}l"

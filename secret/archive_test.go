@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -343,5 +344,33 @@ func TestFreeListBounded(t *testing.T) {
 	}
 	if _, ok := f.get(); ok {
 		t.Fatal("get from an empty list returned a decoder")
+	}
+}
+
+// TestXzDecoderReused: xz streams scanned one after another share one
+// decoder and its dictionary (8 MiB at xz's default -6) instead of
+// allocating a dictionary per stream, as a .deb per apt cache entry would.
+func TestXzDecoderReused(t *testing.T) {
+	dir := t.TempDir()
+	secret := "AKIA" + rnd(71, 16, b32)
+	writeTree(t, dir, map[string]string{"secret.env": "AWS_ACCESS_KEY_ID=" + secret + "\n"})
+	run(t, dir, "xz", "-6", "-k", "secret.env")
+	b := readFile(t, filepath.Join(dir, "secret.env.xz"))
+	e := defaultEngine(t)
+	scan := func() {
+		ms, _, err := scanErr(e, "app/secret.env.xz", b)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%d findings, err %v; want the key", len(ms), err)
+		}
+	}
+	scan() // the first stream allocates the dictionary
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 4 {
+		scan()
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("4 more xz streams allocated %d MiB: the decoder's dictionary is not reused", n>>20)
 	}
 }

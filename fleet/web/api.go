@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stratascan/strata/registry"
 	"github.com/stratascan/strata/report"
 	"github.com/stratascan/strata/scan"
+	"github.com/stratascan/strata/source"
 )
 
 // maxScanBody bounds POST /api/v1/scan.
@@ -147,6 +149,10 @@ func (h *handler) apiScan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := strings.TrimSpace(req.Ref)
+	if tr, _, ok := strings.Cut(ref, ":"); ok && slices.Contains(source.Transports, tr) {
+		h.jsonError(w, http.StatusBadRequest, "ref %q is a local %s reference: the fleet scans registry images (host/repo:tag)", ref, tr)
+		return
+	}
 	if _, _, err := registry.ParseReference(ref, false); err != nil || ref == "" {
 		h.jsonError(w, http.StatusBadRequest, "ref %q: want host/repo:tag or host/repo@sha256:<hex>", req.Ref)
 		return

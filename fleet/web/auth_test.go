@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratascan/strata/fleet/store"
 	"github.com/stratascan/strata/fleet/web"
 )
 
@@ -119,6 +120,13 @@ func TestOpenRoutes(t *testing.T) {
 		if code, _, body := f.do(t, "GET", p, "", nil, nil); code != http.StatusOK {
 			t.Errorf("%s: %d %s", p, code, body)
 		}
+	}
+	// A newer strata migrated the store: this one is not ready.
+	if _, err := f.store.SQLDB().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, store.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := f.do(t, "GET", "/readyz", "", nil, nil); code != http.StatusServiceUnavailable || !strings.Contains(body, "schema version") {
+		t.Errorf("/readyz with a newer schema: %d %s, want 503", code, body)
 	}
 	f.store.Close()
 	if code, _, _ := f.do(t, "GET", "/readyz", "", nil, nil); code != http.StatusServiceUnavailable {

@@ -18,7 +18,7 @@
 //	GET  /images/{registry}/{repo...}@{digest}   image page: layer timeline and findings
 //	GET  /login, POST /login, POST /logout
 //	GET  /healthz                     the process is up (no auth)
-//	GET  /readyz                      the store answers (no auth)
+//	GET  /readyz                      the store answers, at this binary's schema (no auth)
 //	GET  /metrics                     Prometheus text format
 //
 // # Access

@@ -87,16 +87,20 @@ func testWebhookFromRegistry(t *testing.T, start func(testing.TB, registrytest.O
 			inner.ServeHTTP(w, r)
 		})
 	})
-	reg := start(t, registrytest.Options{Notify: &registrytest.Notify{URL: f.srv.URL + "/hook",
-		Headers: map[string]string{"Authorization": "Bearer " + hookSecret}}})
+	reg := start(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: f.srv.URL + "/hook",
+		Headers: http.Header{"Authorization": {"Bearer " + hookSecret}}}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	repo := reg.Repo(t, ctx, "team/app")
+	pushed := map[image.Digest]time.Time{} // when each manifest push returned
 	oci, _ := registrytest.PushImage(t, ctx, repo, "1.0", image.MediaTypeOCIManifest, "", []byte("layer one"))
+	pushed[oci.Digest] = time.Now()
 	docker, _ := registrytest.PushImage(t, ctx, repo, "docker", image.MediaTypeDockerManifest, "", []byte("layer two"))
+	pushed[docker.Digest] = time.Now()
 	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": image.MediaTypeOCIIndex,
 		"manifests": []image.Descriptor{oci, docker}})
 	index := registrytest.PushManifest(t, ctx, repo, "", image.MediaTypeOCIIndex, idx)
+	pushed[index.Digest] = time.Now()
 	if _, _, err := repo.GetManifest(ctx, "1.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +122,16 @@ func testWebhookFromRegistry(t *testing.T, start func(testing.TB, registrytest.O
 		time.Sleep(50 * time.Millisecond)
 	}
 	var pushes []string
+	var slowest time.Duration
 	for _, c := range f.queue.Calls() {
 		pushes = append(pushes, fmt.Sprintf("%s %s %s %s", c.Registry, c.Repository, c.Tag, c.Manifest))
+		// The registry notifies after the manifest is stored, so the push
+		// may return a moment after the enqueue: negative delays count 0.
+		slowest = max(slowest, c.At.Sub(pushed[c.Manifest]))
+	}
+	t.Logf("slowest push-to-enqueue delay: %v", slowest)
+	if slowest > time.Second {
+		t.Errorf("a push was enqueued %v after it returned, want within a second", slowest)
 	}
 	sort.Strings(pushes)
 	if strings.Join(pushes, "\n") != strings.Join(want, "\n") {

@@ -332,5 +332,12 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "store not reachable")
 		return
 	}
+	// Another process may have migrated the store past this binary.
+	if v, err := h.store.Version(ctx); err != nil || v != store.SchemaVersion() {
+		h.log.Warn("readiness: store schema", "version", v, "want", store.SchemaVersion(), "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "store schema version %d, this strata needs %d\n", v, store.SchemaVersion())
+		return
+	}
 	fmt.Fprintln(w, "ok")
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/stratascan/strata/image"
 )
@@ -12,6 +13,7 @@ type enqueued struct {
 	Registry, Repository, Tag string
 	Manifest                  image.Digest
 	Ref                       string
+	At                        time.Time
 }
 
 // recordingQueue stands at the handler's boundary with the job engine
@@ -30,7 +32,7 @@ func (q *recordingQueue) EnqueueRef(ctx context.Context, ref string) error {
 	if q.err != nil {
 		return q.err
 	}
-	q.calls = append(q.calls, enqueued{Ref: ref})
+	q.calls = append(q.calls, enqueued{Ref: ref, At: time.Now()})
 	return nil
 }
 
@@ -40,7 +42,7 @@ func (q *recordingQueue) EnqueuePush(ctx context.Context, registry, repo, tag st
 	if q.err != nil {
 		return q.err
 	}
-	q.calls = append(q.calls, enqueued{Registry: registry, Repository: repo, Tag: tag, Manifest: manifest})
+	q.calls = append(q.calls, enqueued{Registry: registry, Repository: repo, Tag: tag, Manifest: manifest, At: time.Now()})
 	return nil
 }
 

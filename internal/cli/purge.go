@@ -120,18 +120,17 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 			if len(repos) > 1 && journalPath != "" {
 				return WithExitCode(ExitError, errors.New("--journal names one journal: purge one repository at a time, or let strata name a journal per repository"))
 			}
-			// Several repositories in JSON: one array of their documents.
-			multiJSON := g.Format == report.FormatJSON && len(repos) > 1
-			if multiJSON {
-				fmt.Fprintln(g.Stdout, "[")
-				defer fmt.Fprintln(g.Stdout, "]")
+			// Several repositories in JSON: one array of their documents,
+			// written when the last one is done (or one failed).
+			emit := jsonTo(g)
+			if g.Format == report.FormatJSON && len(repos) > 1 {
+				docs := []any{}
+				emit = func(v any) error { docs = append(docs, v); return nil }
+				defer func() { _ = report.JSON(g.Stdout, docs) }()
 			}
 			failed := false
-			for i, name := range repos {
-				if multiJSON && i > 0 {
-					fmt.Fprintln(g.Stdout, ",")
-				}
-				ok, err := purgeRepo(ctx, g, client, name, targets[name], purge.Options{
+			for _, name := range repos {
+				ok, err := purgeRepo(ctx, g, emit, client, name, targets[name], purge.Options{
 					AlsoTags: alsoTags, IncludeSharing: includeSharing, LeakedLayers: leakedDigests,
 				}, yes, placeholder, journalPath, journalDir)
 				if err != nil {
@@ -164,9 +163,13 @@ Exit status: 0 dry run, or purge verified clean; 2 refused, failed, or the leak 
 	return cmd
 }
 
-// purgeRepo plans (and with yes applies and verifies) one repository. It
-// returns false when the purge was refused or did not end clean.
-func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name string, ids []string, opts purge.Options, yes, placeholder bool, journalPath, journalDir string) (bool, error) {
+// jsonTo writes one JSON document to the command's output.
+func jsonTo(g *Globals) func(any) error { return func(v any) error { return report.JSON(g.Stdout, v) } }
+
+// purgeRepo plans (and with yes applies and verifies) one repository,
+// giving its JSON document (with --format json) to emit. It returns false
+// when the purge was refused or did not end clean.
+func purgeRepo(ctx context.Context, g *Globals, emit func(any) error, client *registry.Client, name string, ids []string, opts purge.Options, yes, placeholder bool, journalPath, journalDir string) (bool, error) {
 	repo, err := client.Repo(ctx, name)
 	if err != nil {
 		return false, err
@@ -188,13 +191,13 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 	}
 	if !yes {
 		if g.Format == report.FormatJSON {
-			return true, report.JSON(g.Stdout, p)
+			return true, emit(p)
 		}
 		return true, report.PurgeDryRun(g.Stdout, p)
 	}
 	if p.Refused() {
 		if g.Format == report.FormatJSON {
-			_ = report.JSON(g.Stdout, purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
+			_ = emit(purgeOutput{Plan: p, HandOff: purge.HandOff(p, nil, nil), Error: p.Err().Error()})
 		} else {
 			_ = report.PurgePlan(g.Stdout, p)
 			report.PurgeFixFlags(g.Stdout, p)
@@ -222,7 +225,7 @@ func purgeRepo(ctx context.Context, g *Globals, client *registry.Client, name st
 		fmt.Fprintf(g.Stdout, "\nApplying (journal: %s)...\n", journalPath)
 	}
 	res, aerr := purge.Apply(ctx, repo, p, purge.ApplyOptions{UntagViaPlaceholder: placeholder, Journal: j, Logger: g.Log, Inventory: inv})
-	return finish(ctx, g, repo, p, res, aerr, j, journalPath)
+	return finish(ctx, g, emit, repo, p, res, aerr, j, journalPath)
 }
 
 func runResume(ctx context.Context, g *Globals, client *registry.Client, path string, placeholder bool) error {
@@ -251,7 +254,7 @@ func runResume(ctx context.Context, g *Globals, client *registry.Client, path st
 	if res == nil {
 		return WithExitCode(ExitError, aerr)
 	}
-	ok, err := finish(ctx, g, repo, p, res, aerr, j, path)
+	ok, err := finish(ctx, g, jsonTo(g), repo, p, res, aerr, j, path)
 	if err != nil {
 		return WithExitCode(ExitError, err)
 	}
@@ -263,13 +266,13 @@ func runResume(ctx context.Context, g *Globals, client *registry.Client, path st
 
 // finish verifies an applied purge and prints the result, verdict and
 // hand-off.
-func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Plan, res *purge.Result, aerr error, j *purge.Journal, journalPath string) (bool, error) {
+func finish(ctx context.Context, g *Globals, emit func(any) error, repo purge.Repository, p *purge.Plan, res *purge.Result, aerr error, j *purge.Journal, journalPath string) (bool, error) {
 	out := purgeOutput{Plan: p, Result: res, Journal: journalPath}
 	if aerr != nil && !errors.Is(aerr, purge.ErrDeleteUnsupported) {
 		out.Error = aerr.Error()
 		out.HandOff = purge.HandOff(p, res, nil)
 		if g.Format == report.FormatJSON {
-			_ = report.JSON(g.Stdout, out)
+			_ = emit(out)
 		} else {
 			report.PurgeStopped(g.Stdout, aerr, journalPath)
 		}
@@ -286,7 +289,7 @@ func finish(ctx context.Context, g *Globals, repo purge.Repository, p *purge.Pla
 		out.Error = aerr.Error()
 	}
 	if g.Format == report.FormatJSON {
-		if err := report.JSON(g.Stdout, out); err != nil {
+		if err := emit(out); err != nil {
 			return false, err
 		}
 	} else {

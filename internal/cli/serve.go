@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -38,11 +37,15 @@ type fleetFlags struct {
 	stopGrace   time.Duration
 }
 
-func (ff *fleetFlags) add(f *pflag.FlagSet, workers int) {
+// defaultWorkers is --workers when not given: a fixed number, so that help
+// and man pages do not depend on the machine they are generated on.
+const defaultWorkers = 2
+
+func (ff *fleetFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&ff.db, "db", "", "findings store and job queue: a SQLite file path or sqlite:///PATH (default: strata.db in the user data dir), or postgres://...")
 	f.StringArrayVar(&ff.registries, "registry", nil, "registry host[:port], or host[:port]/prefix, to sweep (repeatable)")
 	f.DurationVar(&ff.sweep, "sweep", time.Hour, "enumerate every --registry this often (0: only on start and when asked)")
-	f.IntVar(&ff.workers, "workers", workers, "jobs worked at once by this process")
+	f.IntVar(&ff.workers, "workers", defaultWorkers, "jobs worked at once by this process")
 	f.StringArrayVar(&ff.rules, "rules", nil, "extra rules file in gitleaks TOML format (repeatable); a ruleset change rescans everything")
 	f.StringArrayVar(&ff.patterns, "pattern", nil, "extra one-off rule as a regular expression (repeatable)")
 	f.DurationVar(&ff.jobTimeout, "job-timeout", fleet.DefaultJobTimeout, "time one job (a layer scan, a registry listing) may take")
@@ -120,7 +123,7 @@ cancelled and released for another worker.`,
 	}
 	withFormats(cmd, report.FormatTable)
 	f := cmd.Flags()
-	sf.fleet.add(f, runtime.NumCPU())
+	sf.fleet.add(f)
 	f.StringVar(&sf.listen, "listen", "127.0.0.1:8080", "address of the HTTP server (webhook, API, pages, /healthz, /metrics)")
 	f.StringVar(&sf.webhookSecret, "webhook-secret-file", "", "file holding the shared secret registry notifications must send (without it /hook refuses every request)")
 	addListFlags(f, g)

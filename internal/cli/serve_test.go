@@ -136,21 +136,7 @@ func TestServeScansARegistry(t *testing.T) {
 	if code, body := get(t, "POST", base+"/api/v1/scan", token, `{"ref": "`+reg.Ref("acme/leaky", ":1")+`"}`); code != http.StatusAccepted {
 		t.Fatalf("POST /api/v1/scan: %d %s", code, body)
 	}
-	var body string
-	for deadline := time.Now().Add(40 * time.Second); ; {
-		var code int
-		code, body = get(t, "GET", base+"/api/v1/findings?repository=acme/leaky&status=open", token, "")
-		if code != http.StatusOK {
-			t.Fatalf("findings: %d %s", code, body)
-		}
-		if strings.Count(body, `"fingerprint"`) >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sample's 5 findings did not reach the API in 40s: %s\n%s", body, stderr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	body := waitFindings(t, base, token, "acme/leaky", 5, stderr)
 	out, errs, _ := run(t, "", "scan", "--no-cache", "--show-secrets", "-o", "json", "oci:"+abs)
 	var sample struct {
 		Findings []struct {
@@ -178,6 +164,46 @@ func TestServeScansARegistry(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitFindings polls the findings API of repo until it lists n open ones.
+func waitFindings(t *testing.T, base, token, repo string, n int, stderr *lockedWriter) string {
+	t.Helper()
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		code, body := get(t, "GET", base+"/api/v1/findings?status=open&repository="+repo, token, "")
+		if code != http.StatusOK {
+			t.Fatalf("findings: %d %s", code, body)
+		}
+		if strings.Count(body, `"fingerprint"`) >= n {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d findings of %s did not reach the API in 40s: %s\n%s", n, repo, body, stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestServeWebhookPush: a registry whose notifications post to serve's
+// /hook with the webhook secret gets a pushed image scanned with no sweep
+// and no request.
+func TestServeWebhookPush(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret-for-hooks\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stderr, _ := startServe(t, "--db", filepath.Join(dir, "fleet.db"), "--insecure", "--webhook-secret-file", secretFile)
+	token := tokenLine.FindStringSubmatch(stderr.String())[1]
+	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: base + "/hook",
+		Headers: http.Header{"Authorization": {"Bearer s3cret-for-hooks"}}}}})
+	abs, err := filepath.Abs("../../examples/leaky-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/pushed:1")
+	waitFindings(t, base, token, "acme/pushed", 5, stderr)
 }
 
 func TestFleetCommandErrors(t *testing.T) {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -33,7 +32,7 @@ cancelled and released for another worker.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runWorker(cmd.Context(), g, &ff) },
 	}
 	withFormats(cmd, report.FormatTable)
-	ff.add(cmd.Flags(), runtime.NumCPU())
+	ff.add(cmd.Flags())
 	addListFlags(cmd.Flags(), g)
 	_ = cmd.MarkFlagFilename("rules", "toml")
 	return cmd

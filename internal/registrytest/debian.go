@@ -21,29 +21,9 @@ type debianProc struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testtool.Buffer
 	done chan struct{}
 	err  error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // StartDebian runs the Debian docker-registry (distribution 2.8) binary,
@@ -82,7 +62,7 @@ func (d *debianProc) start(t testing.TB, r *Registry) {
 	t.Helper()
 	d.mu.Lock()
 	cmd := exec.Command(d.bin, "serve", r.ConfigPath)
-	out := &lockedBuffer{}
+	out := &testtool.Buffer{Max: 1 << 20}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

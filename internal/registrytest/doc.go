@@ -3,7 +3,8 @@
 // httptest server) and the Debian docker-registry 2.8 binary (StartDebian),
 // each with a filesystem root under t.TempDir(), optional htpasswd Basic
 // auth, optional TLS from a CA generated in Go, delete enabled unless asked
-// otherwise, garbage collection and restart. It also pushes images: from an
+// otherwise, garbage collection and restart, and optional notification
+// endpoints (Options.Notify) that the registry POSTs its push events to. It also pushes images: from an
 // OCI layout with real skopeo (PushLayout) or raw bytes through the strata
 // registry client (PushBlob, PushManifest, PushImage) for malformed cases.
 //

@@ -55,17 +55,9 @@ type Options struct {
 	// Schema1 (Debian 2.8 only) sets compatibility.schema1.enabled so that
 	// signed schema 1 manifests can be pushed and pulled; see FetchSchema1.
 	Schema1 bool
-	// Notify, when set, adds a notifications endpoint: the registry posts
-	// its events (push, pull, mount, delete; distribution's envelope) to
-	// Notify.URL with Notify.Headers.
-	Notify *Notify
-}
-
-// Notify is one notifications endpoint (distribution's
-// notifications.endpoints[]), understood by 2.8 and 3.x.
-type Notify struct {
-	URL     string
-	Headers map[string]string
+	// Notify configures notifications.endpoints: the registry POSTs its
+	// events (pushes among them) to each endpoint.
+	Notify []Endpoint
 }
 
 // Registry is a running test registry.
@@ -187,6 +179,7 @@ func (r *Registry) config(addr string, readOnly bool) string {
 	if r.opts.IndexBlobs && r.Kind != "debian" {
 		fmt.Fprintf(&b, "validation:\n  manifests:\n    indexes:\n      platforms: none\n")
 	}
+	b.WriteString(notificationsYAML(r.opts.Notify))
 	fmt.Fprintf(&b, "http:\n  addr: %s\n  secret: strata-test-secret\n", addr)
 	if r.ca != nil {
 		fmt.Fprintf(&b, "  tls:\n    certificate: %q\n    key: %q\n", r.ca.certFile, r.ca.keyFile)
@@ -196,15 +189,6 @@ func (r *Registry) config(addr string, readOnly bool) string {
 			r.token.realm(), tokenService, tokenService, r.CAFile)
 	} else if r.htpasswd != "" {
 		fmt.Fprintf(&b, "auth:\n  htpasswd:\n    realm: strata-test\n    path: %q\n", r.htpasswd)
-	}
-	if n := r.opts.Notify; n != nil {
-		fmt.Fprintf(&b, "notifications:\n  endpoints:\n    - name: registrytest\n      url: %q\n      timeout: 2s\n      threshold: 3\n      backoff: 250ms\n", n.URL)
-		if len(n.Headers) > 0 {
-			fmt.Fprintf(&b, "      headers:\n")
-			for k, v := range n.Headers {
-				fmt.Fprintf(&b, "        %s: [%q]\n", k, v)
-			}
-		}
 	}
 	return b.String()
 }

@@ -54,3 +54,30 @@ func (r *recorder) Skipf(string, ...any) {
 	r.skipped = true
 	panic("skip")
 }
+
+// TestBuffer: concurrent writers, and the cap drops later writes whole.
+func TestBuffer(t *testing.T) {
+	b := &Buffer{Max: 10}
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 100 {
+				if n, err := b.Write([]byte("abc")); n != 3 || err != nil {
+					t.Errorf("Write: %d, %v", n, err)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if got := b.String(); got != "abcabcabcabc" {
+		t.Fatalf("capped buffer holds %q, want four writes (the one reaching the cap kept, later ones dropped)", got)
+	}
+	var u Buffer
+	u.Write([]byte("no cap"))
+	if u.String() != "no cap" {
+		t.Fatalf("uncapped: %q", u.String())
+	}
+}
