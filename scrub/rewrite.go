@@ -59,6 +59,8 @@ type rewritten struct {
 	old []*layer.Entry
 	// fromSpool: the rewrite read the listing walk's uncompressed copy.
 	fromSpool bool
+	// back is the staged blob as decoded again while it was written.
+	back *readBack
 }
 
 // rewriter streams one layer blob into a new blob without the edited
@@ -113,8 +115,9 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, be *blobE
 	done := make(chan error, 1)
 	var zsum hash.Hash = sha256.New()
 	var zn countWriter
+	bw, back := startReadBack(ctx, rw.out.compression)
 	go func() {
-		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn))
+		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn, bw))
 		// Unblock the tar writer if compression failed (disk full, say).
 		pr.CloseWithError(err)
 		done <- err
@@ -129,6 +132,8 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, be *blobE
 	if cerr := <-done; err == nil {
 		err = cerr
 	}
+	bw.CloseWithError(err)
+	rw.out.back = back.wait()
 	for _, p := range rw.spooled {
 		os.Remove(p)
 	}

@@ -1,0 +1,114 @@
+package scrub
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratascan/strata/image"
+	"github.com/stratascan/strata/layer"
+)
+
+// readBack is a rewritten blob decompressed and walked again while it is
+// being written, from a copy of the compressed bytes as they go to the
+// staging file: the read-back check costs a core while compression runs,
+// not a second pass after it. verify compares what it saw with what the
+// rewrite meant to write.
+type readBack struct {
+	entries []*layer.Entry
+	// sums holds the CRC-32C of each regular file's content (0 for other
+	// entries), aligned with entries.
+	sums []uint32
+	// diffID and size are of the uncompressed stream the blob decodes to.
+	diffID image.Digest
+	size   int64
+	// compressed counts the blob bytes the read-back saw.
+	compressed int64
+	err        error
+	done       chan struct{}
+}
+
+// startReadBack starts decoding c-compressed bytes written to the returned
+// writer. The writer must be closed (with the rewrite's error, if any);
+// wait then returns the result. A decode failure does not stop the
+// writer: the rest is drained and the failure is reported by verify.
+func startReadBack(ctx context.Context, c image.Compression) (*io.PipeWriter, *readBack) {
+	pr, pw := io.Pipe()
+	rb := &readBack{done: make(chan struct{})}
+	go func() {
+		defer close(rb.done)
+		cr := &countWriter{}
+		r := io.TeeReader(pr, cr)
+		rb.err = rb.run(ctx, bufio.NewReaderSize(r, 256<<10), c)
+		// Keep the writer unblocked; its own error, if any, wins.
+		_, _ = io.Copy(io.Discard, r)
+		rb.compressed = cr.n
+		pr.Close()
+	}()
+	return pw, rb
+}
+
+// wait returns once the read-back has seen the whole blob.
+func (rb *readBack) wait() *readBack {
+	<-rb.done
+	return rb
+}
+
+func (rb *readBack) run(ctx context.Context, br *bufio.Reader, c image.Compression) error {
+	var dec io.Reader = br
+	switch c {
+	case image.Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%w: gzip header: %v", layer.ErrCorrupt, err)
+		}
+		defer zr.Close()
+		dec = zr
+	case image.Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			return fmt.Errorf("%w: zstd: %v", layer.ErrCorrupt, err)
+		}
+		defer zr.Close()
+		dec = zr
+	}
+	usum := sha256.New()
+	un := &countWriter{}
+	ur := bufio.NewReaderSize(io.TeeReader(dec, io.MultiWriter(usum, un)), 256<<10)
+	tr := tar.NewReader(ur)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, len(rb.entries), err)
+		}
+		e := layer.EntryOf(h)
+		var sum uint32
+		if e.Type == layer.TypeFile {
+			crc := crc32.New(castagnoli)
+			if _, err := io.Copy(crc, tr); err != nil {
+				return fmt.Errorf("%w: /%s: %v", layer.ErrCorrupt, e.Path, err)
+			}
+			sum = crc.Sum32()
+		}
+		rb.entries, rb.sums = append(rb.entries, e), append(rb.sums, sum)
+	}
+	// Tar padding past the end-of-archive marker counts toward the diff_id.
+	if _, err := io.Copy(io.Discard, ur); err != nil {
+		return fmt.Errorf("%w: %v", layer.ErrCorrupt, err)
+	}
+	rb.diffID, rb.size = image.FromSum(usum.Sum(nil)), un.n
+	return nil
+}
