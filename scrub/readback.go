@@ -39,8 +39,9 @@ type readBack struct {
 // writer. The writer must be closed (with the rewrite's error, if any);
 // wait then returns the result. A decode failure does not stop the
 // writer: the rest is drained and the failure is reported by verify.
-func startReadBack(ctx context.Context, c image.Compression) (*io.PipeWriter, *readBack) {
-	pr, pw := io.Pipe()
+func startReadBack(ctx context.Context, c image.Compression) (*chunkPipe, *readBack) {
+	pr := &chunkPipe{ch: make(chan []byte, 8)}
+	pw := pr
 	rb := &readBack{done: make(chan struct{})}
 	go func() {
 		defer close(rb.done)
@@ -50,7 +51,6 @@ func startReadBack(ctx context.Context, c image.Compression) (*io.PipeWriter, *r
 		// Keep the writer unblocked; its own error, if any, wins.
 		_, _ = io.Copy(io.Discard, r)
 		rb.compressed = cr.n
-		pr.Close()
 	}()
 	return pw, rb
 }
@@ -111,4 +111,44 @@ func (rb *readBack) run(ctx context.Context, br *bufio.Reader, c image.Compressi
 	}
 	rb.diffID, rb.size = image.FromSum(usum.Sum(nil)), un.n
 	return nil
+}
+
+// chunkPipe hands the compressed output to the read-back through a few
+// buffered chunks, so compression does not wait on every read-back step
+// (an io.Pipe would couple the two chunk by chunk). The read-back always
+// reads to the end, so the writer never blocks for good.
+type chunkPipe struct {
+	ch   chan []byte
+	cur  []byte
+	werr error
+}
+
+// Write copies p: the compressor reuses its buffers.
+func (p *chunkPipe) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		p.ch <- append([]byte(nil), b...)
+	}
+	return len(b), nil
+}
+
+// CloseWithError ends the stream; the reader sees err (io.EOF if nil).
+func (p *chunkPipe) CloseWithError(err error) {
+	p.werr = err
+	close(p.ch)
+}
+
+func (p *chunkPipe) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		c, ok := <-p.ch
+		if !ok {
+			if p.werr != nil {
+				return 0, p.werr
+			}
+			return 0, io.EOF
+		}
+		p.cur = c
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
 }
