@@ -84,15 +84,12 @@ func (rb *readBack) run(ctx context.Context, br *bufio.Reader, c image.Compressi
 	ur := bufio.NewReaderSize(io.TeeReader(dec, io.MultiWriter(usum, un)), 256<<10)
 	tr := tar.NewReader(ur)
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
+		h, err := nextHeader(ctx, tr, len(rb.entries))
+		if h == nil {
+			if err != nil {
+				return err
+			}
 			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, len(rb.entries), err)
 		}
 		e := layer.EntryOf(h)
 		var sum uint32
@@ -151,4 +148,20 @@ func (p *chunkPipe) Read(b []byte) (int, error) {
 	n := copy(b, p.cur)
 	p.cur = p.cur[n:]
 	return n, nil
+}
+
+// nextHeader returns the next entry's header, nil at the end of the
+// archive, or an error naming entry ord.
+func nextHeader(ctx context.Context, tr *tar.Reader, ord int) (*tar.Header, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := tr.Next()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, ord, err)
+	}
+	return h, nil
 }

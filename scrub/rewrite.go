@@ -256,15 +256,12 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
 	for ord := 0; ; ord++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
+		h, err := nextHeader(ctx, tr, ord)
+		if h == nil {
+			if err != nil {
+				return err
+			}
 			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, ord, err)
 		}
 		e := layer.EntryOf(h)
 		if ord >= len(rw.entries) || rw.entries[ord].Path != e.Path || rw.entries[ord].Type != e.Type {
