@@ -37,7 +37,8 @@ type Config struct {
 	// Registries are the hosts ("host[:port]") or host/prefix values a
 	// sweep enumerates; a prefix keeps only the repositories under it.
 	Registries []string
-	// Sweep is the period of the full sweep (a River periodic job); 0 = none.
+	// Sweep is the period of the full sweep (a River periodic job, also run
+	// when the elected leader starts); 0 = none (but after a ruleset change).
 	Sweep time.Duration
 	// Workers is how many jobs this process works at once; 0 makes an
 	// insert-only service (Start then runs no job).

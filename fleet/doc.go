@@ -30,6 +30,10 @@
 //     store's recorded ruleset hash differs from the engine's (a rescan of
 //     everything with the new rules).
 //
+// Jobs are worked by River priority: layers, then the images waiting on
+// them and references pushed or asked for, then references a sweep found,
+// then enumerations.
+//
 // Retries with backoff, timeouts, uniqueness, periodic scheduling, rescue
 // of jobs whose worker died (Config.RescueAfter) and graceful stop are
 // River's; this package writes none of them.

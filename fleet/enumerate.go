@@ -80,7 +80,7 @@ func (w *enumerateWorker) catalog(ctx context.Context, a EnumerateArgs) error {
 // referrersTag matches tags that hold referrers rather than images: the
 // OCI fallback index "sha256-<hex>" and cosign's "sha256-<hex>.sig/.att/
 // .sbom". The images they refer to are resolved with their referrers.
-var referrersTag = regexp.MustCompile(`^[a-z0-9]+-[a-f0-9]{32,}(\.[a-z]+)?$`)
+var referrersTag = regexp.MustCompile(`^(sha256-[a-f0-9]{64}|sha512-[a-f0-9]{128})(\.(sig|att|sbom))?$`)
 
 // repository records the repository's tags and the manifests they name
 // (tags that vanished resolve their findings) and enqueues a resolve job

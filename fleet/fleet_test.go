@@ -279,7 +279,12 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // cancelled once the stop grace ran out) is released, retried by another
 // service and completes; the cancelled attempt stored nothing.
 func TestCancelledLayerScanIsRetried(t *testing.T) {
-	h := newHarness(t, sqliteDSN(t))
+	t.Run("sqlite", func(t *testing.T) { cancelledLayerScanIsRetried(t, sqliteDSN(t)) })
+	t.Run("postgres", func(t *testing.T) { cancelledLayerScanIsRetried(t, pgtest.Start(t).DSN()) })
+}
+
+func cancelledLayerScanIsRetried(t *testing.T, dsn string) {
+	h := newHarness(t, dsn)
 	imgs := newFleetImages()
 	key := string(fixture.Build(t, imgs.one).Layers[1].Digest)
 	blocked := make(chan struct{})

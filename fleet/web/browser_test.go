@@ -20,21 +20,10 @@ import (
 // session cookie is out of the page's reach (HttpOnly). Screenshots go
 // to $STRATA_TEST_ARTIFACTS (else the test's temp dir).
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := testtool.Require(t, "chromium")
-	artifacts := os.Getenv("STRATA_TEST_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	browser, artifacts := testtool.Browser(t, 1280, 1000)
 	f := newFixture(t)
 	f.seed(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("headless", "new"), chromedp.DisableGPU, chromedp.WindowSize(1280, 1000),
-		chromedp.UserDataDir(t.TempDir()))
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	tab, cancel := chromedp.NewContext(alloc)
+	tab, cancel := chromedp.NewContext(browser)
 	defer cancel()
 	tab, cancel = context.WithTimeout(tab, 2*time.Minute)
 	defer cancel()

@@ -66,8 +66,10 @@
 //	h, err := web.NewHandler(web.Config{Store: st, Queue: svc, WebhookSecret: secret,
 //		Logger: log, Registerer: reg, Metrics: m})
 //
-// At
-// scrape time the handler adds the fleet-wide values, read from the queue
+// A worker-only process serves NewWorkerHandler (/healthz, /readyz and
+// /metrics, the latter behind the token) so that each worker's own
+// latencies, reads and memory can be scraped too. At scrape time the
+// handler adds the fleet-wide values, read from the queue
 // and the store (shared by every process, so they are right with any
 // number of workers):
 //

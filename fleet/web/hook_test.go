@@ -61,9 +61,10 @@ func (c *captured) events(t *testing.T) (manifestPushes, otherPushes, pulls int)
 }
 
 // TestWebhookFromRegistry points the notifications of a distribution v3
-// registry (in process) and of Debian's docker-registry 2.8 at the handler, pushes an OCI image, a Docker image and
-// an OCI index of both (by digest) and pulls one: the queue gets exactly
-// the three manifest pushes, none of the blob pushes nor the pull. The
+// registry (in process) and of Debian's docker-registry 2.8 at the
+// handler, pushes an OCI image, a Docker image and an OCI index of both
+// (by digest) and pulls one: the queue gets exactly the three manifest
+// pushes, each within a second, none of the blob pushes nor the pull. The
 // registries' bodies are kept in testdata/hook/KIND (-update) as the
 // webhook and fuzz fixtures.
 func TestWebhookFromRegistry(t *testing.T) {

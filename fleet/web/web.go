@@ -95,6 +95,31 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	return h.routes(), nil
 }
 
+// NewWorkerHandler returns the handler of a worker-only process (strata
+// worker): /healthz, /readyz and /metrics, with the same access rule as
+// NewHandler's (/metrics needs the API token; health checks are open). Its
+// /metrics carries this process's own measurements (Config.Metrics: scan
+// latencies, layers and bytes it read, memory) beside the fleet-wide
+// values, so every worker can be scraped on its own.
+func NewWorkerHandler(cfg Config) (http.Handler, error) {
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", h.api(h.metricsHandler().ServeHTTP))
+	mux.Handle("/", h.api(func(w http.ResponseWriter, r *http.Request) {
+		h.jsonError(w, http.StatusNotFound, "a worker serves only /healthz, /readyz and /metrics, not %s", r.URL.Path)
+	}))
+	return securityHeaders(mux), nil
+}
+
+func (h *handler) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
+}
+
 func newHandler(cfg Config) (*handler, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("%w: no store", ErrConfig)
@@ -172,7 +197,7 @@ func (h *handler) routes() http.Handler {
 		h.jsonError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))
 	// Pages: 401 with the login form as the body.
-	mux.Handle("GET /metrics", h.page(promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}}).ServeHTTP))
+	mux.Handle("GET /metrics", h.page(h.metricsHandler().ServeHTTP))
 	mux.Handle("GET /{$}", h.page(h.overviewPage))
 	mux.Handle("GET /findings", h.page(h.findingsPage))
 	mux.Handle("GET /fingerprints/{fp}", h.page(h.fingerprintPage))

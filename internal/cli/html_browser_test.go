@@ -20,23 +20,7 @@ import (
 // each page as opened is saved (in $STRATA_TEST_ARTIFACTS when set, else the test's
 // temp dir).
 func TestHTMLInBrowser(t *testing.T) {
-	chrome := testtool.Require(t, "chromium")
-	artifacts := os.Getenv("STRATA_TEST_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("headless", "new"), chromedp.DisableGPU, chromedp.WindowSize(1200, 1000),
-		chromedp.UserDataDir(t.TempDir()))
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil { // start Chromium once for every page
-		t.Fatalf("start %s: %v", chrome, err)
-	}
+	browser, artifacts := testtool.Browser(t, 1200, 1000)
 	for _, c := range htmlCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			page := filepath.Join(t.TempDir(), c.name)

@@ -44,7 +44,7 @@ const defaultWorkers = 2
 func (ff *fleetFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&ff.db, "db", "", "findings store and job queue: a SQLite file path or sqlite:///PATH (default: strata.db in the user data dir), or postgres://...")
 	f.StringArrayVar(&ff.registries, "registry", nil, "registry host[:port], or host[:port]/prefix, to sweep (repeatable)")
-	f.DurationVar(&ff.sweep, "sweep", time.Hour, "enumerate every --registry this often (0: only on start and when asked)")
+	f.DurationVar(&ff.sweep, "sweep", time.Hour, "enumerate every --registry on start and this often (0: never, but after a ruleset change)")
 	f.IntVar(&ff.workers, "workers", defaultWorkers, "jobs worked at once by this process")
 	f.StringArrayVar(&ff.rules, "rules", nil, "extra rules file in gitleaks TOML format (repeatable); a ruleset change rescans everything")
 	f.StringArrayVar(&ff.patterns, "pattern", nil, "extra one-off rule as a regular expression (repeatable)")

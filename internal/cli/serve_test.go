@@ -84,6 +84,18 @@ func startServe(t *testing.T, args ...string) (base string, stderr *lockedWriter
 	return base, stderr, stop
 }
 
+// pushSample copies the shipped sample image to reg as dest (repo:tag)
+// with skopeo and returns the sample layout's absolute path.
+func pushSample(t *testing.T, reg *registrytest.Registry, dest string) string {
+	t.Helper()
+	abs, err := filepath.Abs("../../examples/leaky-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", dest)
+	return abs
+}
+
 var tokenLine = regexp.MustCompile(`API token \(shown once[^)]*\): (\S+)`)
 
 // get fetches base+path with the bearer token (none if "") and returns the
@@ -115,11 +127,7 @@ func get(t *testing.T, method, url, token, body string) (int, string) {
 func TestServeScansARegistry(t *testing.T) {
 	isolate(t)
 	reg := registrytest.NewEmbedded(t, registrytest.Options{})
-	abs, err := filepath.Abs("../../examples/leaky-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/leaky:1")
+	abs := pushSample(t, reg, "acme/leaky:1")
 	db := filepath.Join(t.TempDir(), "fleet.db")
 	base, stderr, stop := startServe(t, "--db", db, "--insecure", "--registry", reg.Host)
 	m := tokenLine.FindStringSubmatch(stderr.String())
@@ -198,13 +206,71 @@ func TestServeWebhookPush(t *testing.T) {
 	token := tokenLine.FindStringSubmatch(stderr.String())[1]
 	reg := registrytest.NewEmbedded(t, registrytest.Options{Notify: []registrytest.Endpoint{{URL: base + "/hook",
 		Headers: http.Header{"Authorization": {"Bearer s3cret-for-hooks"}}}}})
-	abs, err := filepath.Abs("../../examples/leaky-app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	registrytest.PushLayout(t, context.Background(), reg, abs, "latest", "acme/pushed:1")
+	pushSample(t, reg, "acme/pushed:1")
 	waitFindings(t, base, token, "acme/pushed", 5, stderr)
 }
+
+// TestServeAndWorker: strata serve with --workers 0 only takes requests;
+// a strata worker on the same store works them, and stops cleanly.
+func TestServeAndWorker(t *testing.T) {
+	isolate(t)
+	reg := registrytest.NewEmbedded(t, registrytest.Options{})
+	pushSample(t, reg, "acme/split:1")
+	db := filepath.Join(t.TempDir(), "fleet.db")
+	base, stderr, _ := startServe(t, "--db", db, "--workers", "0")
+	token := tokenLine.FindStringSubmatch(stderr.String())[1]
+	if code, body := get(t, "POST", base+"/api/v1/scan", token, `{"ref": "`+reg.Ref("acme/split", ":1")+`"}`); code != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/scan: %d %s", code, body)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if code, body := get(t, "GET", base+"/api/v1/findings?repository=acme/split", token, ""); code != http.StatusOK || strings.Contains(body, `"fingerprint"`) {
+		t.Fatalf("serve --workers 0 worked the job itself: %d %s", code, body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wout := &lockedWriter{}
+	root := NewRoot(strings.NewReader(""), io.Discard, wout)
+	root.SetArgs([]string{"worker", "--db", db, "--insecure", "--sweep", "0", "--listen", "127.0.0.1:0"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("worker: %v\n%s", err, wout)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("worker did not stop within 20s of its context ending")
+		}
+	}()
+	waitFindings(t, base, token, "acme/split", 5, wout)
+	if !strings.Contains(wout.String(), "strata worker: working jobs") {
+		t.Errorf("worker said: %s", wout)
+	}
+	// The worker's own /metrics: behind the token, with what this process
+	// scanned and its memory.
+	m := workerMetrics.FindStringSubmatch(wout.String())
+	if m == nil {
+		t.Fatalf("worker did not say where its metrics are: %s", wout)
+	}
+	if code, _ := get(t, "GET", m[1], "", ""); code != http.StatusUnauthorized {
+		t.Errorf("worker /metrics without the token: %d, want 401", code)
+	}
+	code, body := get(t, "GET", m[1], token, "")
+	if code != http.StatusOK {
+		t.Fatalf("worker /metrics: %d %s", code, body)
+	}
+	for _, want := range []string{"strata_worker_layers_scanned_total ", "process_resident_memory_bytes ", `strata_scan_duration_seconds_count{phase="scan_layer"} `} {
+		if !strings.Contains(body, want) {
+			t.Errorf("worker /metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "strata_worker_layers_scanned_total 0\n") {
+		t.Errorf("worker /metrics counts no scanned layer after scanning the image")
+	}
+}
+
+var workerMetrics = regexp.MustCompile(`metrics on (http://\S+/metrics)`)
 
 func TestFleetCommandErrors(t *testing.T) {
 	isolate(t)
