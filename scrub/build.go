@@ -41,7 +41,16 @@ func (s *stage) Open(ctx context.Context, d image.Descriptor) (io.ReadCloser, er
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
 	if p, ok := s.files[d.Digest]; ok {
-		return os.Open(p)
+		// The read-back ran on the bytes as they were written; whoever
+		// reads the staged file gets its digest checked at the end.
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{content.Verify(f, d, "staged layer"), f}, nil
 	}
 	return s.src.Open(ctx, d)
 }

@@ -35,8 +35,11 @@
 //
 // # Invariants
 //
-// NewPlan checks, from the bytes actually staged: every rewritten layer
-// holds exactly the original's entries minus the removed ones (same
+// NewPlan checks, from the bytes actually staged (each rewritten blob is
+// decompressed and walked again by a concurrent reader of its compressed
+// bytes as they are written, and must decode to the diff_id and sizes
+// recorded; whoever reads a staged blob later gets its digest checked):
+// every rewritten layer holds exactly the original's entries minus the removed ones (same
 // headers and contents; archives rewritten without the removed members);
 // the final filesystem equals the original's except for the removed paths
 // (entries, modes, owners, times, link targets, contents: untouched layers

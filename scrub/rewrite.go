@@ -59,6 +59,8 @@ type rewritten struct {
 	old []*layer.Entry
 	// fromSpool: the rewrite read the listing walk's uncompressed copy.
 	fromSpool bool
+	// back is the staged blob as decoded again while it was written.
+	back *readBack
 }
 
 // rewriter streams one layer blob into a new blob without the edited
@@ -113,8 +115,9 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, be *blobE
 	done := make(chan error, 1)
 	var zsum hash.Hash = sha256.New()
 	var zn countWriter
+	bw, back := startReadBack(ctx, rw.out.compression)
 	go func() {
-		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn))
+		err := rw.compress(pr, io.MultiWriter(f, zsum, &zn, bw))
 		// Unblock the tar writer if compression failed (disk full, say).
 		pr.CloseWithError(err)
 		done <- err
@@ -129,6 +132,8 @@ func rewriteLayer(ctx context.Context, s content.Store, l image.Layer, be *blobE
 	if cerr := <-done; err == nil {
 		err = cerr
 	}
+	bw.CloseWithError(err)
+	rw.out.back = back.wait()
 	for _, p := range rw.spooled {
 		os.Remove(p)
 	}
@@ -251,15 +256,12 @@ func (rw *rewriter) copyTar(ctx context.Context, src io.Reader, w io.Writer) err
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
 	for ord := 0; ; ord++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
+		h, err := nextHeader(ctx, tr, ord)
+		if h == nil {
+			if err != nil {
+				return err
+			}
 			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: %v", layer.ErrCorrupt, ord, err)
 		}
 		e := layer.EntryOf(h)
 		if ord >= len(rw.entries) || rw.entries[ord].Path != e.Path || rw.entries[ord].Type != e.Type {

@@ -3,8 +3,6 @@ package scrub
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"sort"
 	"strings"
 
@@ -17,8 +15,9 @@ import (
 
 // Verification is what Verify checked, all from the staged bytes.
 type Verification struct {
-	// LayersReread: rewritten layers walked again from the staged blob
-	// (digest, diff_id and size checked) and compared entry by entry.
+	// LayersReread: rewritten layers decompressed and walked again from
+	// the staged blob's bytes as they were written (diff_id and sizes
+	// checked) and compared entry by entry.
 	LayersReread    int `json:"layersReread"`
 	EntriesCompared int `json:"entriesCompared"`
 	// FinalEntries: entries of the final filesystems compared.
@@ -64,7 +63,7 @@ func verify(ctx context.Context, p *Plan, opts Options) (*Verification, error) {
 			es, ok := walked[lp.New.Digest]
 			if !ok {
 				var err error
-				if es, err = recheckLayer(ctx, p.stage, lp, ip.rewritten[i], &v); err != nil {
+				if es, err = recheckLayer(lp, ip.rewritten[i], &v); err != nil {
 					return nil, err
 				}
 				walked[lp.New.Digest] = es
@@ -87,44 +86,38 @@ func verify(ctx context.Context, p *Plan, opts Options) (*Verification, error) {
 	return vr, rescan(ctx, p, opts, vr)
 }
 
-// recheckLayer walks a staged blob and compares it with what the rewrite
-// meant to write.
-func recheckLayer(ctx context.Context, s *stage, lp LayerPlan, rw *rewritten, v *violations) ([]*layer.Entry, error) {
-	rc, err := s.Open(ctx, lp.New)
-	if err != nil {
-		return nil, err
+// recheckLayer compares what the staged blob decoded to, as it was
+// written (see readBack), with what the rewrite meant to write.
+func recheckLayer(lp LayerPlan, rw *rewritten, v *violations) ([]*layer.Entry, error) {
+	rb := rw.back
+	if rb.err != nil {
+		return nil, fmt.Errorf("%w: reading back the rewritten layer %d: %v", ErrInvariant, lp.Index, rb.err)
 	}
-	defer rc.Close()
-	var es []*layer.Entry
-	_, err = layer.Walk(ctx, rc, lp.New, lp.NewDiffID, layer.Options{What: fmt.Sprintf("rewritten layer %d", lp.Index)}, func(e *layer.Entry, r io.Reader) error {
-		i := len(es)
-		es = append(es, e)
+	switch {
+	case rb.compressed != lp.New.Size:
+		v.add("layer %d: %d blob bytes read back, %d written", lp.Index, rb.compressed, lp.New.Size)
+	case rb.diffID != lp.NewDiffID:
+		v.add("layer %d: the blob decompresses to diff_id %s, %s was written", lp.Index, rb.diffID, lp.NewDiffID)
+	case rb.size != rw.uncompressed:
+		v.add("layer %d: the blob decompresses to %d bytes, %d were written", lp.Index, rb.size, rw.uncompressed)
+	}
+	for i, e := range rb.entries {
 		if i >= len(rw.wants) {
 			v.add("layer %d: unexpected entry /%s", lp.Index, e.Path)
-			return nil
+			continue
 		}
 		w := rw.wants[i]
 		if diff := entryDiff(w.entry, e); diff != "" {
 			v.add("layer %d: /%s: %s", lp.Index, e.Path, diff)
 		}
-		if r != nil {
-			h := crc32.New(castagnoli)
-			if _, err := io.Copy(h, r); err != nil {
-				return err
-			}
-			if h.Sum32() != w.sum {
-				v.add("layer %d: /%s: content differs", lp.Index, e.Path)
-			}
+		if e.Type == layer.TypeFile && rb.sums[i] != w.sum {
+			v.add("layer %d: /%s: content differs", lp.Index, e.Path)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: re-reading the rewritten layer %d: %v", ErrInvariant, lp.Index, err)
 	}
-	if len(es) != len(rw.wants) {
-		v.add("layer %d: %d entries written, %d expected", lp.Index, len(es), len(rw.wants))
+	if len(rb.entries) != len(rw.wants) {
+		v.add("layer %d: %d entries written, %d expected", lp.Index, len(rb.entries), len(rw.wants))
 	}
-	return es, nil
+	return rb.entries, nil
 }
 
 // entryDiff says how two entries differ in what a filesystem shows.
