@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -127,23 +126,6 @@ func (p *Plan) reusedBlobs() map[image.Digest]bool {
 		m[ip.NewConfig] = true
 	}
 	return m
-}
-
-func (r *ReplacePlan) writeTable(w io.Writer) {
-	fmt.Fprintf(w, "\nreplace in %s:\n", r.Repository)
-	for _, t := range r.Tags {
-		fmt.Fprintf(w, "  move tag %s: %s -> %s\n", t.Tag, t.From.Short(), t.To.Short())
-	}
-	fmt.Fprintf(w, "then purge %s: %d manifest(s) and %d blob(s) expected to go:\n", r.OldDigest.Short(), len(r.PurgeManifests), len(r.PurgeBlobs))
-	for _, d := range r.PurgeManifests {
-		fmt.Fprintf(w, "  manifest %s\n", d)
-	}
-	for _, d := range r.PurgeBlobs {
-		fmt.Fprintf(w, "  blob     %s\n", d)
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintln(w, "  note:", n)
-	}
 }
 
 // ReplaceOptions configure Replace.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,13 +31,6 @@ type scrubFlags struct {
 	noCache, noRescan       bool
 	journalPath, resumePath string
 	placeholder             bool
-}
-
-// scrubOutput is the --format json document.
-type scrubOutput struct {
-	Plan    *scrub.Plan     `json:"plan"`
-	Applied *scrub.Applied  `json:"applied,omitempty"`
-	Replace *scrub.Replaced `json:"replace,omitempty"`
 }
 
 func newScrubCmd(g *Globals) *cobra.Command {
@@ -170,7 +162,7 @@ func runScrub(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string) error 
 	if sf.replace {
 		return runScrubReplace(cmd, g, sf, ref, s, p)
 	}
-	out := scrubOutput{Plan: p}
+	out := report.ScrubOutput{Plan: p}
 	if !sf.dryRun {
 		dest := scrub.Destination{Ref: sf.to, Insecure: g.Insecure}
 		if g.Platform != "" {
@@ -191,13 +183,9 @@ func runScrub(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string) error 
 		}
 	}
 	if out.Applied == nil {
-		return printScrub(g, out, "\nDry run: nothing written.\n")
+		out.DryRun = "nothing written."
 	}
-	tail := fmt.Sprintf("\nwrote %s to %s", out.Applied.Root.Digest, out.Applied.Destination)
-	if st := out.Applied.Push; st != nil {
-		tail += fmt.Sprintf(" (blobs: %d present, %d mounted, %d uploaded, %s)", st.Present, st.Mounted, st.Uploaded, report.Bytes(st.Bytes))
-	}
-	return printScrub(g, out, tail+"\n")
+	return report.Scrub(g.Stdout, g.Format, out)
 }
 
 // registryRepo returns the repository a registry store reads from.
@@ -218,9 +206,10 @@ func runScrubReplace(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string,
 	if err := scrub.PlanReplace(ctx, p, repo, g.Log); err != nil {
 		return WithExitCode(ExitError, err)
 	}
-	out := scrubOutput{Plan: p}
+	out := report.ScrubOutput{Plan: p}
 	if sf.dryRun {
-		return printScrub(g, out, "\nDry run: nothing pushed or deleted.")
+		out.DryRun = "nothing pushed or deleted."
+		return report.Scrub(g.Stdout, g.Format, out)
 	}
 	journal := sf.journalPath
 	if journal == "" {
@@ -231,23 +220,9 @@ func runScrubReplace(cmd *cobra.Command, g *Globals, sf *scrubFlags, ref string,
 	return replaceResult(g, out, err)
 }
 
-func replaceResult(g *Globals, out scrubOutput, err error) error {
-	tail := ""
-	if r := out.Replace; r != nil {
-		var b strings.Builder
-		fmt.Fprintf(&b, "\nmoved %d tag(s) (blobs: %d present, %d uploaded, %s; journal %s)\n", len(r.Moved), r.Push.Present, r.Push.Uploaded, report.Bytes(r.Push.Bytes), r.Journal)
-		if r.Purge != nil && r.PurgeResult == nil && err == nil {
-			fmt.Fprintf(&b, "purge of the old digest planned: %d manifest(s), %d blob(s); rerun with --yes to apply it\n", len(r.Purge.DeleteManifests), len(r.Purge.DeleteBlobs))
-		}
-		if r.Verify != nil {
-			fmt.Fprintf(&b, "purge verdict: %s\n", r.Verify.Verdict)
-		}
-		if r.HandOff != "" && r.PurgeResult != nil {
-			b.WriteString("\n" + r.HandOff)
-		}
-		tail = b.String()
-	}
-	if perr := printScrub(g, out, tail); perr != nil {
+func replaceResult(g *Globals, out report.ScrubOutput, err error) error {
+	out.Failed = err != nil
+	if perr := report.Scrub(g.Stdout, g.Format, out); perr != nil {
 		return perr
 	}
 	if err != nil {
@@ -257,19 +232,6 @@ func replaceResult(g *Globals, out scrubOutput, err error) error {
 		return WithExitCode(ExitError, errors.New("the old digest is not fully gone (see the verdict above)"))
 	}
 	return nil
-}
-
-func printScrub(g *Globals, out scrubOutput, tail string) error {
-	if g.Format == report.FormatJSON {
-		return report.JSON(g.Stdout, out)
-	}
-	if out.Plan != nil {
-		if err := out.Plan.WriteTable(g.Stdout); err != nil {
-			return err
-		}
-	}
-	_, err := fmt.Fprint(g.Stdout, tail)
-	return err
 }
 
 func runScrubResume(cmd *cobra.Command, g *Globals, sf *scrubFlags) error {
@@ -313,5 +275,5 @@ func runScrubResume(cmd *cobra.Command, g *Globals, sf *scrubFlags) error {
 		defer p.Close()
 	}
 	res, err := scrub.ResumeReplace(ctx, rj, p, repo, ropts)
-	return replaceResult(g, scrubOutput{Plan: p, Replace: res}, err)
+	return replaceResult(g, report.ScrubOutput{Plan: p, Replace: res}, err)
 }
