@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,40 +9,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stratascan/strata/internal/registrytest"
+	"github.com/stratascan/strata/internal/testtool"
 )
-
-// lockedWriter is a buffer written by a running command and read by the test.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startServe runs strata serve with args until the returned stop is
 // called (as SIGINT would: its context is cancelled); it returns the base
 // URL and what serve wrote on stderr so far.
-func startServe(t *testing.T, args ...string) (base string, stderr *lockedWriter, stop func() error) {
+func startServe(t *testing.T, args ...string) (base string, stderr *testtool.Buffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = &lockedWriter{}
+	stderr = &testtool.Buffer{}
 	root := NewRoot(strings.NewReader(""), io.Discard, stderr)
 	root.SetArgs(append([]string{"serve", "--listen", "127.0.0.1:0", "--sweep", "0", "--workers", "1"}, args...))
 	done := make(chan error, 1)
@@ -175,7 +156,7 @@ func TestServeScansARegistry(t *testing.T) {
 }
 
 // waitFindings polls the findings API of repo until it lists n open ones.
-func waitFindings(t *testing.T, base, token, repo string, n int, stderr *lockedWriter) string {
+func waitFindings(t *testing.T, base, token, repo string, n int, stderr *testtool.Buffer) string {
 	t.Helper()
 	for deadline := time.Now().Add(40 * time.Second); ; {
 		code, body := get(t, "GET", base+"/api/v1/findings?status=open&repository="+repo, token, "")
@@ -227,7 +208,7 @@ func TestServeAndWorker(t *testing.T) {
 		t.Fatalf("serve --workers 0 worked the job itself: %d %s", code, body)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wout := &lockedWriter{}
+	wout := &testtool.Buffer{}
 	root := NewRoot(strings.NewReader(""), io.Discard, wout)
 	root.SetArgs([]string{"worker", "--db", db, "--insecure", "--sweep", "0", "--listen", "127.0.0.1:0"})
 	done := make(chan error, 1)
