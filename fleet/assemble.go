@@ -38,14 +38,14 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 	a := job.Args
 	s := w.s
 	ref := display(a.Registry, a.Repository, a.Tag, a.Manifest)
+	var planned map[string]*scan.LayerResult
 	if len(a.Layers) > 0 {
 		// While layers planned by the resolve job are missing, wait
 		// without asking the registry anything.
-		have, err := s.cfg.Store.LayerResults(ctx, a.Layers, s.ruleset)
-		if err != nil {
+		if planned, err = s.cfg.Store.LayerResults(ctx, a.Layers, s.ruleset); err != nil {
 			return fmt.Errorf("read layer results: %w", err)
 		}
-		if n := len(a.Layers) - len(have); n > 0 {
+		if n := len(a.Layers) - len(planned); n > 0 {
 			return s.waitForLayers(job, n, ref)
 		}
 	}
@@ -55,7 +55,9 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 	}
 	defer o.Close()
 	plan := scan.NewPlan(o.targets)
-	results, missing, err := s.layerResults(ctx, plan)
+	// The planned layers' results were just read; only layers added since
+	// (a new referrer) are asked for.
+	results, missing, err := s.layerResults(ctx, plan, planned)
 	if err != nil {
 		return err
 	}

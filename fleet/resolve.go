@@ -155,16 +155,33 @@ func (w *resolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) (
 }
 
 // missingLayers returns the plan's layers the store has no result for
-// (with the engine's ruleset), and the results it has.
+// (with the engine's ruleset).
 func (s *Service) missingLayers(ctx context.Context, plan *scan.Plan) ([]scan.LayerJob, error) {
-	_, missing, err := s.layerResults(ctx, plan)
+	_, missing, err := s.layerResults(ctx, plan, nil)
 	return missing, err
 }
 
-func (s *Service) layerResults(ctx context.Context, plan *scan.Plan) (map[string]*scan.LayerResult, []scan.LayerJob, error) {
-	have, err := s.cfg.Store.LayerResults(ctx, plan.Keys(), s.ruleset)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read layer results: %w", err)
+// layerResults returns the results the store has for the plan's layers and
+// the layers it has none for. known holds results already read (by key);
+// only the other keys are asked for.
+func (s *Service) layerResults(ctx context.Context, plan *scan.Plan, known map[string]*scan.LayerResult) (map[string]*scan.LayerResult, []scan.LayerJob, error) {
+	have := make(map[string]*scan.LayerResult, len(known))
+	var ask []string
+	for _, k := range plan.Keys() {
+		if r := known[k]; r != nil {
+			have[k] = r
+		} else {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) > 0 {
+		got, err := s.cfg.Store.LayerResults(ctx, ask, s.ruleset)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read layer results: %w", err)
+		}
+		for k, r := range got {
+			have[k] = r
+		}
 	}
 	var missing []scan.LayerJob
 	for _, lj := range plan.Layers() {
