@@ -604,7 +604,7 @@ func (fs *fileScan) flushFound() {
 			Line:        f[i].line,
 			Secret:      f[i].secret,
 			Redacted:    redact(f[i].match, f[i].secret),
-			Fingerprint: fingerprint(f[i].secret),
+			Fingerprint: Fingerprint(f[i].secret),
 			Entropy:     shannon(f[i].secret),
 		}
 		annotate(&m, r)
@@ -623,7 +623,10 @@ func (fs *fileScan) deliver(m Match) {
 	}
 }
 
-func fingerprint(secret string) string {
+// Fingerprint is strata's fingerprint of a secret value: "sha256:" and the
+// hex sha256 of the value. Findings carry it instead of the value, so the
+// same secret can be followed everywhere without being stored.
+func Fingerprint(secret string) string {
 	s := sha256.Sum256([]byte(secret))
 	return "sha256:" + hex.EncodeToString(s[:])
 }

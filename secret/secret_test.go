@@ -440,7 +440,7 @@ func TestIgnoreFile(t *testing.T) {
 	other := "ghp_" + rnd(71, 36, alnum)
 	dir := t.TempDir()
 	ign := filepath.Join(dir, "ignore")
-	os.WriteFile(ign, []byte("# test\n"+"fingerprint:"+fingerprint(ghp)+"\nrule:slack-bot-token\npath:vendor/**\npath:**/*.jar\n"), 0o644)
+	os.WriteFile(ign, []byte("# test\n"+"fingerprint:"+Fingerprint(ghp)+"\nrule:slack-bot-token\npath:vendor/**\npath:**/*.jar\n"), 0o644)
 	e, err := New(Options{IgnoreFile: ign})
 	if err != nil {
 		t.Fatal(err)

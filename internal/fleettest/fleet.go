@@ -2,8 +2,6 @@ package fleettest
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/stratascan/strata/image"
 	"github.com/stratascan/strata/internal/fixture"
+	"github.com/stratascan/strata/secret"
 )
 
 // Spec sizes a fleet.
@@ -122,12 +121,6 @@ func plant(r *rand.Rand, k int) Secret {
 	}
 }
 
-// Fingerprint returns strata's fingerprint of a secret value.
-func Fingerprint(v string) string {
-	s := sha256.Sum256([]byte(v))
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
 // Generate builds the fleet spec describes, deterministically: the same
 // spec gives the same digests.
 func Generate(t testing.TB, spec Spec) *Fleet {
@@ -158,7 +151,7 @@ func Generate(t testing.TB, spec Spec) *Fleet {
 			fixture.File{Path: "app/VERSION", Body: fmt.Appendf(nil, "%s %s %s\n", im.Repo, im.Tag, rnd(r, 12, alnum))})
 		if planted[i] {
 			s := plant(r, len(f.Secrets))
-			s.Fingerprint, s.Image = Fingerprint(s.Value), i
+			s.Fingerprint, s.Image = secret.Fingerprint(s.Value), i
 			im.Secret = len(f.Secrets)
 			f.Secrets = append(f.Secrets, s)
 			app = append(app, fixture.File{Path: s.Path, Body: []byte(s.Content)})
@@ -287,7 +280,7 @@ func (f *Fleet) Slow(t testing.TB, repo, tag string, mb int) (Image, Secret) {
 		files = append(files, fixture.File{Path: fmt.Sprintf("srv/data/part%04d.conf", n), Body: []byte(b.String())})
 	}
 	s := plant(r, 3)
-	s.Fingerprint, s.Image = Fingerprint(s.Value), -1
+	s.Fingerprint, s.Image = secret.Fingerprint(s.Value), -1
 	s.Path = "srv/" + s.Path
 	files = append(files, fixture.File{Path: "srv/app/", Type: tar.TypeDir}, fixture.File{Path: s.Path, Body: []byte(s.Content)})
 	base := f.Bases[0]
